@@ -1,0 +1,65 @@
+# Floopy developer entry point. `make help` lists the targets.
+# `make run` and `make test` work on a fresh Debian machine with Python 3.11 and Rust.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.floopy-deps
+NATIVE_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml
+
+.DEFAULT_GOAL := help
+.PHONY: help run test build lint fmt typecheck bench bench-client system-deps clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "python venv module missing: installing python3-venv"; \
+	  apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "maturin>=1.7,<2"
+	$(BIN)/maturin develop -q --release --extras dev
+	@touch $(STAMP) .venv/.floopy-native
+
+.venv/.floopy-native: $(NATIVE_SOURCES) | $(STAMP)
+	$(BIN)/maturin develop -q --release --skip-install
+	@touch $@
+
+build: $(STAMP) .venv/.floopy-native  ## create .venv and build the native module (release)
+
+system-deps:  ## install the Debian packages the tests use, where missing
+	@bash scripts/system-deps.sh
+
+run: build  ## start the gateway on embedded defaults at http://127.0.0.1:8787
+	$(BIN)/floopy serve
+
+test: system-deps build  ## install what the tests need, build, run cargo tests and pytest
+	cargo test --workspace --quiet
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: build  ## ruff, cargo fmt --check, clippy, mypy
+	$(BIN)/ruff check python tests benches
+	$(BIN)/ruff format --check python tests benches
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(BIN)/mypy
+
+fmt:  ## format Python and Rust sources
+	$(BIN)/ruff format python tests benches
+	$(BIN)/ruff check --fix python tests benches
+	cargo fmt --all
+
+typecheck: build  ## mypy on python/floopy
+	$(BIN)/mypy
+
+bench: build  ## micro benches: native hot path against pure-Python equivalents
+	$(BIN)/pytest benches/micro -q -p no:cacheprovider --benchmark-only \
+	  --benchmark-columns=min,median,mean,ops --benchmark-sort=name \
+	  --benchmark-json=benches/results/micro.json
+	$(BIN)/python benches/report_micro.py benches/results/micro.json
+
+clean:  ## remove build output and the virtualenv
+	rm -rf $(VENV) target .pytest_cache

@@ -1,0 +1,14 @@
+//! Floopy's native hot path. Pure Rust, no Python: the `floopy-py` crate wraps it.
+//!
+//! One module per concern, each usable alone:
+//! - [`parse`]: a chat-completions body into the few facts the pipeline needs.
+//! - [`headers`]: `floopy-*` request headers into one typed value.
+//! - [`cache_key`]: the exact-cache key, xxh3-128 over a canonical form of the request.
+//! - [`sse`]: an incremental server-sent-events parser and the OpenAI stream relay.
+//! - [`jsonl`]: an appending JSONL writer with size-capped rotation, and its reader.
+
+pub mod cache_key;
+pub mod headers;
+pub mod jsonl;
+pub mod parse;
+pub mod sse;

@@ -1,0 +1,23 @@
+//! `floopy._native`: thin PyO3 bindings over `floopy-core`, one file per core module.
+//! Errors are mapped to Python exceptions in one place, `errors.rs`.
+
+use pyo3::prelude::*;
+
+mod cache_key;
+mod errors;
+mod headers;
+mod jsonl;
+mod parse;
+mod sse;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    parse::register(m)?;
+    headers::register(m)?;
+    cache_key::register(m)?;
+    sse::register(m)?;
+    jsonl::register(m)?;
+    Ok(())
+}
