@@ -8,7 +8,10 @@
 //! - [`jsonl`]: an appending JSONL writer with size-capped rotation, and its reader.
 
 pub mod cache_key;
+pub mod error;
 pub mod headers;
 pub mod jsonl;
 pub mod parse;
 pub mod sse;
+
+pub use error::{Error, Result};
