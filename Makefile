@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 build: $(STAMP) .venv/.floopy-native  ## create .venv and build the native module (release)
 
 system-deps:  ## install the Debian packages the tests use, where missing
-	@bash scripts/system-deps.sh
+	@bash scripts/system-deps.sh test
 
 run: build  ## start the gateway on embedded defaults at http://127.0.0.1:8787
 	$(BIN)/floopy serve

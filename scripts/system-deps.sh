@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite and benchmarks use, only where missing.
+# Installs the Debian packages a group of targets uses, only where missing.
+#   scripts/system-deps.sh test    what `make test` needs
+#   scripts/system-deps.sh bench   what the load benchmarks need (nginx, wrk)
 set -euo pipefail
 
+group=${1:-test}
 need=()
-command -v redis-server >/dev/null || need+=(redis-server)
-command -v nginx >/dev/null || need+=(nginx-light)
-command -v wrk >/dev/null || need+=(wrk)
+case "$group" in
+  test) ;;  # nothing beyond Python and Rust yet
+  bench)
+    command -v nginx >/dev/null || need+=(nginx-light)
+    command -v wrk >/dev/null || need+=(wrk)
+    ;;
+  *) echo "unknown group: $group" >&2; exit 2 ;;
+esac
 
-if [ ${#need[@]} -eq 0 ]; then
-  exit 0
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "missing Debian packages: ${need[*]} (install them as root)" >&2; exit 1; }
+  SUDO=sudo
+else
+  SUDO=
 fi
-if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
-  echo "missing Debian packages: ${need[*]} (install them as root)" >&2
-  exit 1
-fi
-SUDO=$([ "$(id -u)" -eq 0 ] && echo "" || echo sudo)
 echo "installing Debian packages: ${need[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

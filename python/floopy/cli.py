@@ -1,0 +1,243 @@
+"""The ``floopy`` command: ``serve``, ``keys create`` and ``settings check``.
+
+``serve`` validates the settings before starting anything, so a bad setting stops the start
+with exit status 2 and a message naming it. Its options are exported as ``FLOOPY_*``
+variables because granian's workers load the settings again on their own, and must load the
+same ones (command line > environment > settings module > defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pprint
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from floopy import __version__
+from floopy.keys import DevKey, api_key_entry, ensure_dev_key, mint_key
+from floopy.settings import Settings, SettingsError, load_settings, unknown_env_variables
+from floopy.settings.display import mask_url, masked_settings
+
+APP_TARGET = "floopy.app:app"
+EXIT_INVALID = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        status: int = args.handler(args)
+    except SettingsError as exc:
+        print(f"floopy: invalid setting: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except BrokenPipeError:  # output piped into `head`: nothing left to say
+        return 1
+    except OSError as exc:  # DATA_DIR not writable, port in use, ...
+        print(f"floopy: {exc}", file=sys.stderr)
+        return 1
+    return status
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="floopy", description="Floopy AI gateway.")
+    parser.add_argument("--version", action="version", version=f"floopy {__version__}")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    _add_serve(commands)
+    _add_keys(commands)
+    _add_settings(commands)
+    return parser
+
+
+def _add_settings_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--settings",
+        metavar="MODULE_OR_FILE",
+        help="settings module (dotted name or path to a .py file); env FLOOPY_SETTINGS",
+    )
+
+
+def _add_serve(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="run the gateway")
+    _add_settings_option(serve)
+    serve.add_argument("--host", help="address to listen on; env FLOOPY_HOST")
+    serve.add_argument("--port", type=int, help="port to listen on; env FLOOPY_PORT")
+    serve.add_argument("--workers", type=int, help="worker processes; env FLOOPY_WORKERS")
+    serve.set_defaults(handler=_serve)
+
+
+def _add_keys(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="gateway API keys")
+    actions = keys.add_subparsers(title="actions", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="mint a key and print its API_KEYS entry")
+    create.add_argument("--organization", default="default", help="default: %(default)s")
+    create.add_argument("--project", help="the key's default project")
+    create.add_argument("--locked", action="store_true", help="lock the key to --project")
+    create.add_argument("--routing-rule", help="name of a ROUTING_RULES entry")
+    create.add_argument("--name", help="a label for people")
+    create.set_defaults(handler=_keys_create)
+
+
+def _add_settings(commands: Any) -> None:
+    settings = commands.add_parser("settings", help="inspect the settings")
+    actions = settings.add_subparsers(title="actions", required=True, metavar="ACTION")
+    check = actions.add_parser("check", help="validate and print the effective settings")
+    _add_settings_option(check)
+    check.set_defaults(handler=_settings_check)
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    os.environ.update(_option_env(args))
+    settings = load_settings()
+    dev_key = None if settings.api_keys else ensure_dev_key(settings.data_dir)
+    for line in startup_lines(settings, dev_key):
+        print(line)
+    for warning in unknown_env_variables(settings):
+        print(f"warning: {warning}", file=sys.stderr)
+    sys.stdout.flush()  # before granian forks, so no worker inherits unwritten output
+    _run_granian(settings)
+    return 0
+
+
+def _option_env(args: argparse.Namespace) -> dict[str, str]:
+    """Command-line options as the FLOOPY_* variables the settings loader reads."""
+    env: dict[str, str] = {}
+    if args.settings:
+        env["FLOOPY_SETTINGS"] = _absolute_if_path(args.settings)
+    for option in ("host", "port", "workers"):
+        value = getattr(args, option, None)
+        if value is not None:
+            env[f"FLOOPY_{option.upper()}"] = str(value)
+    return env
+
+
+def _absolute_if_path(spec: str) -> str:
+    # Workers must find a settings file even if one changes directory; module names stay.
+    if spec.endswith(".py") or "/" in spec or os.sep in spec:
+        return str(Path(spec).resolve())
+    return spec
+
+
+def startup_lines(settings: Settings, dev_key: DevKey | None) -> list[str]:
+    """What ``floopy serve`` prints before the server starts."""
+    return [
+        f"floopy {__version__}",
+        f"listening on http://{_host_for_url(settings.host)}:{settings.port}",
+        f"workers: {settings.workers}",
+        f"settings: {settings.source}",
+        *_store_lines(settings),
+        *_provider_lines(settings),
+        *_key_lines(settings, dev_key),
+    ]
+
+
+def _host_for_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _store_lines(settings: Settings) -> list[str]:
+    embedded = f"under {settings.data_dir}"
+    return [
+        "logs: " + _store(settings.clickhouse_url, f"embedded ClickHouse (chdb) {embedded}"),
+        "vectors: " + _store(settings.qdrant_url, f"embedded Qdrant (local mode) {embedded}"),
+        "cache: " + _store(settings.redis_url, "in process (exact cache, rate limits)"),
+    ]
+
+
+def _store(url: str | None, embedded: str) -> str:
+    return mask_url(url) if url else embedded
+
+
+def _provider_lines(settings: Settings) -> list[str]:
+    lines = [f"providers: {', '.join(settings.providers)}"]
+    for name in settings.unavailable_providers():
+        variable = settings.providers[name].api_key_env
+        lines.append(
+            f"  {name}: unavailable, {variable} is not set; its models are answered by echo"
+        )
+    return lines
+
+
+def _key_lines(settings: Settings, dev_key: DevKey | None) -> list[str]:
+    if dev_key is None:
+        return [f"api keys: {len(settings.api_keys)} in API_KEYS"]
+    if dev_key.key is not None:
+        return [
+            f"development key: {dev_key.key}",
+            f"  shown only now; its hash is in {dev_key.path}. Set API_KEYS for production.",
+        ]
+    return [
+        f"development key: its hash is in {dev_key.path}; "
+        "delete that file and restart to mint a new key"
+    ]
+
+
+def _run_granian(settings: Settings) -> None:
+    # Imported here: `floopy keys create` and `--help` need none of the server.
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.log import LogLevels
+
+    server = Granian(
+        APP_TARGET,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.RSGI,
+        workers=settings.workers,
+        loop=Loops.auto if sys.platform == "win32" else Loops.uvloop,
+        http=HTTPModes.auto,
+        log_level=LogLevels(settings.log_level),
+        log_access=settings.access_log,
+    )
+    server.serve()  # handles SIGINT/SIGTERM: stops the workers gracefully, then returns
+
+
+# --- keys create ---------------------------------------------------------------------------
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    if args.locked and not args.project:
+        print("floopy: --locked needs --project", file=sys.stderr)
+        return EXIT_INVALID
+    key = mint_key()
+    entry = api_key_entry(
+        key, args.organization, args.project, args.locked, args.routing_rule, args.name
+    )
+    print(key)
+    print("# Add this entry to API_KEYS in your settings module; the key is not stored anywhere.")
+    print(_python_literal(entry) + ",")
+    return 0
+
+
+def _python_literal(entry: dict[str, Any]) -> str:
+    def literal(value: Any) -> str:
+        return repr(value) if isinstance(value, bool) else json.dumps(value)
+
+    return "{" + ", ".join(f"{json.dumps(k)}: {literal(v)}" for k, v in entry.items()) + "}"
+
+
+# --- settings check ------------------------------------------------------------------------
+
+
+def _settings_check(args: argparse.Namespace) -> int:
+    settings = load_settings({**os.environ, **_option_env(args)})
+    print(f"# settings OK, from {settings.source}; secrets are masked")
+    for name, value in masked_settings(settings).items():
+        print(_assignment(name, value))
+    unavailable = settings.unavailable_providers()
+    if unavailable:
+        print(f"# unavailable (key not set), answered by echo: {', '.join(unavailable)}")
+    for warning in unknown_env_variables(settings):
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _assignment(name: str, value: Any) -> str:
+    prefix = f"{name} = "
+    text = pprint.pformat(value, sort_dicts=False, width=100 - len(prefix))
+    return prefix + text.replace("\n", "\n" + " " * len(prefix))

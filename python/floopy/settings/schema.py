@@ -1,0 +1,247 @@
+"""The typed, frozen form of the settings, and the checks that span several settings.
+
+Every struct rejects unknown fields, so a typo in a settings module is an error at start-up
+rather than a silently ignored option. Field defaults come from ``defaults.py``, the one
+place a default is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from floopy.settings import defaults
+
+ProviderKind = Literal["openai", "openai_compatible", "echo", "anthropic", "gemini", "azure"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+Strategy = Literal["fallback", "round_robin", "weighted", "latency", "cost"]
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+Price = Annotated[float, msgspec.Meta(ge=0)]
+Count = Annotated[int, msgspec.Meta(ge=1)]
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+
+# The name under which models of an unavailable provider are answered.
+ECHO = "echo"
+
+_KEY_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+_STORE_SCHEMES = {
+    "clickhouse_url": ("http", "https", "clickhouse", "clickhousedb"),
+    "qdrant_url": ("http", "https"),
+    "redis_url": ("redis", "rediss", "unix"),
+}
+
+
+class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    kind: ProviderKind
+    base_url: str = ""
+    api_key_env: str | None = None
+    headers: dict[str, str] = {}
+    connect_timeout: Positive | None = None
+    first_byte_timeout: Positive | None = None
+    total_timeout: Positive | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind != "echo" and not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"base_url must be an http:// or https:// URL for kind {self.kind!r}, "
+                f"got {self.base_url!r}"
+            )
+        if self.kind not in ("echo", "openai_compatible") and not self.api_key_env:
+            raise ValueError(
+                f"api_key_env is required for kind {self.kind!r}: name the environment "
+                "variable holding the key (kind 'openai_compatible' may go without one)"
+            )
+
+    @property
+    def needs_key(self) -> bool:
+        """Whether requests to this provider carry an API key from the environment."""
+        if self.kind == "echo":
+            return False
+        if self.kind == "openai_compatible":
+            return self.api_key_env is not None  # local servers such as Ollama take none
+        return True
+
+    def api_key(self) -> str | None:
+        """The provider's key, read from its environment variable now (never stored)."""
+        if self.api_key_env is None:
+            return None
+        return os.environ.get(self.api_key_env) or None
+
+
+class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    provider: str
+    upstream_model: str | None = None  # the name the provider knows; default: the key
+    input_price: Price = 0.0  # USD per 1M tokens, as are the other prices
+    output_price: Price = 0.0
+    cached_input_price: Price | None = None
+    context_window: Count | None = None
+    max_output_tokens: Count | None = None
+
+
+class ApiKeyEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: NonEmpty
+    hash: str  # "sha256:<64 lowercase hex>" of the key; the key itself is never stored
+    organization: NonEmpty = "default"
+    project: str | None = None
+    locked_to_project: bool = False
+    routing_rule: str | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _KEY_HASH.fullmatch(self.hash):
+            raise ValueError(
+                "hash must be 'sha256:' followed by 64 lowercase hex digits "
+                "(`floopy keys create` prints a valid entry)"
+            )
+        if self.locked_to_project and not self.project:
+            raise ValueError("locked_to_project needs a project")
+
+
+class RoutingTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    provider: str
+    model: str
+    weight: Price = 1.0
+
+
+class RoutingRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    strategy: Strategy = "fallback"
+    targets: Annotated[tuple[RoutingTarget, ...], msgspec.Meta(min_length=1)]
+
+
+def _from_defaults(name: str, type_: Any) -> Any:
+    return msgspec.convert(getattr(defaults, name), type_)
+
+
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Every setting, validated. Built once at start-up by ``load_settings``."""
+
+    providers: dict[str, ProviderConfig] = msgspec.field(
+        default_factory=lambda: _from_defaults("PROVIDERS", dict[str, ProviderConfig])
+    )
+    models: dict[str, ModelConfig] = msgspec.field(
+        default_factory=lambda: _from_defaults("MODELS", dict[str, ModelConfig])
+    )
+    api_keys: tuple[ApiKeyEntry, ...] = ()
+    routing_rules: dict[str, RoutingRule] = {}
+    data_dir: NonEmpty = defaults.DATA_DIR
+    clickhouse_url: str | None = defaults.CLICKHOUSE_URL
+    qdrant_url: str | None = defaults.QDRANT_URL
+    redis_url: str | None = defaults.REDIS_URL
+    host: NonEmpty = defaults.HOST
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = defaults.PORT
+    workers: Count = defaults.WORKERS
+    max_body_bytes: Count = defaults.MAX_BODY_BYTES
+    max_json_depth: Count = defaults.MAX_JSON_DEPTH
+    max_header_value_bytes: Count = defaults.MAX_HEADER_VALUE_BYTES
+    max_properties: Annotated[int, msgspec.Meta(ge=0)] = defaults.MAX_PROPERTIES
+    upstream_connect_timeout: Positive = defaults.UPSTREAM_CONNECT_TIMEOUT
+    upstream_first_byte_timeout: Positive = defaults.UPSTREAM_FIRST_BYTE_TIMEOUT
+    upstream_total_timeout: Positive = defaults.UPSTREAM_TOTAL_TIMEOUT
+    upstream_pool_size: Count = defaults.UPSTREAM_POOL_SIZE
+    log_level: LogLevel = defaults.LOG_LEVEL
+    access_log: bool = defaults.ACCESS_LOG
+    default_max_tokens: Count = defaults.DEFAULT_MAX_TOKENS
+    source: str = "defaults"  # where these settings came from, for start-up output
+
+    def __post_init__(self) -> None:
+        _check_echo(self)
+        _check_models(self)
+        _check_routing_rules(self)
+        _check_api_keys(self)
+        _check_store_urls(self)
+
+    def unavailable_providers(self) -> list[str]:
+        """Providers that need a key whose environment variable is unset, sorted."""
+        return sorted(
+            name
+            for name, provider in self.providers.items()
+            if provider.needs_key and provider.api_key() is None
+        )
+
+    def provider_available(self, provider: str) -> bool:
+        """Whether ``provider`` is configured and has its key (if it needs one)."""
+        config = self.providers.get(provider)
+        return config is not None and (not config.needs_key or config.api_key() is not None)
+
+    def effective_provider(self, model_name: str) -> str:
+        """The provider that answers ``model_name``: its catalog provider, or ``echo`` when
+        that provider's key is unset. Read at call time, so a key exported later counts.
+
+        Raises KeyError for a model that is not in the catalog.
+        """
+        provider = self.models[model_name].provider
+        return provider if self.provider_available(provider) else ECHO
+
+
+def effective_provider(settings: Settings, model_name: str) -> str:
+    """Function form of ``Settings.effective_provider``."""
+    return settings.effective_provider(model_name)
+
+
+def _known(names: Any) -> str:
+    return ", ".join(sorted(names)) or "none"
+
+
+def _check_echo(settings: Settings) -> None:
+    echo = settings.providers.get(ECHO)
+    if echo is not None and echo.kind != "echo":
+        raise ValueError(
+            f"PROVIDERS[{ECHO!r}].kind: the name {ECHO!r} is reserved for the echo provider, "
+            f"got kind {echo.kind!r}"
+        )
+
+
+def _check_models(settings: Settings) -> None:
+    for name, model in settings.models.items():
+        if model.provider not in settings.providers:
+            raise ValueError(
+                f"MODELS[{name!r}].provider: unknown provider {model.provider!r}; "
+                f"PROVIDERS defines: {_known(settings.providers)}"
+            )
+
+
+def _check_routing_rules(settings: Settings) -> None:
+    for name, rule in settings.routing_rules.items():
+        for index, target in enumerate(rule.targets):
+            if target.provider not in settings.providers:
+                raise ValueError(
+                    f"ROUTING_RULES[{name!r}].targets[{index}].provider: unknown provider "
+                    f"{target.provider!r}; PROVIDERS defines: {_known(settings.providers)}"
+                )
+
+
+def _check_api_keys(settings: Settings) -> None:
+    seen_ids: set[str] = set()
+    seen_hashes: set[str] = set()
+    for index, entry in enumerate(settings.api_keys):
+        where = f"API_KEYS[{index}]"
+        if entry.id in seen_ids:
+            raise ValueError(f"{where}.id: duplicate id {entry.id!r}")
+        if entry.hash in seen_hashes:
+            raise ValueError(f"{where}.hash: the same key hash appears twice")
+        if entry.routing_rule is not None and entry.routing_rule not in settings.routing_rules:
+            raise ValueError(
+                f"{where}.routing_rule: unknown routing rule {entry.routing_rule!r}; "
+                f"ROUTING_RULES defines: {_known(settings.routing_rules)}"
+            )
+        seen_ids.add(entry.id)
+        seen_hashes.add(entry.hash)
+
+
+def _check_store_urls(settings: Settings) -> None:
+    for field, schemes in _STORE_SCHEMES.items():
+        url = getattr(settings, field)
+        if url is None:
+            continue
+        scheme, sep, _ = url.partition("://")
+        if scheme not in schemes:
+            # Only the scheme is shown: the rest of a store URL may carry a password.
+            got = f"scheme {scheme!r}" if sep else "no scheme"
+            raise ValueError(
+                f"{field.upper()}: expected a URL starting with "
+                f"{' or '.join(s + '://' for s in schemes)}, got {got}"
+            )
