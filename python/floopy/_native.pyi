@@ -4,6 +4,7 @@ The boundary is narrow: bytes in, small frozen objects out, one call per stage p
 Configured objects (a parser with its limits, a keyer, a writer) are built once at start-up.
 """
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 
 __version__: str
@@ -39,7 +40,9 @@ class ChatRequest:
     stream: bool
     include_usage: bool  # stream_options.include_usage
     message_count: int
-    last_user_text: str | None  # text parts of the last user message joined by "\n"
+    # Text parts of the last message whose role is "user", joined by "\n"; None when no
+    # message is from the user, "" when that message has no text (null content, images only).
+    last_user_text: str | None
     user: str | None
     has_tools: bool  # a non-empty ``tools`` (or legacy ``functions``) array
 
@@ -49,17 +52,29 @@ class RequestParser:
     max_body_bytes: int
     max_depth: int
 
-    def __init__(self, max_body_bytes: int = 10_485_760, max_depth: int = 64) -> None: ...
+    def __init__(self, max_body_bytes: int = 10_485_760, max_depth: int = 64) -> None:
+        """Raises ValueError unless 1 <= max_depth <= 100 (serde_json's own stack guard
+        stops at 128; ours stays under it). The body object itself is depth 1."""
+
     def parse(self, body: bytes) -> ChatRequest:
-        """Raises PayloadTooLarge, InvalidJson or InvalidField (``model`` missing or not a
-        string, ``messages`` missing, empty or not an array of objects with a string
-        ``role``, ``stream`` not a boolean, ...). Releases the GIL for large bodies."""
+        """Raises PayloadTooLarge, InvalidJson (not JSON, with line and column; nested deeper
+        than ``max_depth``; not an object) or InvalidField with ``param`` the dotted path:
+        ``model`` missing, empty or not a string; ``messages`` missing, empty or not an array;
+        ``messages.N`` not an object; ``messages.N.role`` missing or not a string;
+        ``messages.N.content`` not a string, array of parts or null; ``messages.N.content.M``
+        not an object, or a text part whose ``text`` is missing or not a string; ``stream``,
+        ``stream_options.include_usage`` not booleans; ``stream_options`` not an object;
+        ``user`` not a string; ``tools``/``functions`` not arrays. Null counts as absent for
+        the optional fields. The error does not depend on key order. Releases the GIL for
+        bodies over 64 KiB."""
 
 # --- headers ----------------------------------------------------------------------------------
 
 class FloopyHeaders:
     """Every request header of DESIGN section 4 the gateway reads; frozen. Names are
-    case-insensitive and both ``floopy-*`` and ``x-floopy-*`` spellings are read."""
+    case-insensitive and both ``floopy-*`` and ``x-floopy-*`` spellings are read. Values are
+    trimmed; an empty text value counts as absent. A repeated header: the last wins, except
+    the two lists, which add up, and ``x-forwarded-for``, where the first counts."""
 
     api_key: str | None  # "Authorization: Bearer <key>", else "x-api-key"
     session_id: str | None
@@ -71,12 +86,13 @@ class FloopyHeaders:
     model_override: str | None
     routing_rule: str | None
     fallbacks: list[str]  # floopy-fallback, split on commas, trimmed, empties dropped
-    cache_enabled: bool | None  # None when the header is absent
+    # None when the header is absent; then "cache-control: no-store" or "no-cache" give False.
+    cache_enabled: bool | None
     cache_advanced: bool
     cache_seed: str | None
-    cache_bucket_max_size: int | None
+    cache_bucket_max_size: int | None  # a positive integer
     cache_ignore_keys: list[str]
-    cache_max_age: int | None  # from "cache-control: max-age=N"
+    cache_max_age: int | None  # seconds, from "cache-control: max-age=N" among other directives
     llm_security_enabled: bool | None
     user_agent: str | None
     forwarded_for: str | None  # first address of x-forwarded-for
@@ -87,7 +103,13 @@ class HeaderExtractor:
 
     def __init__(self, max_value_len: int = 4096, max_properties: int = 64) -> None: ...
     def extract(self, headers: Iterable[tuple[str | bytes, str | bytes]]) -> FloopyHeaders:
-        """Raises InvalidHeader. Headers the gateway does not read are ignored unchecked."""
+        """Raises InvalidHeader (``param`` the header name, lower-case) for a value longer than
+        ``max_value_len`` bytes, holding control characters other than tab, or not UTF-8; a
+        boolean other than true/false/1/0 (any case); a bucket size that is not a positive
+        integer; a max-age that is not a number; a property header without a name, or more
+        than ``max_properties`` distinct properties. Headers the gateway does not read are
+        ignored unchecked. Raises TypeError for items that are not tuples of str or bytes,
+        ValueError for tuples that are not pairs."""
 
 # --- cache key --------------------------------------------------------------------------------
 
@@ -95,7 +117,12 @@ class CacheKeyer:
     """Exact-cache keys: xxh3-128 over the canonical form of a chat request (DESIGN section 6):
     keys sorted at every depth, no whitespace, integral floats written as integers, the
     ``excluded`` top-level fields and the per-request ``ignore_keys`` left out, prefixed by the
-    tenant scope and the seed."""
+    tenant scope and the seed. Of repeated keys the last counts. Exclusions and ignore_keys
+    apply to top-level keys only.
+
+    Framing hashed by ``key`` (pinned by tests): ``b"floopy-exact-v1\\0"``, the scope's UTF-8
+    length as u64 little-endian and its bytes, then ``b"\\x00"`` without a seed or ``b"\\x01"``
+    with the seed's length (u64 little-endian) and bytes, then the canonical bytes."""
 
     excluded: list[str]
 
@@ -109,7 +136,8 @@ class CacheKeyer:
         seed: str | None = None,
         ignore_keys: Sequence[str] = (),
     ) -> str:
-        """32 lower-case hex digits. Raises InvalidJson on a body that is not a JSON object."""
+        """32 lower-case hex digits. Raises InvalidJson on a body that is not a JSON object.
+        Releases the GIL for bodies over 64 KiB."""
 
     def canonical(self, body: bytes, ignore_keys: Sequence[str] = ()) -> bytes:
         """The canonical bytes that ``key`` hashes (without scope and seed); for tests and
@@ -118,58 +146,71 @@ class CacheKeyer:
 # --- sse --------------------------------------------------------------------------------------
 
 class SseEvent:
-    event: str | None  # the "event:" name, None when absent
+    """One event; frozen, compared by value."""
+
+    event: str | None  # the "event:" name, None when absent or empty
     data: str  # data lines joined by "\n"
-    id: str | None
+    id: str | None  # the last "id:" seen in the stream (it carries over events, as in WHATWG)
     raw: bytes  # the event's bytes exactly as received, blank-line terminator included
 
 class SseParser:
     """Incremental text/event-stream parser: feed bytes in any pieces, get whole events.
-    LF, CRLF and CR line ends, comments, multi-line data, event names, a UTF-8 BOM."""
+    LF, CRLF and CR line ends, comments, multi-line data, event names, a UTF-8 BOM. A CR
+    ending the bytes fed so far waits for the next byte (it may start a CRLF). Comment-only
+    blocks dispatch no event."""
 
     def __init__(self) -> None: ...
     def feed(self, chunk: bytes) -> list[SseEvent]: ...
     def finish(self) -> list[SseEvent]:
-        """Flush an event left without its terminating blank line at end of stream."""
+        """Flush an event left without its terminating blank line at end of stream; the
+        parser is then ready for a new stream."""
 
 class StreamUsage:
+    """Frozen, compared by value; absent counts are 0."""
+
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
-    cached_tokens: int
-    reasoning_tokens: int
+    cached_tokens: int  # prompt_tokens_details.cached_tokens
+    reasoning_tokens: int  # completion_tokens_details.reasoning_tokens
 
 class ToolCall:
+    """Frozen, compared by value."""
+
     index: int
     id: str | None
     name: str | None
-    arguments: str
+    arguments: str  # the function.arguments fragments, concatenated
 
 class OpenAIStreamRelay:
     """Relays an OpenAI chat-completions SSE stream chunk by chunk, unchanged, while capturing
-    what the log needs. ``feed`` returns the bytes to send on (whole events only, as received);
-    with ``strip_usage`` the final usage-only chunk is captured but not relayed (for clients
-    that did not ask for usage). The clock for ``ttft_ms`` starts when the relay is built."""
+    what the log needs. ``feed`` returns the bytes to send on (whole blocks only, as received,
+    keep-alive comments included); with ``strip_usage`` the final usage-only chunk (empty
+    ``choices``, with ``usage``) is captured but not relayed (for clients that did not ask for
+    usage). Data that is not a JSON chunk is relayed and ignored, never an error. The clock
+    for ``ttft_ms`` starts when the relay is built."""
 
     def __init__(self, strip_usage: bool = False) -> None: ...
     def feed(self, chunk: bytes) -> bytes: ...
-    def finish(self) -> bytes: ...
+    def finish(self) -> bytes:
+        """The bytes still pending at end of stream (a last event without its blank line)."""
+
     @property
     def content(self) -> str: ...  # choice 0's assembled content
     @property
-    def finish_reason(self) -> str | None: ...
+    def finish_reason(self) -> str | None: ...  # choice 0's last non-null one
     @property
-    def usage(self) -> StreamUsage | None: ...
+    def usage(self) -> StreamUsage | None: ...  # the last usage object seen
     @property
-    def tool_calls(self) -> list[ToolCall]: ...  # choice 0's, arguments assembled
+    def tool_calls(self) -> list[ToolCall]: ...  # choice 0's, by index, arguments assembled
     @property
-    def model(self) -> str | None: ...
+    def model(self) -> str | None: ...  # the first non-empty one
     @property
-    def response_id(self) -> str | None: ...
+    def response_id(self) -> str | None: ...  # the first non-empty chunk id
     @property
     def ttft_ms(self) -> float | None: ...  # to the first chunk carrying content or a tool call
     @property
-    def chunk_count(self) -> int: ...
+    def chunk_count(self) -> int: ...  # JSON chunks seen ([DONE] and non-JSON data excluded)
     @property
     def done(self) -> bool: ...  # "data: [DONE]" was seen
     @property
@@ -178,33 +219,55 @@ class OpenAIStreamRelay:
 # --- jsonl ------------------------------------------------------------------------------------
 
 class JsonlWriter:
-    """Appends one JSON document per line to ``path`` (``<name>.jsonl``). When a write would
-    take the file past ``max_bytes`` it rotates: ``.jsonl.1`` becomes ``.jsonl.2`` (the old
-    ``.jsonl.2`` is dropped), ``.jsonl`` becomes ``.jsonl.1``, writing goes on in a fresh
-    ``.jsonl``. Writers of the same path in one process share one file handle and lock.
-    Writes release the GIL."""
+    """Appends one JSON document per line to ``path`` (``<name>.jsonl``), creating its parent
+    directories. When a write would take a non-empty file past ``max_bytes`` it rotates:
+    ``.jsonl.1`` becomes ``.jsonl.2`` (the old ``.jsonl.2`` is dropped), ``.jsonl`` becomes
+    ``.jsonl.1``, writing goes on in a fresh ``.jsonl`` (``generations`` counts the files
+    kept, the live one included; a batch larger than ``max_bytes`` goes whole into a fresh
+    file). Writers of the same path in one process share one file handle and lock. Each write
+    reaches the OS before returning; a file deleted under the writer (by replay) is recreated
+    at the next write; a torn last line found at open is sealed with a newline. Every method
+    that touches the disk releases the GIL. Raises OSError on I/O errors."""
 
-    path: str
+    path: str  # absolute
     max_bytes: int
     generations: int
 
-    def __init__(self, path: str, max_bytes: int = 104_857_600, generations: int = 3) -> None: ...
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        max_bytes: int = 104_857_600,
+        generations: int = 3,
+    ) -> None:
+        """Raises ValueError (InvalidField) for ``max_bytes`` or ``generations`` below 1."""
+
     def write(self, record: bytes) -> None:
-        """One record; a trailing newline is added. Raises ValueError if it holds a newline."""
+        """One record; a trailing newline is added. Raises ValueError (InvalidField, ``param``
+        ``"record"``) if it holds a newline or is empty."""
 
     def write_many(self, records: Sequence[bytes]) -> None:
-        """Several records in one locked, buffered append."""
+        """Several records in one locked append. If any is refused (``param``
+        ``"records.<i>"``), none is written."""
 
     def flush(self) -> None: ...
-    def close(self) -> None: ...
+    def sync(self) -> None:
+        """Force what was written to disk (fsync)."""
+
+    def close(self) -> None:
+        """Release the file handle (shared by all writers of the path); a later write
+        reopens it."""
+
     def files(self) -> list[str]:
         """Existing generations, oldest first (replay order)."""
 
 class JsonlReader:
-    """Reads records back for replay: yields each complete line as bytes; a torn last line
-    (a crash mid-write) is skipped and counted in ``skipped``."""
+    """Reads records back for replay: yields each complete line (without its newline) as
+    bytes, in batches of up to ``batch_size``; blank lines are passed over; a torn last line
+    (a crash mid-write, or a write in progress) is skipped and counted in ``skipped``. Raises
+    OSError if the file cannot be read, ValueError for a ``batch_size`` below 1."""
 
     skipped: int
 
-    def __init__(self, path: str, batch_size: int = 1000) -> None: ...
-    def __iter__(self) -> Iterator[list[bytes]]: ...  # batches of up to batch_size records
+    def __init__(self, path: str | os.PathLike[str], batch_size: int = 1000) -> None: ...
+    def __iter__(self) -> Iterator[list[bytes]]: ...
+    def __next__(self) -> list[bytes]: ...

@@ -1,5 +1,107 @@
-use pyo3::prelude::*;
+//! Bindings of `floopy_core::jsonl`: the spool writer and its reader. Every call that touches
+//! the disk releases the GIL, so a log worker thread never stalls the event loop.
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use std::path::PathBuf;
+
+use floopy_core::jsonl as core;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::errors::OrPy;
+
+/// Frozen: every method takes `&self` (the core serializes writers behind its own lock), so
+/// threads share one writer without contending for a Python-side borrow.
+#[pyclass(module = "floopy._native", name = "JsonlWriter", frozen)]
+pub struct JsonlWriter(core::JsonlWriter);
+
+#[pymethods]
+impl JsonlWriter {
+    #[new]
+    #[pyo3(signature = (path, max_bytes = core::DEFAULT_MAX_BYTES, generations = core::DEFAULT_GENERATIONS))]
+    fn new(path: PathBuf, max_bytes: u64, generations: u32) -> PyResult<Self> {
+        core::JsonlWriter::with_limits(path, max_bytes, generations)
+            .or_py()
+            .map(Self)
+    }
+
+    #[getter]
+    fn path(&self) -> String {
+        self.0.path().to_string_lossy().into_owned()
+    }
+
+    #[getter]
+    fn max_bytes(&self) -> u64 {
+        self.0.max_bytes()
+    }
+
+    #[getter]
+    fn generations(&self) -> u32 {
+        self.0.generations()
+    }
+
+    fn write(&self, py: Python<'_>, record: &[u8]) -> PyResult<()> {
+        py.detach(|| self.0.write(record)).or_py()
+    }
+
+    fn write_many(&self, py: Python<'_>, records: Vec<Bound<'_, PyBytes>>) -> PyResult<()> {
+        let records: Vec<&[u8]> = records.iter().map(|record| record.as_bytes()).collect();
+        py.detach(|| self.0.write_many(&records)).or_py()
+    }
+
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.0.flush()).or_py()
+    }
+
+    fn sync(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.0.sync()).or_py()
+    }
+
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.0.close());
+    }
+
+    fn files(&self, py: Python<'_>) -> Vec<String> {
+        let files = py.detach(|| self.0.files());
+        files
+            .iter()
+            .map(|path| path.to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+#[pyclass(module = "floopy._native", name = "JsonlReader")]
+pub struct JsonlReader(core::JsonlReader);
+
+#[pymethods]
+impl JsonlReader {
+    #[new]
+    #[pyo3(signature = (path, batch_size = core::DEFAULT_BATCH_SIZE))]
+    fn new(path: PathBuf, batch_size: usize) -> PyResult<Self> {
+        core::JsonlReader::open(path, batch_size).or_py().map(Self)
+    }
+
+    #[getter]
+    fn skipped(&self) -> u64 {
+        self.0.skipped()
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Vec<Bound<'py, PyBytes>>>> {
+        let batch = py.detach(|| self.0.next_batch()).or_py()?;
+        Ok(batch.map(|records| {
+            records
+                .iter()
+                .map(|record| PyBytes::new(py, record))
+                .collect()
+        }))
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<JsonlWriter>()?;
+    m.add_class::<JsonlReader>()?;
     Ok(())
 }

@@ -1,5 +1,216 @@
-use pyo3::prelude::*;
+//! Bindings of `floopy_core::sse`: the SSE parser and the OpenAI stream relay. Both are
+//! per-stream objects that one asyncio task feeds; their calls take microseconds, so they keep
+//! the GIL.
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use floopy_core::sse as core;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+#[pyclass(module = "floopy._native", name = "SseEvent", frozen, eq)]
+#[derive(PartialEq)]
+pub struct SseEvent(core::SseEvent);
+
+#[pymethods]
+impl SseEvent {
+    #[getter]
+    fn event(&self) -> Option<&str> {
+        self.0.event.as_deref()
+    }
+
+    #[getter]
+    fn data(&self) -> &str {
+        &self.0.data
+    }
+
+    #[getter]
+    fn id(&self) -> Option<&str> {
+        self.0.id.as_deref()
+    }
+
+    #[getter]
+    fn raw<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.0.raw)
+    }
+
+    fn __repr__(&self) -> String {
+        let event = &self.0;
+        format!(
+            "SseEvent(event={:?}, data={:?}, id={:?})",
+            event.event, event.data, event.id
+        )
+    }
+}
+
+fn to_py_events(events: Vec<core::SseEvent>) -> Vec<SseEvent> {
+    events.into_iter().map(SseEvent).collect()
+}
+
+#[pyclass(module = "floopy._native", name = "SseParser")]
+pub struct SseParser(core::SseParser);
+
+#[pymethods]
+impl SseParser {
+    #[new]
+    fn new() -> Self {
+        Self(core::SseParser::new())
+    }
+
+    fn feed(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
+        to_py_events(self.0.feed(chunk))
+    }
+
+    fn finish(&mut self) -> Vec<SseEvent> {
+        to_py_events(self.0.finish())
+    }
+}
+
+#[pyclass(module = "floopy._native", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct StreamUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    cached_tokens: u64,
+    reasoning_tokens: u64,
+}
+
+impl From<core::StreamUsage> for StreamUsage {
+    fn from(usage: core::StreamUsage) -> Self {
+        Self {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            total_tokens: usage.total_tokens,
+            cached_tokens: usage.cached_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+        }
+    }
+}
+
+#[pymethods]
+impl StreamUsage {
+    fn __repr__(&self) -> String {
+        format!(
+            "StreamUsage(prompt_tokens={}, completion_tokens={}, total_tokens={}, \
+             cached_tokens={}, reasoning_tokens={})",
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.total_tokens,
+            self.cached_tokens,
+            self.reasoning_tokens
+        )
+    }
+}
+
+#[pyclass(module = "floopy._native", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct ToolCall {
+    index: u32,
+    id: Option<String>,
+    name: Option<String>,
+    arguments: String,
+}
+
+impl From<&core::ToolCall> for ToolCall {
+    fn from(call: &core::ToolCall) -> Self {
+        Self {
+            index: call.index,
+            id: call.id.clone(),
+            name: call.name.clone(),
+            arguments: call.arguments.clone(),
+        }
+    }
+}
+
+#[pymethods]
+impl ToolCall {
+    fn __repr__(&self) -> String {
+        format!(
+            "ToolCall(index={}, id={:?}, name={:?}, arguments={:?})",
+            self.index, self.id, self.name, self.arguments
+        )
+    }
+}
+
+#[pyclass(module = "floopy._native", name = "OpenAIStreamRelay")]
+pub struct OpenAIStreamRelay(core::OpenAIStreamRelay);
+
+#[pymethods]
+impl OpenAIStreamRelay {
+    #[new]
+    #[pyo3(signature = (strip_usage = false))]
+    fn new(strip_usage: bool) -> Self {
+        Self(core::OpenAIStreamRelay::new(strip_usage))
+    }
+
+    fn feed<'py>(&mut self, py: Python<'py>, chunk: &[u8]) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.0.feed(chunk))
+    }
+
+    fn finish<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.0.finish())
+    }
+
+    #[getter]
+    fn content(&self) -> &str {
+        &self.0.capture().content
+    }
+
+    #[getter]
+    fn finish_reason(&self) -> Option<&str> {
+        self.0.capture().finish_reason.as_deref()
+    }
+
+    #[getter]
+    fn usage(&self) -> Option<StreamUsage> {
+        self.0.capture().usage.map(StreamUsage::from)
+    }
+
+    #[getter]
+    fn tool_calls(&self) -> Vec<ToolCall> {
+        self.0
+            .capture()
+            .tool_calls
+            .iter()
+            .map(ToolCall::from)
+            .collect()
+    }
+
+    #[getter]
+    fn model(&self) -> Option<&str> {
+        self.0.capture().model.as_deref()
+    }
+
+    #[getter]
+    fn response_id(&self) -> Option<&str> {
+        self.0.capture().response_id.as_deref()
+    }
+
+    #[getter]
+    fn ttft_ms(&self) -> Option<f64> {
+        self.0.capture().ttft_ms
+    }
+
+    #[getter]
+    fn chunk_count(&self) -> u64 {
+        self.0.capture().chunk_count
+    }
+
+    #[getter]
+    fn done(&self) -> bool {
+        self.0.capture().done
+    }
+
+    #[getter]
+    fn error(&self) -> Option<&str> {
+        self.0.capture().error.as_deref()
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<SseEvent>()?;
+    m.add_class::<SseParser>()?;
+    m.add_class::<StreamUsage>()?;
+    m.add_class::<ToolCall>()?;
+    m.add_class::<OpenAIStreamRelay>()?;
     Ok(())
 }
