@@ -1,0 +1,48 @@
+"""Stage 1, parse: headers and body through the native core, errors into the error tree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from floopy import _native, errors
+
+
+class Parser:
+    """The configured native parsers of one worker: built once, called per request."""
+
+    def __init__(
+        self, max_body_bytes: int, max_depth: int, max_header_value: int, max_properties: int
+    ) -> None:
+        self.max_body_bytes = max_body_bytes
+        self._body = _native.RequestParser(max_body_bytes=max_body_bytes, max_depth=max_depth)
+        self._headers = _native.HeaderExtractor(
+            max_value_len=max_header_value, max_properties=max_properties
+        )
+
+    def headers(self, raw: Iterable[tuple[str, str]]) -> _native.FloopyHeaders:
+        try:
+            return self._headers.extract(raw)
+        except _native.NativeError as exc:
+            raise as_floopy_error(exc) from None
+
+    def chat(self, body: bytes) -> _native.ChatRequest:
+        try:
+            return self._body.parse(body)
+        except _native.NativeError as exc:
+            raise as_floopy_error(exc) from None
+
+    def check_length(self, declared: int) -> None:
+        if declared > self.max_body_bytes:
+            raise payload_too_large(declared, self.max_body_bytes)
+
+
+def payload_too_large(size: int, limit: int) -> errors.PayloadTooLarge:
+    return errors.PayloadTooLarge(
+        f"request body is {size} bytes, over the limit of {limit} bytes (MAX_BODY_BYTES)"
+    )
+
+
+def as_floopy_error(exc: _native.NativeError) -> errors.FloopyError:
+    if isinstance(exc, _native.PayloadTooLarge):
+        return errors.PayloadTooLarge(str(exc))
+    return errors.BadRequest(str(exc), param=exc.param)

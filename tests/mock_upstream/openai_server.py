@@ -1,0 +1,215 @@
+"""A mock OpenAI-compatible provider on loopback, speaking the real wire format.
+
+The requested model picks the behaviour, so tests drive it through the gateway unchanged:
+
+    <anything>            a reply quoting the last user message (streamed in 3-char pieces)
+    tools                 a call of the first tool, arguments split across stream chunks
+    error-<status>        that HTTP status with an OpenAI error body (429 adds retry-after)
+    slow-<ms>             waits <ms> before answering
+    cut-<n>               streams n content chunks, then drops the connection
+
+Every request received is kept; ``GET /_requests`` returns them (headers and body) and
+``DELETE /_requests`` forgets them. Run: ``python openai_server.py --port N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+RECEIVED: list[dict[str, Any]] = []
+
+ERROR_TYPES = {
+    400: ("invalid_request_error", "context_length_exceeded"),
+    401: ("invalid_request_error", "invalid_api_key"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", None),
+    503: ("server_error", None),
+}
+
+
+def reply_text(body: dict[str, Any]) -> str:
+    for message in reversed(body.get("messages", [])):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                content = " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+            return f"Mock reply to: {content}"
+    return "Mock reply."
+
+
+def usage_for(body: dict[str, Any], text: str) -> dict[str, Any]:
+    prompt = sum(len(json.dumps(m)) // 4 for m in body.get("messages", []))
+    completion = max(1, len(text) // 4)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    }
+
+
+def tool_call(body: dict[str, Any]) -> tuple[str, str]:
+    name = body["tools"][0]["function"]["name"]
+    return name, json.dumps({"location": "Paris, France", "unit": "celsius"})
+
+
+def completion(body: dict[str, Any]) -> dict[str, Any]:
+    model = body["model"]
+    message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+    if model == "tools":
+        name, arguments = tool_call(body)
+        message["tool_calls"] = [
+            {
+                "id": "call_mock_1",
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+        ]
+        finish, text = "tool_calls", arguments
+    else:
+        text = reply_text(body)
+        message["content"] = text
+        finish = "stop"
+    return {
+        "id": "chatcmpl-mock123",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "usage": usage_for(body, text),
+        "system_fingerprint": "fp_mock",
+    }
+
+
+def chunk(
+    model: str,
+    delta: dict[str, Any],
+    finish: str | None = None,
+    usage: dict[str, Any] | None = None,
+) -> bytes:
+    doc: dict[str, Any] = {
+        "id": "chatcmpl-mock123",
+        "object": "chat.completion.chunk",
+        "created": 1727346168,
+        "model": model,
+        "system_fingerprint": "fp_mock",
+        "choices": []
+        if usage
+        else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+    if usage is not None:
+        doc["usage"] = usage
+    return b"data: " + json.dumps(doc).encode() + b"\n\n"
+
+
+def stream_events(body: dict[str, Any]) -> list[bytes]:
+    model = body["model"]
+    events = [chunk(model, {"role": "assistant", "content": "", "refusal": None})]
+    if model == "tools":
+        name, arguments = tool_call(body)
+        events.append(
+            chunk(
+                model,
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "call_mock_1",
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                    ]
+                },
+            )
+        )
+        for i in range(0, len(arguments), 5):
+            events.append(
+                chunk(
+                    model,
+                    {"tool_calls": [{"index": 0, "function": {"arguments": arguments[i : i + 5]}}]},
+                )
+            )
+        finish, text = "tool_calls", arguments
+    else:
+        text = reply_text(body)
+        events.extend(chunk(model, {"content": text[i : i + 3]}) for i in range(0, len(text), 3))
+        finish = "stop"
+    events.append(chunk(model, {}, finish))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        events.append(chunk(model, {}, usage=usage_for(body, text)))
+    events.append(b"data: [DONE]\n\n")
+    return events
+
+
+def error_response(status: int) -> web.Response:
+    kind, code = ERROR_TYPES.get(status, ("server_error", None))
+    body = {
+        "error": {
+            "message": f"mock upstream error {status}",
+            "type": kind,
+            "param": None,
+            "code": code,
+        }
+    }
+    headers = {"retry-after": "7"} if status == 429 else {}
+    return web.json_response(body, status=status, headers=headers)
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    raw = await request.read()
+    body = json.loads(raw)
+    RECEIVED.append({"headers": dict(request.headers), "body": body})
+    model = str(body.get("model", ""))
+    if model.startswith("error-"):
+        return error_response(int(model.removeprefix("error-")))
+    if model.startswith("slow-"):
+        await asyncio.sleep(int(model.removeprefix("slow-")) / 1000)
+    if not body.get("stream"):
+        return web.json_response(completion(body))
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    events = stream_events(body)
+    if model.startswith("cut-"):
+        keep = int(model.removeprefix("cut-"))
+        for event in events[: keep + 1]:
+            await response.write(event)
+        assert request.transport is not None
+        request.transport.abort()  # the connection drops mid-stream, no [DONE]
+        return response
+    for event in events:
+        await response.write(event)
+    await response.write_eof()
+    return response
+
+
+async def received(request: web.Request) -> web.Response:
+    if request.method == "DELETE":
+        RECEIVED.clear()
+        return web.json_response([])
+    return web.json_response(RECEIVED)
+
+
+def make_app() -> web.Application:
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_route("*", "/_requests", received)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    web.run_app(make_app(), host="127.0.0.1", port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()
