@@ -134,17 +134,30 @@ def _frame(part: bytes) -> bytes:
     return len(part).to_bytes(8, "little") + part
 
 
-def canonical_json(body: bytes, ignore_keys: tuple[str, ...] = ()) -> bytes:
-    doc = json.loads(body)
+def _integral_floats_as_ints(value: Any) -> Any:
+    """`1.0` and `1` ask for the same thing: the canonical form writes both as `1`."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral_floats_as_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(v) for v in value]
+    return value
+
+
+def _without_excluded(doc: dict[str, Any], ignore_keys: tuple[str, ...]) -> Any:
     for key in (*EXCLUDED, *ignore_keys):
         doc.pop(key, None)
+    return _integral_floats_as_ints(doc)
+
+
+def canonical_json(body: bytes, ignore_keys: tuple[str, ...] = ()) -> bytes:
+    doc = _without_excluded(json.loads(body), ignore_keys)
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def canonical_orjson(body: bytes, ignore_keys: tuple[str, ...] = ()) -> bytes:
-    doc = orjson.loads(body)
-    for key in (*EXCLUDED, *ignore_keys):
-        doc.pop(key, None)
+    doc = _without_excluded(orjson.loads(body), ignore_keys)
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
