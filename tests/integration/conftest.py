@@ -31,7 +31,7 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             out = proc.stdout.read().decode() if proc.stdout else ""
-            raise RuntimeError(f"process exited with {proc.returncode}:\n{out}")
+            raise RuntimeError(f"process exited with {proc.returncode}\n{out}")
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
@@ -79,7 +79,9 @@ def mock_upstream() -> Iterator[str]:
         stop(proc)
 
 
-def write_settings(path: Path, mock_url: str, data_dir: Path, **extra: str) -> Path:
+def write_settings(
+    path: Path, mock_url: str, data_dir: Path, *, with_keys: bool = True, **extra: str
+) -> Path:
     key_hash = hashlib.sha256(TEST_KEY.encode()).hexdigest()
     lines = [
         f"DATA_DIR = {str(data_dir)!r}",
@@ -93,19 +95,22 @@ def write_settings(path: Path, mock_url: str, data_dir: Path, **extra: str) -> P
         "    'mock-alias': {'provider': 'mock', 'upstream_model': 'renamed-upstream'},",
         "    'echo': {'provider': 'echo'},",
         "}",
-        "API_KEYS = [",
-        f"    {{'id': 'test', 'hash': 'sha256:{key_hash}', 'organization': 'acme'}},",
-        "]",
         "MAX_BODY_BYTES = 1_000_000",
     ]
+    if with_keys:
+        lines.append(
+            f"API_KEYS = [{{'id': 'test', 'hash': 'sha256:{key_hash}', 'organization': 'acme'}}]"
+        )
     lines.extend(f"{name} = {value}" for name, value in extra.items())
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def start_gateway(
-    settings: Path, env_extra: dict[str, str] | None = None
+    settings: Path, log_path: Path, env_extra: dict[str, str] | None = None, *args: str
 ) -> tuple[str, subprocess.Popen[bytes]]:
+    """Starts ``floopy serve``; its output goes to ``log_path`` (a pipe nobody drains could
+    fill up and stall the server)."""
     port = free_port()
     env = {
         **os.environ,
@@ -114,14 +119,19 @@ def start_gateway(
         "FLOOPY_TEST_MOCK_KEY": "sk-mock-upstream-key",
         **(env_extra or {}),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "floopy", "serve"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "floopy", "serve", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     url = f"http://127.0.0.1:{port}"
-    wait_until_up(f"{url}/healthz", proc)
+    try:
+        wait_until_up(f"{url}/healthz", proc)
+    except RuntimeError as exc:
+        stop(proc)
+        raise RuntimeError(f"{exc}\n{log_path.read_text()}") from None
     return url, proc
 
 
@@ -129,11 +139,9 @@ def start_gateway(
 def gateway(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     root = tmp_path_factory.mktemp("gateway")
     settings = write_settings(root / "settings.py", mock_upstream, root / "data")
-    url, proc = start_gateway(settings)
+    url, proc = start_gateway(settings, root / "gateway.log")
     gw = Gateway(url=url, key=TEST_KEY, mock_url=mock_upstream, data_dir=root / "data", proc=proc)
     try:
         yield gw
     finally:
-        output = stop(proc)
-        if os.environ.get("SHOW_GATEWAY_LOG"):
-            print(output)
+        stop(proc)

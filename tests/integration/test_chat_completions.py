@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -276,3 +277,43 @@ def test_echo_provider(client: openai.OpenAI) -> None:
         client.chat.completions.create(model="echo", messages=say("ping pong"), stream=True)
     )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "ping pong"
+
+
+def test_client_disconnect_cancels_the_upstream_call(gateway: Gateway) -> None:
+    forget(gateway)
+    body = {"model": "mock/drip-50", "messages": say("drip"), "stream": True}
+    with httpx.stream(
+        "POST",
+        f"{gateway.base_url}/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {gateway.key}"},
+    ) as resp:
+        first = next(resp.iter_bytes())
+        assert b"drop0" in first
+    # The client is gone: the gateway must drop the upstream call, not read it to the end.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not received(gateway)[-1].get("client_gone"):
+        time.sleep(0.05)
+    record = received(gateway)[-1]
+    assert record.get("client_gone") is True
+    assert record["chunks_sent"] < 200
+
+
+def test_stream_failing_before_first_event_gets_a_real_status(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="mock/error-429", messages=say("x"), stream=True)
+    assert caught.value.response.headers["content-type"] == "application/json"
+    with pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(model="mock/error-503", messages=say("x"), stream=True)
+    assert failed.value.status_code == 502
+
+
+def test_fallback_chain_from_header(client: openai.OpenAI) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="mock/error-500",
+        messages=say("fall back"),
+        extra_headers={"floopy-fallback": "gpt-4o-mini"},
+    )
+    assert raw.headers["floopy-fallback-used"] == "true"
+    assert raw.headers["floopy-model"] == "gpt-4o-mini"
+    assert raw.parse().choices[0].message.content == "Mock reply to: fall back"

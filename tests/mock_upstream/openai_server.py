@@ -7,6 +7,7 @@ The requested model picks the behaviour, so tests drive it through the gateway u
     error-<status>        that HTTP status with an OpenAI error body (429 adds retry-after)
     slow-<ms>             waits <ms> before answering
     cut-<n>               streams n content chunks, then drops the connection
+    drip-<ms>             streams up to 200 chunks, one every <ms>; notes a client that left
 
 Every request received is kept; ``GET /_requests`` returns them (headers and body) and
 ``DELETE /_requests`` forgets them. Run: ``python openai_server.py --port N``.
@@ -177,6 +178,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
     events = stream_events(body)
+    if model.startswith("drip-"):
+        return await drip(request, response, body, int(model.removeprefix("drip-")) / 1000)
     if model.startswith("cut-"):
         keep = int(model.removeprefix("cut-"))
         for event in events[: keep + 1]:
@@ -187,6 +190,23 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     for event in events:
         await response.write(event)
     await response.write_eof()
+    return response
+
+
+async def drip(
+    request: web.Request, response: web.StreamResponse, body: dict[str, Any], pause: float
+) -> web.StreamResponse:
+    record = RECEIVED[-1]
+    record["chunks_sent"] = 0
+    try:
+        for i in range(200):
+            await response.write(chunk(body["model"], {"content": f"drop{i} "}))
+            record["chunks_sent"] = i + 1
+            await asyncio.sleep(pause)
+        await response.write(b"data: [DONE]\n\n")
+    except (ConnectionResetError, asyncio.CancelledError):
+        record["client_gone"] = True  # the gateway closed the upstream connection
+        raise
     return response
 
 

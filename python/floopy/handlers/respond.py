@@ -1,0 +1,83 @@
+"""Stage 8, respond: status, headers and body, or the SSE stream relayed as it arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from floopy import errors
+
+if TYPE_CHECKING:
+    from granian._granian import RSGIHTTPProtocol as HTTPProtocol
+
+    from floopy.pipeline.context import RequestContext
+    from floopy.providers.base import Stream
+
+log = logging.getLogger("floopy")
+
+JSON = "application/json"
+SSE = "text/event-stream"
+Headers = list[tuple[str, str]]
+
+
+def base_headers(ctx: RequestContext, content_type: str) -> Headers:
+    return [("content-type", content_type), ("x-request-id", ctx.request_id)]
+
+
+def routing_headers(ctx: RequestContext, content_type: str) -> Headers:
+    """Which target really answered: what the client needs to trust a fallback."""
+    headers = base_headers(ctx, content_type)
+    headers.append(("floopy-provider", ctx.provider or ""))
+    headers.append(("floopy-model", ctx.model or ""))
+    headers.append(("floopy-fallback-used", "true" if ctx.fallback_used else "false"))
+    return headers
+
+
+def send_json(proto: HTTPProtocol, ctx: RequestContext, body: bytes, *, routed: bool) -> None:
+    headers = routing_headers(ctx, JSON) if routed else base_headers(ctx, JSON)
+    proto.response_bytes(200, headers, body)
+
+
+def send_error(proto: HTTPProtocol, ctx: RequestContext, exc: errors.FloopyError) -> None:
+    ctx.status, ctx.error_code = exc.status, exc.code
+    headers = base_headers(ctx, JSON)
+    headers.extend(exc.headers.items())
+    if exc.status < 500 and exc.status != 429:
+        headers.append(("x-should-retry", "false"))  # the OpenAI SDKs honour this hint
+    proto.response_bytes(exc.status, headers, exc.body())
+
+
+async def relay(proto: HTTPProtocol, ctx: RequestContext, stream: Stream) -> None:
+    """Sends headers and the first event, then each upstream piece as it arrives. A client
+    that goes away cancels the relay, and closing the stream ends the upstream call."""
+    headers = routing_headers(ctx, SSE)
+    headers.append(("cache-control", "no-cache"))
+    transport = proto.response_stream(200, headers)
+    pump = asyncio.ensure_future(_pump(transport, stream))
+    gone = asyncio.ensure_future(proto.client_disconnect())
+    try:
+        await asyncio.wait((pump, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not pump.done():
+            pump.cancel()
+            ctx.status, ctx.error_code = 499, "CLIENT_DISCONNECTED"
+        await stream.close()
+    if pump.done() and not pump.cancelled() and pump.exception() is not None:
+        log.warning("stream relay failed (%s): %s", ctx.request_id, pump.exception())
+        ctx.status, ctx.error_code = 499, "CLIENT_DISCONNECTED"
+    summary = stream.summary
+    ctx.usage, ctx.finish_reason, ctx.ttft_ms = (
+        summary.usage,
+        summary.finish_reason,
+        summary.ttft_ms,
+    )
+    if summary.error is not None and ctx.error_code is None:
+        ctx.status, ctx.error_code = 502, "PROVIDER_ERROR"
+
+
+async def _pump(transport: Any, stream: Stream) -> None:
+    await transport.send_bytes(stream.first)
+    async for piece in stream:
+        await transport.send_bytes(piece)
