@@ -1,0 +1,153 @@
+"""The ``anthropic`` provider kind: OpenAI-format chat completions answered by the Anthropic
+Messages API (translated both ways, streams included), and ``/v1/messages`` requests passed
+to it natively."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import msgspec
+
+from floopy import errors
+from floopy.providers.anthropic.request import AnthropicRequest, to_anthropic
+from floopy.providers.anthropic.response import to_completion
+from floopy.providers.anthropic.stream import AnthropicStream, ChunkTranslator, EventRelay, Mode
+from floopy.providers.anthropic.wire import (
+    API_VERSION,
+    finish_reason,
+    http_error,
+    message_decoder,
+    usage_of,
+)
+from floopy.providers.base import Call, Completion
+
+# Request headers of a /v1/messages client that shape how Anthropic reads the body.
+FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
+
+
+def messages_url(base_url: str) -> str:
+    """``base_url`` is the API root (``https://api.anthropic.com``); one ending in ``/v1``,
+    the way OpenAI base URLs are written, means the same."""
+    root = base_url.rstrip("/").removesuffix("/v1")
+    return f"{root}/v1/messages"
+
+
+class AnthropicProvider:
+    kind = "anthropic"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        base_url: str,
+        api_key: str | None,
+        extra_headers: dict[str, str],
+        session: aiohttp.ClientSession,
+        first_byte_timeout: float,
+        total_timeout: float,
+        max_output_tokens: dict[str, int],
+        default_max_tokens: int,
+    ) -> None:
+        self.name = name
+        self._url = messages_url(base_url)
+        self._session = session
+        self._first_byte_timeout = first_byte_timeout
+        self._total_timeout = total_timeout
+        # Anthropic requires max_tokens: the catalog's limit of the model, else the default.
+        self._max_output_tokens = max_output_tokens
+        self._default_max_tokens = default_max_tokens
+        self._headers = {
+            "content-type": "application/json",
+            "anthropic-version": API_VERSION,
+            **extra_headers,
+        }
+        if api_key:
+            self._headers["x-api-key"] = api_key
+
+    async def complete(self, call: Call) -> Completion:
+        request = self._translate(call, stream=False)
+        status, headers, data = await self._post(msgspec.json.encode(request.body), self._headers)
+        if status != 200:
+            raise http_error(self.name, status, data, headers)
+        return to_completion(self.name, data, request.json_tool)
+
+    async def stream(self, call: Call) -> AnthropicStream:
+        request = self._translate(call, stream=True)
+        translator = ChunkTranslator(
+            model=call.model, include_usage=call.include_usage, json_tool=request.json_tool
+        )
+        body = msgspec.json.encode(request.body)
+        return await self._open_stream(body, self._headers, translator)
+
+    async def messages_complete(self, call: Call, client_headers: dict[str, str]) -> Completion:
+        """``/v1/messages`` natively: ``call.body`` is already an Anthropic request; the answer
+        goes back to the client byte for byte."""
+        headers = self._native_headers(client_headers)
+        status, reply_headers, data = await self._post(self._native_body(call), headers)
+        if status != 200:
+            raise http_error(self.name, status, data, reply_headers)
+        try:
+            message = message_decoder.decode(data)
+        except (msgspec.DecodeError, RecursionError):
+            return Completion(body=data)  # relayed even if the gateway cannot read it
+        return Completion(
+            body=data,
+            usage=usage_of(message.usage),
+            finish_reason=finish_reason(message.stop_reason),
+        )
+
+    async def messages_stream(self, call: Call, client_headers: dict[str, str]) -> AnthropicStream:
+        headers = self._native_headers(client_headers)
+        return await self._open_stream(self._native_body(call), headers, EventRelay())
+
+    async def close(self) -> None:
+        """The session belongs to the worker, which closes it."""
+
+    def _translate(self, call: Call, *, stream: bool) -> AnthropicRequest:
+        doc = msgspec.json.decode(call.body)
+        default = self._max_output_tokens.get(call.model, self._default_max_tokens)
+        return to_anthropic(doc, model=call.model, default_max_tokens=default, stream=stream)
+
+    def _native_body(self, call: Call) -> bytes:
+        if call.model == call.requested_model:
+            return call.body
+        doc = msgspec.json.decode(call.body)
+        doc["model"] = call.model
+        return msgspec.json.encode(doc)
+
+    def _native_headers(self, client_headers: dict[str, str]) -> dict[str, str]:
+        forwarded = {
+            name: client_headers[name] for name in FORWARDED_HEADERS if name in client_headers
+        }
+        return {**self._headers, **forwarded}
+
+    async def _post(
+        self, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        try:
+            async with asyncio.timeout(self._total_timeout):
+                async with self._session.post(self._url, data=body, headers=headers) as resp:
+                    return resp.status, dict(resp.headers), await resp.read()
+        except TimeoutError:
+            raise errors.GatewayTimeout(f"{self.name} did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            raise errors.ProviderError(f"{self.name} is unreachable: {exc}") from exc
+
+    async def _open_stream(
+        self, body: bytes, headers: dict[str, str], mode: Mode
+    ) -> AnthropicStream:
+        try:
+            async with asyncio.timeout(self._first_byte_timeout):
+                resp = await self._session.post(self._url, data=body, headers=headers)
+        except TimeoutError:
+            raise errors.GatewayTimeout(f"{self.name} did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            raise errors.ProviderError(f"{self.name} is unreachable: {exc}") from exc
+        if resp.status != 200:
+            data = await resp.read()
+            resp.release()
+            raise http_error(self.name, resp.status, data, dict(resp.headers))
+        stream = AnthropicStream(self.name, resp, mode)
+        await stream.open(self._first_byte_timeout)
+        return stream

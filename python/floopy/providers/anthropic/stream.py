@@ -1,0 +1,321 @@
+"""Anthropic streams: translated into OpenAI chunks as they arrive, or relayed as they are
+(``/v1/messages`` to Anthropic), with what the log needs captured on the side.
+
+Anthropic's sequence is message_start, then per content block content_block_start, its
+deltas (``text_delta``, ``input_json_delta`` for tool arguments) and content_block_stop,
+then message_delta (stop reason, output usage) and message_stop; ``ping`` may come at any
+time and ``error`` ends a stream early. The native ``SseParser`` splits the bytes into
+events; each event is translated on its own, so nothing waits for the whole stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import aiohttp
+import msgspec
+
+from floopy import errors
+from floopy._native import SseEvent, SseParser
+from floopy.providers.anthropic.response import arguments_json
+from floopy.providers.anthropic.wire import (
+    ErrorDetail,
+    Event,
+    UsageTally,
+    error_event,
+    event_decoder,
+    event_error,
+    finish_reason,
+    openai_usage,
+)
+from floopy.providers.base import StreamSummary
+
+DONE = b"data: [DONE]\n\n"
+KEEP_ALIVE = b": ping\n\n"
+
+
+def decode(raw: SseEvent) -> Event | None:
+    try:
+        return event_decoder.decode(raw.data)
+    except (msgspec.DecodeError, RecursionError):
+        return None  # not an event the gateway understands: relayed or skipped, never fatal
+
+
+class StreamTally:
+    """What an Anthropic stream said so far: text, stop reason, usage, timing, errors."""
+
+    def __init__(self, started: float, json_tool: str | None = None) -> None:
+        self.started = started
+        self.json_tool = json_tool
+        self.usage = UsageTally()
+        self.message_id = ""
+        self.model = ""
+        self.text: list[str] = []
+        self.stop_reason: str | None = None
+        self.tool_calls = 0
+        self.json_blocks: set[int] = set()
+        self.events = 0
+        self.ttft_ms: float | None = None
+        self.done = False
+        self.error: ErrorDetail | None = None
+
+    def observe(self, event: Event) -> None:
+        self.events += 1
+        kind = event.type
+        if kind == "message_start" and event.message is not None:
+            self.message_id, self.model = event.message.id, event.message.model
+            self.usage.update(event.message.usage)
+        elif kind == "content_block_start" and event.content_block is not None:
+            self._block_started(event)
+        elif kind == "content_block_delta" and event.delta is not None:
+            self._delta(event)
+        elif kind == "message_delta":
+            if event.delta is not None and event.delta.stop_reason is not None:
+                self.stop_reason = event.delta.stop_reason
+            self.usage.update(event.usage)
+        elif kind == "message_stop":
+            self.done = True
+        elif kind == "error":
+            self.error = event.error or ErrorDetail()
+
+    def _block_started(self, event: Event) -> None:
+        block = event.content_block
+        assert block is not None
+        if block.type == "tool_use" and block.name == self.json_tool:
+            self.json_blocks.add(event.index)
+        elif block.type == "tool_use":
+            self.tool_calls += 1
+            self._first_token()
+        elif block.type == "text" and block.text:
+            self._add_text(block.text)
+
+    def _delta(self, event: Event) -> None:
+        delta = event.delta
+        assert delta is not None
+        if delta.type == "text_delta" and delta.text:
+            self._add_text(delta.text)
+        elif delta.type == "input_json_delta" and delta.partial_json:
+            if event.index in self.json_blocks:
+                self._add_text(delta.partial_json)
+            else:
+                self._first_token()
+
+    def _add_text(self, text: str) -> None:
+        self.text.append(text)
+        self._first_token()
+
+    def _first_token(self) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter() - self.started) * 1000
+
+    @property
+    def finish_reason(self) -> str | None:
+        if self.stop_reason is None:
+            return None
+        return finish_reason(self.stop_reason, tool_calls=self.tool_calls > 0)
+
+    @property
+    def error_text(self) -> str | None:
+        return None if self.error is None else f"{self.error.type}: {self.error.message}"
+
+    def fill(self, summary: StreamSummary) -> None:
+        summary.content = "".join(self.text)
+        summary.finish_reason = self.finish_reason
+        summary.usage = self.usage.usage() if self.usage.seen else None
+        summary.ttft_ms = self.ttft_ms
+        summary.chunks = self.events
+        summary.completed = self.done
+        if self.error is not None:
+            summary.error = self.error_text
+
+
+class ChunkTranslator:
+    """Anthropic events in, OpenAI ``chat.completion.chunk`` SSE bytes out, one at a time.
+
+    OpenAI numbers tool calls from 0 in the order they start, where Anthropic numbers all
+    content blocks; the tool stand-in for response_format streams its input as content."""
+
+    def __init__(self, *, model: str, include_usage: bool, json_tool: str | None) -> None:
+        self.tally = StreamTally(time.perf_counter(), json_tool)
+        self._model = model
+        self._include_usage = include_usage
+        self._tool_index: dict[int, int] = {}
+        self._created = int(time.time())
+
+    def feed(self, events: list[SseEvent], chunk: bytes) -> bytes:
+        return b"".join(self._translate(raw) for raw in events)
+
+    def failure(self, message: str) -> bytes:
+        error = {"message": message, "type": "api_error", "code": "PROVIDER_ERROR", "param": None}
+        return b"data: " + msgspec.json.encode({"error": error}) + b"\n\n"
+
+    def _translate(self, raw: SseEvent) -> bytes:
+        event = decode(raw)
+        if event is None:
+            return b""
+        self.tally.observe(event)
+        kind = event.type
+        if kind == "message_start":
+            return self._chunk({"role": "assistant", "content": ""})
+        if kind == "content_block_start":
+            return self._block_start(event)
+        if kind == "content_block_delta":
+            return self._delta(event)
+        if kind == "message_delta":
+            finish = self.tally.finish_reason
+            return self._chunk({}, finish) if finish is not None else b""
+        if kind == "message_stop":
+            return self._end()
+        if kind == "ping":
+            return KEEP_ALIVE
+        if kind == "error":
+            return self.failure(self.tally.error_text or "stream error")
+        return b""
+
+    def _block_start(self, event: Event) -> bytes:
+        block = event.content_block
+        if block is None:
+            return b""
+        if block.type == "text" and block.text:
+            return self._chunk({"content": block.text})
+        if block.type != "tool_use" or event.index in self.tally.json_blocks:
+            return b""
+        position = self._tool_index[event.index] = len(self._tool_index)
+        arguments = arguments_json(block.input) if block.input else ""
+        call = {
+            "index": position,
+            "id": block.id or "",
+            "type": "function",
+            "function": {"name": block.name or "", "arguments": arguments},
+        }
+        return self._chunk({"tool_calls": [call]})
+
+    def _delta(self, event: Event) -> bytes:
+        delta = event.delta
+        assert delta is not None
+        if delta.type == "text_delta" and delta.text:
+            return self._chunk({"content": delta.text})
+        if delta.type != "input_json_delta" or not delta.partial_json:
+            return b""  # thinking, signatures, citations: not part of an OpenAI answer
+        if event.index in self.tally.json_blocks:
+            return self._chunk({"content": delta.partial_json})
+        position = self._tool_index.get(event.index)
+        if position is None:
+            return b""
+        call = {"index": position, "function": {"arguments": delta.partial_json}}
+        return self._chunk({"tool_calls": [call]})
+
+    def _end(self) -> bytes:
+        if not self._include_usage:
+            return DONE
+        usage = openai_usage(self.tally.usage.usage())
+        return self._chunk({}, None, usage=usage) + DONE
+
+    def _chunk(
+        self, delta: dict[str, Any], finish: str | None = None, usage: dict[str, Any] | None = None
+    ) -> bytes:
+        doc: dict[str, Any] = {
+            "id": self.tally.message_id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self.tally.model or self._model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if usage is not None:
+            doc["choices"] = []
+            doc["usage"] = usage
+        return b"data: " + msgspec.json.encode(doc) + b"\n\n"
+
+
+class EventRelay:
+    """Anthropic events relayed byte for byte (``/v1/messages`` to Anthropic), observed on
+    the side for the log."""
+
+    def __init__(self) -> None:
+        self.tally = StreamTally(time.perf_counter())
+
+    def feed(self, events: list[SseEvent], chunk: bytes) -> bytes:
+        for raw in events:
+            event = decode(raw)
+            if event is not None:
+                self.tally.observe(event)
+        return chunk
+
+    def failure(self, message: str) -> bytes:
+        return error_event("api_error", message)
+
+
+class Mode(Protocol):
+    tally: StreamTally
+
+    def feed(self, events: list[SseEvent], chunk: bytes) -> bytes: ...
+    def failure(self, message: str) -> bytes: ...
+
+
+class AnthropicStream:
+    """An upstream Anthropic stream whose first event has arrived (see ``base.Stream``)."""
+
+    def __init__(self, provider: str, resp: aiohttp.ClientResponse, mode: Mode) -> None:
+        self.provider = provider
+        self.first = b""
+        self.summary = StreamSummary()
+        self._resp = resp
+        self._mode = mode
+        self._parser = SseParser()
+        self._chunks = resp.content.iter_any().__aiter__()
+
+    async def open(self, first_byte_timeout: float) -> None:
+        """Reads until the first whole event. An error event there (overloaded, rate limited)
+        raises like the HTTP error it stands for, so the request can still fall back."""
+        tally = self._mode.tally
+        try:
+            async with asyncio.timeout(first_byte_timeout):
+                while tally.events == 0 and not await self._read_more():
+                    pass
+        except TimeoutError:
+            await self.close()
+            raise errors.GatewayTimeout(f"{self.provider} sent no event in time") from None
+        except aiohttp.ClientError as exc:
+            await self.close()
+            raise errors.ProviderError(f"{self.provider} broke the stream: {exc}") from exc
+        if tally.error is not None:
+            await self.close()
+            raise event_error(self.provider, tally.error)
+        if tally.events == 0:
+            await self.close()
+            raise errors.ProviderError(f"{self.provider} closed the stream before any event")
+
+    async def _read_more(self) -> bool:
+        """Feeds the next chunk into ``first``; True at the end of the stream."""
+        try:
+            chunk = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            self.first += self._mode.feed(self._parser.finish(), b"")
+            return True
+        self.first += self._mode.feed(self._parser.feed(chunk), chunk)
+        return False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        tally = self._mode.tally
+        try:
+            async for chunk in self._chunks:
+                out = self._mode.feed(self._parser.feed(chunk), chunk)
+                if out:
+                    yield out
+            tail = self._mode.feed(self._parser.finish(), b"")
+            if tail:
+                yield tail
+        except aiohttp.ClientError as exc:
+            self.summary.error = f"{self.provider} broke the stream: {exc}"
+        finally:
+            tally.fill(self.summary)
+        if self.summary.error is None and not tally.done:
+            self.summary.error = f"{self.provider} ended the stream early"
+        if self.summary.error is not None and tally.error is None:
+            yield self._mode.failure(self.summary.error)
+
+    async def close(self) -> None:
+        self._resp.close()

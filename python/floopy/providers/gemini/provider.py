@@ -1,0 +1,110 @@
+"""The ``gemini`` provider kind: Google's Gemini API (generativelanguage.googleapis.com).
+
+``{base_url}/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse``,
+``:embedContent`` and ``:batchEmbedContents``, authenticated by the ``x-goog-api-key``
+header (never the ``?key=`` query, which would put the key in access logs).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import aiohttp
+import msgspec
+
+from floopy import errors
+from floopy.providers.base import Call, Completion, EmbeddingCall, Embeddings, Usage
+from floopy.providers.chat_request import parse_chat
+from floopy.providers.embeddings import embeddings_body
+from floopy.providers.gemini.embeddings import embed_request, embed_vectors
+from floopy.providers.gemini.failures import gemini_error
+from floopy.providers.gemini.request import generate_content_body
+from floopy.providers.gemini.response import translate_completion
+from floopy.providers.gemini.stream import GeminiStream, StreamTranslator
+from floopy.providers.http import Answer, open_stream, post
+
+
+class GeminiProvider:
+    kind = "gemini"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        base_url: str,
+        api_key: str | None,
+        extra_headers: dict[str, str],
+        session: aiohttp.ClientSession,
+        first_byte_timeout: float,
+        total_timeout: float,
+    ) -> None:
+        self.name = name
+        self._base_url = base_url.rstrip("/")
+        self._session = session
+        self._first_byte_timeout = first_byte_timeout
+        self._total_timeout = total_timeout
+        self._headers = {"Content-Type": "application/json", **extra_headers}
+        if api_key:
+            self._headers["x-goog-api-key"] = api_key
+
+    async def complete(self, call: Call) -> Completion:
+        body = self._generate_body(call)
+        answer = await post(
+            self._session,
+            self.name,
+            self._url(call.model, "generateContent"),
+            body,
+            self._headers,
+            self._total_timeout,
+        )
+        self._check(answer)
+        return translate_completion(answer.body, call.model)
+
+    async def stream(self, call: Call) -> GeminiStream:
+        body = self._generate_body(call)
+        translator = StreamTranslator(call.model, call.include_usage)
+        url = self._url(call.model, "streamGenerateContent") + "?alt=sse"
+        opened = await open_stream(
+            self._session, self.name, url, body, self._headers, self._first_byte_timeout
+        )
+        if isinstance(opened, Answer):
+            self._check(opened)
+            raise errors.ProviderError(f"{self.name} answered HTTP {opened.status}")
+        stream = GeminiStream(self.name, opened, translator)
+        await stream.open(self._first_byte_timeout)
+        return stream
+
+    async def embed(self, call: EmbeddingCall) -> Embeddings:
+        method, request = embed_request(call, f"models/{_model_id(call.model)}")
+        answer = await post(
+            self._session,
+            self.name,
+            self._url(call.model, method),
+            msgspec.json.encode(request),
+            self._headers,
+            self._total_timeout,
+        )
+        self._check(answer)
+        vectors = embed_vectors(method, answer.body)
+        # Gemini's embedding answers carry no token counts: the client reads 0, the log
+        # an unknown usage (and so an unknown cost), not a free request.
+        body = embeddings_body(vectors, call.model, Usage(), call.encoding_format)
+        return Embeddings(body=body, usage=None)
+
+    async def close(self) -> None:
+        """The session belongs to the worker, which closes it."""
+
+    def _generate_body(self, call: Call) -> bytes:
+        return msgspec.json.encode(generate_content_body(parse_chat(call.body)))
+
+    def _url(self, model: str, method: str) -> str:
+        return f"{self._base_url}/models/{quote(_model_id(model), safe='-._~')}:{method}"
+
+    def _check(self, answer: Answer) -> None:
+        if answer.status != 200:
+            raise gemini_error(self.name, answer.status, answer.body, answer.headers)
+
+
+def _model_id(model: str) -> str:
+    """Gemini's model id without the ``models/`` prefix its own listings use."""
+    return model.removeprefix("models/")

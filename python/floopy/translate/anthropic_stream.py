@@ -1,0 +1,226 @@
+"""An OpenAI chat-completion stream as an Anthropic event stream, for ``/v1/messages``
+answered by a provider that does not speak Anthropic's format.
+
+message_start goes out at once; text and each tool call get a content block of their own
+(content_block_start, deltas, content_block_stop), numbered in order as the anthropic SDKs
+expect; ``[DONE]`` (after the usage chunk, which the request asked for) closes the last
+block and sends message_delta with the stop reason and usage, then message_stop. An error
+chunk, or a stream that ends without finishing, becomes an ``error`` event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from floopy._native import SseParser
+from floopy.providers.anthropic.wire import ERROR_STATUS, error_event
+from floopy.providers.base import Stream, Usage
+from floopy.translate.anthropic_response import anthropic_usage, message_id, stop_reason
+
+
+class _Function(msgspec.Struct):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class _ToolCallDelta(msgspec.Struct):
+    index: int = 0
+    id: str | None = None
+    function: _Function | None = None
+
+
+class _Delta(msgspec.Struct):
+    content: str | None = None
+    tool_calls: list[_ToolCallDelta] | None = None
+
+
+class _Choice(msgspec.Struct):
+    delta: _Delta = msgspec.field(default_factory=_Delta)
+    finish_reason: str | None = None
+
+
+class _Details(msgspec.Struct):
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_tokens_details: _Details | None = None
+
+
+class _Error(msgspec.Struct):
+    message: str = ""
+    type: str | None = None
+
+
+class _Chunk(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    choices: list[_Choice] = []
+    usage: _Usage | None = None
+    error: _Error | None = None
+
+
+_decoder = msgspec.json.Decoder(_Chunk)
+
+
+def event(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + msgspec.json.encode(data) + b"\n\n"
+
+
+class EventWriter:
+    """OpenAI chunks in (as SSE bytes, in any pieces), Anthropic events out."""
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._parser = SseParser()
+        self._blocks = 0  # content blocks started so far
+        self._open: int | None = None  # the block receiving deltas, until another starts
+        self._text_block: int | None = None
+        self._tool_blocks: dict[int, int] = {}  # OpenAI tool call index -> block index
+        self._finish: str | None = None
+        self._usage: Usage | None = None
+        self.ended = False
+
+    def start(self) -> bytes:
+        message: dict[str, Any] = {
+            "id": message_id(uuid.uuid4().hex),
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+        return event("message_start", {"type": "message_start", "message": message})
+
+    def feed(self, data: bytes) -> bytes:
+        return b"".join(self._on(sse.data) for sse in self._parser.feed(data))
+
+    def end(self) -> bytes:
+        """At the end of the upstream stream: a stream that neither finished nor failed was
+        cut short, which the client must learn."""
+        out = b"".join(self._on(sse.data) for sse in self._parser.finish())
+        if self.ended:
+            return out
+        if self._finish is not None:
+            return out + self._message_end()
+        return out + self._fail("api_error", "the provider ended the stream early")
+
+    def _on(self, data: str) -> bytes:
+        if self.ended:
+            return b""
+        if data.strip() == "[DONE]":
+            return self._message_end()
+        try:
+            chunk = _decoder.decode(data)
+        except (msgspec.DecodeError, RecursionError):
+            return b""  # not a chunk (a comment, a vendor extension): nothing to say
+        if chunk.error is not None:
+            kind = chunk.error.type if chunk.error.type in ERROR_STATUS else "api_error"
+            return self._fail(kind or "api_error", chunk.error.message)
+        if chunk.usage is not None:
+            self._usage = _usage(chunk.usage)
+        return b"".join(self._choice(choice) for choice in chunk.choices[:1])
+
+    def _choice(self, choice: _Choice) -> bytes:
+        out = []
+        if choice.delta.content:
+            out.append(self._text(choice.delta.content))
+        for call in choice.delta.tool_calls or []:
+            out.append(self._tool(call))
+        if choice.finish_reason is not None:
+            self._finish = choice.finish_reason
+        return b"".join(out)
+
+    def _text(self, text: str) -> bytes:
+        out = b""
+        if self._text_block is None or self._open != self._text_block:
+            out, self._text_block = self._start_block({"type": "text", "text": ""})
+        delta = {"type": "text_delta", "text": text}
+        return out + self._delta(self._text_block, delta)
+
+    def _tool(self, call: _ToolCallDelta) -> bytes:
+        out = b""
+        block = self._tool_blocks.get(call.index)
+        if block is None:
+            name = call.function.name if call.function else None
+            start = {"type": "tool_use", "id": call.id or "", "name": name or "", "input": {}}
+            out, block = self._start_block(start)
+            self._tool_blocks[call.index] = block
+        arguments = call.function.arguments if call.function else None
+        if arguments:
+            out += self._delta(block, {"type": "input_json_delta", "partial_json": arguments})
+        return out
+
+    def _start_block(self, content_block: dict[str, Any]) -> tuple[bytes, int]:
+        out = self._stop_open_block()
+        index = self._open = self._blocks
+        self._blocks += 1
+        start = {"type": "content_block_start", "index": index, "content_block": content_block}
+        return out + event("content_block_start", start), index
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> bytes:
+        data = {"type": "content_block_delta", "index": index, "delta": delta}
+        return event("content_block_delta", data)
+
+    def _stop_open_block(self) -> bytes:
+        if self._open is None:
+            return b""
+        index, self._open = self._open, None
+        return event("content_block_stop", {"type": "content_block_stop", "index": index})
+
+    def _message_end(self) -> bytes:
+        self.ended = True
+        delta = {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason(self._finish), "stop_sequence": None},
+            "usage": anthropic_usage(self._usage),
+        }
+        out = self._stop_open_block() + event("message_delta", delta)
+        return out + event("message_stop", {"type": "message_stop"})
+
+    def _fail(self, kind: str, message: str) -> bytes:
+        self.ended = True
+        return error_event(kind, message)
+
+
+def _usage(raw: _Usage) -> Usage:
+    details = raw.prompt_tokens_details or _Details()
+    return Usage(
+        prompt_tokens=raw.prompt_tokens,
+        completion_tokens=raw.completion_tokens,
+        total_tokens=raw.prompt_tokens + raw.completion_tokens,
+        cached_tokens=details.cached_tokens or 0,
+        cache_write_tokens=details.cache_write_tokens or 0,
+    )
+
+
+class MessagesStream:
+    """A provider's OpenAI-format stream, relayed as Anthropic events (see ``base.Stream``).
+    The summary is the provider stream's own, filled as it is read."""
+
+    def __init__(self, inner: Stream, model: str) -> None:
+        self._inner = inner
+        self._writer = EventWriter(model)
+        self.summary = inner.summary
+        self.first = self._writer.start() + self._writer.feed(inner.first)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for piece in self._inner:
+            out = self._writer.feed(piece)
+            if out:
+                yield out
+        tail = self._writer.end()
+        if tail:
+            yield tail
+
+    async def close(self) -> None:
+        await self._inner.close()
