@@ -7,7 +7,9 @@ set -euo pipefail
 group=${1:-test}
 need=()
 case "$group" in
-  test) ;;  # nothing beyond Python and Rust yet
+  test)
+    command -v redis-server >/dev/null || need+=(redis-server)  # Redis-backed state tests
+    ;;
   bench)
     command -v nginx >/dev/null || need+=(nginx-light)
     command -v wrk >/dev/null || need+=(wrk)
