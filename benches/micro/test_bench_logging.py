@@ -1,0 +1,122 @@
+"""The request log: what it adds to a request, and how fast rows go into the embedded store.
+
+``log-per-request``: building a finished request's rows (record and spans), scrubbing, JSON
+encoding and enqueueing them, which is all the request path does (``RequestLog.finished``),
+without scrubbing, with the default (keys, bearer tokens) and with every kind.
+``log-insert``: one batch of 1,000 request rows inserted into the embedded store (chDB)
+through clickhouse-connect, as a batch worker does; rows per second is 1,000 over the time
+per call. Each bench checks its result first.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+
+from conftest import chat_body
+from floopy._native import HeaderExtractor, RequestParser
+from floopy.observability.migrations import migrate
+from floopy.observability.record import RecordBuilder, encode
+from floopy.observability.store import LogStore
+from floopy.pipeline.context import RequestContext
+from floopy.providers.base import Usage
+from floopy.settings import ApiKeyEntry, Settings, load_settings
+
+Bench = Any
+KEY = ApiKeyEntry(id="k1", hash="sha256:" + "0" * 64, organization="acme", project="web")
+HEADERS = [
+    ("authorization", "Bearer fpk_x"),
+    ("floopy-session-id", "s-1"),
+    ("floopy-user-id", "u-1"),
+    ("floopy-property-env", "prod"),
+    ("user-agent", "OpenAI/Python 1.50"),
+]
+RESPONSE = b'{"id":"chatcmpl-1","choices":[{"message":{"content":"' + b"word " * 60 + b'"}}]}'
+
+
+def settings(**overrides: object) -> Settings:
+    return msgspec.structs.replace(load_settings({}), **overrides)
+
+
+def finished_request(body: bytes) -> RequestContext:
+    ctx = RequestContext(
+        request_id=f"req_{uuid.uuid4().hex}",
+        method="POST",
+        path="/v1/chat/completions",
+        client_ip="127.0.0.1:5000",
+    )
+    ctx.headers = HeaderExtractor().extract(HEADERS)
+    ctx.key, ctx.body, ctx.chat = KEY, body, RequestParser().parse(body)
+    for stage in ("auth", "parse", "rate_limit", "routing"):
+        with ctx.span(stage):
+            pass
+    with ctx.span("dispatch"), ctx.span("provider_attempt", provider="openai", model="gpt-4o"):
+        pass
+    with ctx.span("respond"):
+        pass
+    ctx.provider, ctx.model, ctx.requested_model = "openai", "gpt-4o", "gpt-4o"
+    ctx.usage = Usage(prompt_tokens=40, completion_tokens=60, total_tokens=100)
+    ctx.response_body, ctx.finish_reason = RESPONSE, "stop"
+    return ctx
+
+
+def log_request(
+    builder: RecordBuilder, ctx: RequestContext, queue: collections.deque[bytes]
+) -> None:
+    record = builder.request(ctx)
+    queue.append(encode(record))
+    for span in builder.spans(ctx, record):
+        queue.append(encode(span))
+
+
+SCRUB = {
+    "no-scrub": (),
+    "default-scrub": ("api_keys", "bearer_tokens"),
+    "scrub-all": ("emails", "card_numbers", "phone_numbers", "api_keys", "bearer_tokens"),
+}
+
+
+@pytest.mark.parametrize("scrub", list(SCRUB))
+@pytest.mark.parametrize("size", ["small", "20msg"])
+def test_log_per_request(benchmark: Bench, size: str, scrub: str) -> None:
+    builder = RecordBuilder(settings(log_scrub=SCRUB[scrub]))
+    ctx = finished_request(chat_body(size))
+    queue: collections.deque[bytes] = collections.deque(maxlen=10_000)
+    log_request(builder, ctx, queue)
+    assert len(queue) == 9 and msgspec.json.decode(queue[0])["total_tokens"] == 100
+    benchmark.group = f"log-per-request-{size}"
+    benchmark(log_request, builder, ctx, queue)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogStore]:
+    store = LogStore(None, str(tmp_path_factory.mktemp("bench-store")))
+    migrate(store, settings(), lambda line: None)
+    yield store
+    store.close()
+
+
+def request_rows(count: int) -> list[bytes]:
+    builder = RecordBuilder(settings())
+    ctx = finished_request(chat_body("small"))
+    template = msgspec.structs.asdict(builder.request(ctx))
+    rows = []
+    for i in range(count):
+        template["request_id"], template["time"] = f"req_{uuid.uuid4().hex}", time.time() + i
+        rows.append(msgspec.json.encode(template))
+    return rows
+
+
+def test_log_insert_batch(benchmark: Bench, store: LogStore) -> None:
+    batch = request_rows(1000)
+    before = store.rows("SELECT count() FROM floopy.requests")[0][0]
+    store.insert_lines("requests", batch)
+    assert store.rows("SELECT count() FROM floopy.requests")[0][0] == before + 1000
+    benchmark.group = "log-insert"
+    benchmark.pedantic(store.insert_lines, args=("requests", batch), rounds=10, iterations=1)

@@ -1,0 +1,34 @@
+"""``GET /metrics`` (Prometheus text) and ``GET /readyz`` (whether the stores answer).
+
+Neither touches a store: both read what the log's probe and batch workers last saw, so a
+scrape or a readiness check stays instant while ClickHouse is slow or down. Readiness is
+200 either way, with ``"status": "degraded"`` while logs are being spooled: the gateway
+still serves requests then, and a load balancer should keep sending them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from floopy.handlers import respond
+
+if TYPE_CHECKING:
+    from granian._granian import RSGIHTTPProtocol as HTTPProtocol
+    from granian.rsgi import Scope
+
+    from floopy.pipeline.context import RequestContext
+    from floopy.worker import Worker
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+async def metrics(worker: Worker, ctx: RequestContext, scope: Scope, proto: HTTPProtocol) -> None:
+    body = worker.log.metrics_text() if worker.log is not None else b""
+    proto.response_bytes(200, respond.base_headers(ctx, PROMETHEUS_TEXT), body)
+
+
+async def readyz(worker: Worker, ctx: RequestContext, scope: Scope, proto: HTTPProtocol) -> None:
+    report = worker.log.readiness() if worker.log is not None else {"status": "ready"}
+    respond.send_json(proto, ctx, msgspec.json.encode(report), routed=False)

@@ -1,0 +1,124 @@
+"""The log schema as numbered migrations, applied at start-up.
+
+Each ``NNNN_name.sql`` file holds statements separated by a ``;`` at a line end, with
+``$db`` and the retention settings (``$requests_ttl_days``, ...) filled in. Every statement
+is idempotent (``IF NOT EXISTS``), so two processes migrating at once, or a migration cut
+short, are harmless; ``schema_migrations`` records what was applied so each file runs once.
+
+Retention is part of the schema but is a setting: after the migrations, a table whose TTL
+differs from its setting gets ``ALTER TABLE ... MODIFY TTL``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from floopy.observability.store import LogStore
+from floopy.settings import Settings
+
+HERE = Path(__file__).parent
+Progress = Callable[[str], None]
+
+_TABLE_TTL = re.compile(r"^TTL .*?toIntervalDay\((\d+)\)", re.MULTILINE)
+_COLUMN_TTL = r"`{column}` String CODEC\(ZSTD\(3\)\) TTL .*?toIntervalDay\((\d+)\)"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    def statements(self, values: dict[str, object]) -> Iterator[str]:
+        text = Template(self.path.read_text()).substitute(values)
+        for statement in re.split(r";\s*\n", text):
+            code = "\n".join(
+                line for line in statement.splitlines() if not line.lstrip().startswith("--")
+            ).strip()
+            if code:
+                yield code
+
+
+def migrations() -> list[Migration]:
+    found = []
+    for path in sorted(HERE.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        version, _, name = path.stem.partition("_")
+        found.append(Migration(int(version), name, path))
+    return found
+
+
+def template_values(store: LogStore, settings: Settings) -> dict[str, object]:
+    return {
+        "db": store.database,
+        "requests_ttl_days": settings.log_requests_ttl_days,
+        "spans_ttl_days": settings.log_spans_ttl_days,
+        "breaker_events_ttl_days": settings.log_breaker_events_ttl_days,
+        "rollups_ttl_days": settings.log_rollups_ttl_days,
+        "bodies_ttl_days": settings.log_bodies_ttl_days,
+    }
+
+
+def migrate(store: LogStore, settings: Settings, progress: Progress) -> int:
+    """Applies the migrations not yet applied, then the retention settings; returns how
+    many migrations ran. Raises StoreUnavailable."""
+    store.command(f"CREATE DATABASE IF NOT EXISTS {store.database}")
+    store.command(
+        f"CREATE TABLE IF NOT EXISTS {store.table('schema_migrations')} "
+        "(version UInt32, name String, applied_at DateTime64(3, 'UTC')) "
+        "ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    applied = {
+        row[0] for row in store.rows(f"SELECT version FROM {store.table('schema_migrations')}")
+    }
+    values = template_values(store, settings)
+    ran = 0
+    for migration in migrations():
+        if migration.version in applied:
+            continue
+        progress(f"log schema: applying migration {migration.version:04d} {migration.name}")
+        for statement in migration.statements(values):
+            store.command(statement)
+        store.command(
+            f"INSERT INTO {store.table('schema_migrations')} VALUES "
+            f"({migration.version}, '{migration.name}', {time.time():.3f})"
+        )
+        ran += 1
+    apply_retention(store, settings, progress)
+    return ran
+
+
+def apply_retention(store: LogStore, settings: Settings, progress: Progress) -> None:
+    wanted = {
+        "requests": settings.log_requests_ttl_days,
+        "spans": settings.log_spans_ttl_days,
+        "circuit_breaker_events": settings.log_breaker_events_ttl_days,
+        "requests_by_minute": settings.log_rollups_ttl_days,
+    }
+    time_column = {"spans": "toDateTime(start_time)", "requests_by_minute": "minute"}
+    for table, days in wanted.items():
+        create = str(store.command(f"SHOW CREATE TABLE {store.table(table)}"))
+        current = _TABLE_TTL.search(create.replace("\\n", "\n"))
+        if current is not None and int(current.group(1)) != days:
+            progress(f"log schema: {table} now keeps rows {days} days")
+            column = time_column.get(table, "toDateTime(time)")
+            store.command(
+                f"ALTER TABLE {store.table(table)} MODIFY TTL {column} + INTERVAL {days} DAY"
+            )
+    _apply_body_retention(store, settings.log_bodies_ttl_days, progress)
+
+
+def _apply_body_retention(store: LogStore, days: int, progress: Progress) -> None:
+    create = str(store.command(f"SHOW CREATE TABLE {store.table('requests')}"))
+    for column in ("request_body", "response_body"):
+        current = re.search(_COLUMN_TTL.format(column=column), create)
+        if current is not None and int(current.group(1)) != days:
+            progress(f"log schema: {column} now kept {days} days")
+            store.command(
+                f"ALTER TABLE {store.table('requests')} MODIFY COLUMN {column} String "
+                f"CODEC(ZSTD(3)) TTL toDateTime(time) + INTERVAL {days} DAY"
+            )

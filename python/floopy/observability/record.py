@@ -1,0 +1,284 @@
+"""The rows the log writes, built from a finished request (DESIGN section 5).
+
+``RecordBuilder.request`` runs once per request, after its response, for every outcome: the
+fields a stage never reached stay empty. Rows are encoded to JSON once, here: the same bytes
+go to ClickHouse (``JSONEachRow``) or, when it is unreachable, to the spool file, and are
+replayed from there unchanged. Times are Unix seconds (floats); ClickHouse stores them as
+``DateTime64``.
+
+Only the API surface (``/v1/...``) is logged; health checks and scrapes are counted in
+``/metrics`` and not written.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from floopy.observability.redact import Redactor
+
+if TYPE_CHECKING:
+    from floopy.pipeline.context import RequestContext
+    from floopy.pipeline.trace import Span
+    from floopy.settings import Settings
+
+REQUESTS, SPANS, BREAKER_EVENTS = "requests", "spans", "circuit_breaker_events"
+SINKS = (REQUESTS, SPANS, BREAKER_EVENTS)
+LOGGED_PATH_PREFIX = "/v1/"
+CLIENT_DISCONNECTED = 499
+
+
+class RequestRecord(msgspec.Struct, kw_only=True):
+    request_id: str
+    time: float
+    organization: str
+    project: str
+    api_key_id: str
+    user_id: str
+    session_id: str
+    session_name: str
+    session_path: str
+    properties: dict[str, str]
+    method: str
+    path: str
+    requested_model: str
+    model: str
+    provider: str
+    fallback_used: bool
+    status: int
+    error_code: str
+    latency_ms: float
+    ttft_ms: float | None
+    stage_latency_ms: dict[str, float]
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cache_write_tokens: int
+    cost_usd: float | None
+    cache_status: str
+    cache_tier: str
+    firewall_verdict: str
+    firewall_score: float | None
+    firewall_backend: str
+    firewall_model: str
+    stream: bool
+    finish_reason: str
+    request_body: str
+    response_body: str
+    client_ip: str
+    user_agent: str
+
+
+class SpanRecord(msgspec.Struct, kw_only=True):
+    request_id: str
+    span_id: str
+    parent_id: str
+    name: str
+    start_time: float
+    duration_ms: float
+    status: str
+    attributes: dict[str, str]
+    organization: str
+    project: str
+
+
+class BreakerEventRecord(msgspec.Struct, kw_only=True):
+    event_id: str
+    time: float
+    provider: str
+    model: str
+    from_state: str
+    to_state: str
+    reason: str
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(record: msgspec.Struct) -> bytes:
+    return _encoder.encode(record)
+
+
+class RecordBuilder:
+    """Turns a finished request into its rows, with the redaction settings applied."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._bodies = settings.log_bodies
+        self._body_max = settings.log_body_max_bytes
+        self._redact = Redactor(settings.log_scrub)
+
+    def wants(self, ctx: RequestContext) -> bool:
+        return ctx.path.startswith(LOGGED_PATH_PREFIX)
+
+    def request(self, ctx: RequestContext) -> RequestRecord:
+        latency_ms = (time.perf_counter() - ctx.started) * 1000
+        ctx.trace.close_open("cancelled")
+        _note_disconnect(ctx)
+        headers, chat, key, usage = ctx.headers, ctx.chat, ctx.key, ctx.usage
+        return RequestRecord(
+            request_id=ctx.request_id,
+            time=ctx.started_at,
+            organization=organization_of(ctx),
+            project=project_of(ctx),
+            api_key_id=key.id if key is not None else "",
+            user_id=(headers.user_id if headers else None) or (chat.user if chat else None) or "",
+            session_id=(headers.session_id if headers else None) or "",
+            session_name=(headers.session_name if headers else None) or "",
+            session_path=(headers.session_path if headers else None) or "",
+            properties=self._properties(headers.properties if headers else {}),
+            method=ctx.method,
+            path=ctx.path,
+            requested_model=ctx.requested_model or (chat.model if chat else ""),
+            model=ctx.model or "",
+            provider=ctx.provider or "",
+            fallback_used=ctx.fallback_used,
+            status=ctx.status,
+            error_code=ctx.error_code or "",
+            latency_ms=latency_ms,
+            ttft_ms=ttft_of(ctx),
+            stage_latency_ms=dict(ctx.stages_ms),
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            total_tokens=usage.total_tokens if usage else 0,
+            cached_tokens=usage.cached_tokens if usage else 0,
+            reasoning_tokens=usage.reasoning_tokens if usage else 0,
+            cache_write_tokens=getattr(usage, "cache_write_tokens", 0) if usage else 0,
+            cost_usd=getattr(ctx, "cost_usd", None),
+            cache_status=ctx.cache_status or "",
+            cache_tier=ctx.cache_tier or "",
+            firewall_verdict=ctx.firewall_verdict or "",
+            firewall_score=ctx.firewall_score,
+            firewall_backend=ctx.firewall_backend or "",
+            firewall_model=ctx.firewall_model or "",
+            stream=chat.stream if chat else False,
+            finish_reason=ctx.finish_reason or "",
+            request_body=self._body(ctx.body),
+            response_body=self._body(ctx.response_body),
+            client_ip=(headers.forwarded_for if headers else None) or _host_of(ctx.client_ip),
+            user_agent=(headers.user_agent if headers else None) or "",
+        )
+
+    def spans(self, ctx: RequestContext, record: RequestRecord) -> list[SpanRecord]:
+        """The root span (the request) and every span a stage recorded under it."""
+        root = SpanRecord(
+            request_id=ctx.request_id,
+            span_id=ctx.trace.root_id,
+            parent_id="",
+            name="request",
+            start_time=ctx.started_at,
+            duration_ms=record.latency_ms,
+            status="ok" if record.status < 400 else "error",
+            attributes={"method": ctx.method, "path": ctx.path, "status": str(record.status)},
+            organization=record.organization,
+            project=record.project,
+        )
+        return [root, *(self._span(ctx, span, record) for span in ctx.trace.spans)]
+
+    def _span(self, ctx: RequestContext, span: Span, record: RequestRecord) -> SpanRecord:
+        return SpanRecord(
+            request_id=ctx.request_id,
+            span_id=span.span_id,
+            parent_id=span.parent_id or ctx.trace.root_id,
+            name=span.name,
+            start_time=ctx.started_at + (span.start - ctx.started),
+            duration_ms=span.duration_ms or 0.0,
+            status=span.status,
+            attributes={k: _text(v) for k, v in span.attributes.items() if v is not None},
+            organization=record.organization,
+            project=record.project,
+        )
+
+    def _properties(self, properties: Mapping[str, str]) -> dict[str, str]:
+        if not self._redact:
+            return dict(properties)
+        return {name: self._redact(value) for name, value in properties.items()}
+
+    def _body(self, body: bytes) -> str:
+        if not self._bodies or not body:
+            return ""
+        text = body[: self._body_max].decode("utf-8", "replace")
+        return self._redact(text) if self._redact else text
+
+
+def breaker_event_record(event: Any) -> BreakerEventRecord:
+    """The row of a circuit-breaker state change; read by attribute, as the breaker's event
+    type belongs to the dispatch stage."""
+    return BreakerEventRecord(
+        event_id=uuid.uuid4().hex,
+        time=_epoch(getattr(event, "time", None)),
+        provider=str(getattr(event, "provider", "") or ""),
+        model=str(getattr(event, "model", "") or ""),
+        from_state=str(getattr(event, "from_state", "") or ""),
+        to_state=str(getattr(event, "to_state", "") or ""),
+        reason=str(getattr(event, "reason", "") or ""),
+    )
+
+
+def organization_of(ctx: RequestContext) -> str:
+    resolved = getattr(ctx, "organization", None)
+    if isinstance(resolved, str) and resolved:
+        return resolved
+    return ctx.key.organization if ctx.key is not None else ""
+
+
+def project_of(ctx: RequestContext) -> str:
+    """The project the auth stage resolved; else DESIGN section 4's order: a key locked to a
+    project, the floopy-project-id header, the key's default, then "default"."""
+    resolved = getattr(ctx, "project", None)
+    if isinstance(resolved, str) and resolved:
+        return resolved
+    key, headers = ctx.key, ctx.headers
+    if key is not None and key.locked_to_project and key.project:
+        return key.project
+    if headers is not None and headers.project_id:
+        return headers.project_id
+    if key is not None and key.project:
+        return key.project
+    return "default"
+
+
+def ttft_of(ctx: RequestContext) -> float | None:
+    """Milliseconds from the request's start until its answer began: when the respond stage
+    opened (a stream's first event was in hand; a whole answer was complete). A provider
+    sends its first event with its first token, so this is the time to first token as the
+    client sees it. None when nothing was answered."""
+    if ctx.status >= 400 and ctx.status != CLIENT_DISCONNECTED:
+        return None
+    for span in ctx.trace.spans:
+        if span.name == "respond" and span.parent_id is None:
+            return (span.start - ctx.started) * 1000
+    return None
+
+
+def _note_disconnect(ctx: RequestContext) -> None:
+    """A request cancelled inside a stage (its client went away) is logged as 499."""
+    cancelled = any(span.status == "cancelled" for span in ctx.trace.spans)
+    if cancelled and ctx.error_code is None:
+        ctx.status, ctx.error_code = CLIENT_DISCONNECTED, "CLIENT_DISCONNECTED"
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _host_of(peer: str) -> str:
+    """granian gives the peer as ``host:port``; the port is noise in a log."""
+    host, sep, port = peer.rpartition(":")
+    return host.strip("[]") if sep and port.isdigit() else peer
+
+
+def _epoch(value: object) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return time.time()

@@ -1,0 +1,140 @@
+"""Scrubbing what must not reach the log: applied to bodies and custom property values
+before a record is written anywhere (ClickHouse or the spool).
+
+Each kind is a pattern and a placeholder. Card numbers must also pass the Luhn check, and
+phone numbers need the shape of one (a leading ``+``, parentheses or separators), so that
+ids, timestamps and token counts in a JSON body are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+Scrubber = Callable[[str], str]
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Cards and phones: a cheap candidate pattern (it starts with a digit class, which the regex
+# engine scans for quickly), then the exact shape, the boundaries and the checks in Python.
+_CARD_CANDIDATE = re.compile(r"\d[\d -]{11,22}\d")
+_CARD_SHAPE = re.compile(r"\d(?:[ -]?\d){12,18}")
+_PHONE_CANDIDATE = re.compile(r"[+(\d][\d ().-]{7,20}\d")
+_PHONE_SHAPE = re.compile(
+    r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}|\+\d{8,15}"
+)
+_API_KEY = re.compile(
+    r"\b(?:sk-(?:ant-|proj-|or-)?[A-Za-z0-9_-]{16,}"
+    r"|fpk_[A-Za-z0-9_-]{20,}"
+    r"|AIza[0-9A-Za-z_-]{35}"
+    r"|xox[abprs]-[A-Za-z0-9-]{10,}"
+    r"|gh[pousr]_[A-Za-z0-9]{30,}"
+    r"|gsk_[A-Za-z0-9]{20,}"
+    r"|AKIA[0-9A-Z]{16})"
+)
+_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}")
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _standalone(match: re.Match[str], also_before: str = "") -> bool:
+    """Not part of a longer word, number or decimal."""
+    text, start, end = match.string, match.start(), match.end()
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    return not (before.isalnum() or before in "._" + also_before) and not (
+        after.isalnum() or after in "._"
+    )
+
+
+def _scrub_cards(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        found = match.group()
+        if not _standalone(match) or not _CARD_SHAPE.fullmatch(found):
+            return found
+        return "[CARD]" if luhn_valid(re.sub(r"[ -]", "", found)) else found
+
+    return _CARD_CANDIDATE.sub(replace, text)
+
+
+def _scrub_phones(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        found = match.group()
+        if not _standalone(match, also_before="+") or not _PHONE_SHAPE.fullmatch(found):
+            return found
+        digits = sum(char.isdigit() for char in found)
+        looks_like_phone = found.startswith(("+", "(")) or " " in found or "-" in found
+        return "[PHONE]" if 9 <= digits <= 15 and looks_like_phone else found
+
+    return _PHONE_CANDIDATE.sub(replace, text)
+
+
+def _scrub_bearer(text: str) -> str:
+    if "earer" not in text and "EARER" not in text:
+        return text
+    return _BEARER.sub("Bearer [TOKEN]", text)
+
+
+def _scrub_api_keys(text: str) -> str:
+    if not any(prefix in text for prefix in _KEY_PREFIXES):
+        return text
+    return _API_KEY.sub("[API_KEY]", text)
+
+
+def _scrub_emails(text: str) -> str:
+    return _EMAIL.sub("[EMAIL]", text) if "@" in text else text
+
+
+def _digits(text: str) -> int:
+    return len(text) - len(text.translate(_NO_DIGITS))
+
+
+# The regular expressions scan every position of a body; these checks (substring searches
+# in C) skip them for the bodies that cannot hold a match, which are most of them.
+_KEY_PREFIXES = (
+    "sk-",
+    "fpk_",
+    "AIza",
+    "xox",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "gsk_",
+    "AKIA",
+)
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+
+# Applied in this order: bearer tokens and keys before phones and cards, whose digit runs
+# could otherwise eat part of a key.
+SCRUBBERS: dict[str, Scrubber] = {
+    "bearer_tokens": _scrub_bearer,
+    "api_keys": _scrub_api_keys,
+    "emails": _scrub_emails,
+    "card_numbers": lambda text: _scrub_cards(text) if _digits(text) >= 13 else text,
+    "phone_numbers": lambda text: _scrub_phones(text) if _digits(text) >= 9 else text,
+}
+
+
+class Redactor:
+    """The configured scrubbers, in their fixed order; built once per worker."""
+
+    def __init__(self, kinds: Iterable[str]) -> None:
+        wanted = set(kinds)
+        self._scrubbers = [scrub for kind, scrub in SCRUBBERS.items() if kind in wanted]
+
+    def __call__(self, text: str) -> str:
+        for scrub in self._scrubbers:
+            text = scrub(text)
+        return text
+
+    def __bool__(self) -> bool:
+        return bool(self._scrubbers)

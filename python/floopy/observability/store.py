@@ -1,0 +1,174 @@
+"""The log database through clickhouse-connect: embedded or a server, one client code.
+
+``CLICKHOUSE_URL`` unset means clickhouse-connect's in-process chDB backend on
+``DATA_DIR/clickhouse``; otherwise a ClickHouse server or cluster over HTTP(S). The database
+is the URL's path (``/floopy`` by default); every statement names it, so the client never
+depends on it existing before the first migration creates it.
+
+Each thread gets its own client: the batch workers and the replayer insert concurrently,
+and a clickhouse-connect client is not meant to be shared across threads. Every call raises
+``StoreUnavailable`` on any failure, so callers handle one exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from floopy.settings.display import mask_url
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger("floopy.log")
+
+DEFAULT_DATABASE = "floopy"
+EMBEDDED_DIR = "clickhouse"
+CONNECT_TIMEOUT = 3
+SEND_RECEIVE_TIMEOUT = 30
+# Unknown fields are skipped and missing ones take defaults, so spool files written by an
+# older or newer version still replay.
+INSERT_SETTINGS = {
+    "input_format_skip_unknown_fields": 1,
+    "input_format_defaults_for_omitted_fields": 1,
+    "date_time_input_format": "best_effort",
+}
+
+
+class StoreUnavailable(Exception):
+    """ClickHouse could not be reached, or refused the statement."""
+
+
+class LogStore:
+    def __init__(self, url: str | None, data_dir: str) -> None:
+        self.url = url
+        self.embedded = url is None
+        self.path = Path(data_dir).resolve() / EMBEDDED_DIR
+        self.database = _database_of(url)
+        self._local = threading.local()
+        self._clients: list[Client] = []
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        if self.url is None:
+            return f"embedded ClickHouse (chdb) at {self.path}"
+        return f"ClickHouse at {mask_url(self.url)}"
+
+    def table(self, name: str) -> str:
+        return f"{self.database}.{name}"
+
+    def command(self, sql: str, settings: dict[str, Any] | None = None) -> Any:
+        try:
+            return self._client().command(sql, settings=settings)
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        try:
+            return [tuple(row) for row in self._client().query(sql).result_rows]
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    def insert_lines(self, table: str, lines: Sequence[bytes], dedup_token: str = "") -> None:
+        """Inserts JSON rows (one object per line) into ``table``. With ``dedup_token``, a
+        repeat of the same block is skipped by ClickHouse, rollups included."""
+        settings: dict[str, Any] = dict(INSERT_SETTINGS)
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
+            settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
+        try:
+            self._client().raw_insert(
+                self.table(table), None, b"\n".join(lines), settings=settings, fmt="JSONEachRow"
+            )
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    def ping(self) -> bool:
+        try:
+            self._client().command("SELECT 1")
+        except Exception as exc:
+            log.debug("log store does not answer: %s", exc)
+            self._forget_client()
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            try:
+                client.close()
+            except Exception:  # closing a broken client must not stop the others closing
+                log.debug("closing a log store client failed", exc_info=True)
+        self._local = threading.local()
+
+    def _client(self) -> Client:
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._open()
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def _open(self) -> Client:
+        import clickhouse_connect  # loads pandas and pyarrow: only once a store is used
+
+        try:
+            if self.url is None:
+                self.path.mkdir(parents=True, exist_ok=True)
+                return clickhouse_connect.get_client(interface="chdb", path=str(self.path))
+            return clickhouse_connect.get_client(**_server_arguments(self.url))
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    def _forget_client(self) -> None:
+        """Drops this thread's client, so the next call reconnects (an embedded engine that
+        failed to open, a server that came back on another address)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            return
+        self._local.client = None
+        with self._lock:
+            if client in self._clients:
+                self._clients.remove(client)
+        try:
+            client.close()
+        except Exception:
+            log.debug("closing a broken log store client failed", exc_info=True)
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailable:
+        if isinstance(exc, StoreUnavailable):
+            return exc
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if self.embedded and "EmbeddedServer" in message:
+            message = (
+                f"the embedded ClickHouse at {self.path} is in use by another process "
+                "(one process per data directory: stop it, or set CLICKHOUSE_URL)"
+            )
+        return StoreUnavailable(f"{self.describe()}: {message}")
+
+
+def _database_of(url: str | None) -> str:
+    if url is None:
+        return DEFAULT_DATABASE
+    name = unquote(urlsplit(url).path.strip("/").split("/")[0])
+    return name or DEFAULT_DATABASE
+
+
+def _server_arguments(url: str) -> dict[str, Any]:
+    parts = urlsplit(url)
+    interface = "https" if parts.scheme == "https" else "http"
+    dsn = urlunsplit((interface, parts.netloc, "", parts.query, ""))
+    return {
+        "dsn": dsn,
+        "interface": interface,
+        "connect_timeout": CONNECT_TIMEOUT,
+        "send_receive_timeout": SEND_RECEIVE_TIMEOUT,
+        "autogenerate_session_id": False,
+        "query_retries": 0,
+    }

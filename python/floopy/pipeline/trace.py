@@ -1,0 +1,87 @@
+"""Trace spans of one request: one per stage, one per provider attempt, and any a stage adds.
+
+A span has an id, its parent's id, a start, a duration and attributes. The request itself is
+the root: spans opened while no other is open are its children (the stages), spans opened
+inside another become that one's children unless a parent is named. Times come from
+``time.perf_counter``; the log turns them into wall-clock times against the request's start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+
+Attribute = str | int | float | bool | None
+
+
+def new_span_id() -> str:
+    """16 hex digits, as OpenTelemetry span ids; unique within a request is what matters."""
+    return f"{random.getrandbits(64):016x}"
+
+
+@dataclass(slots=True)
+class Span:
+    name: str
+    span_id: str
+    parent_id: str | None  # None: a child of the request's root span (a stage)
+    start: float  # time.perf_counter() when it opened
+    duration_ms: float | None = None  # None while open
+    status: str = "ok"  # "ok", "error" or "cancelled"
+    attributes: dict[str, Attribute] = field(default_factory=dict)
+
+    def set(self, **attributes: Attribute) -> None:
+        self.attributes.update(attributes)
+
+    def fail(self, exc: BaseException) -> None:
+        """Marks the span failed with the error's code (a FloopyError) or its class name."""
+        if isinstance(exc, asyncio.CancelledError):  # the client went away
+            self.status = "cancelled"
+            return
+        self.status = "error"
+        self.attributes["error"] = getattr(exc, "code", None) or type(exc).__name__
+        message = getattr(exc, "message", None)
+        if isinstance(message, str):
+            self.attributes["error.message"] = message[:500]
+
+
+class Trace:
+    """The spans of one request, in the order they opened."""
+
+    __slots__ = ("_open", "root_id", "spans")
+
+    def __init__(self) -> None:
+        self.root_id = new_span_id()
+        self.spans: list[Span] = []
+        self._open: list[Span] = []
+
+    def start(self, name: str, parent: Span | None, attributes: dict[str, Attribute]) -> Span:
+        if parent is None and self._open:
+            parent = self._open[-1]
+        span = Span(
+            name=name,
+            span_id=new_span_id(),
+            parent_id=parent.span_id if parent is not None else None,
+            start=time.perf_counter(),
+            attributes=attributes,
+        )
+        self.spans.append(span)
+        self._open.append(span)
+        return span
+
+    def end(self, span: Span) -> float | None:
+        """Closes ``span`` and returns its duration; None if it was closed already."""
+        if span.duration_ms is not None:
+            return None
+        span.duration_ms = (time.perf_counter() - span.start) * 1000
+        if span in self._open:
+            self._open.remove(span)  # not always the last: concurrent attempts may interleave
+        return span.duration_ms
+
+    def close_open(self, status: str) -> None:
+        """Ends the spans a request left open (it was cancelled or failed inside them)."""
+        for span in list(self._open):
+            if span.status == "ok":
+                span.status = status
+            self.end(span)

@@ -1,0 +1,154 @@
+"""Migrations, batch workers and replay against the real embedded engine (chDB).
+
+chDB admits one data path per process, so the whole module shares one store and closes it
+at the end; rows are told apart by their request ids.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from floopy.observability.batch import BatchWorker, StoreHealth
+from floopy.observability.fallback import Spool, spool_files
+from floopy.observability.metrics import Metrics, SinkCounters
+from floopy.observability.migrations import migrate
+from floopy.observability.record import SINKS
+from floopy.observability.replay import Replayer
+from floopy.observability.store import LogStore
+from floopy.settings import Settings, load_settings
+
+
+def settings(**overrides: object) -> Settings:
+    return msgspec.structs.replace(load_settings({}), **overrides)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogStore]:
+    store = LogStore(None, str(tmp_path_factory.mktemp("embedded")))
+    migrate(store, settings(), lambda line: None)
+    yield store
+    store.close()
+
+
+def closed_port_store(tmp_path: Path) -> LogStore:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return LogStore(f"http://127.0.0.1:{port}/floopy", str(tmp_path))
+
+
+def request_row(marker: str, status: int = 200, latency: float = 12.5) -> bytes:
+    return msgspec.json.encode(
+        {
+            "request_id": f"{marker}-{uuid.uuid4().hex}",
+            "time": time.time(),
+            "organization": marker,
+            "project": "p",
+            "model": "m",
+            "provider": "mock",
+            "status": status,
+            "latency_ms": latency,
+            "ttft_ms": latency / 2,
+            "total_tokens": 10,
+            "cost_usd": 0.5,
+        }
+    )
+
+
+def count(store: LogStore, marker: str) -> int:
+    rows = store.rows(f"SELECT count() FROM floopy.requests WHERE organization = '{marker}'")
+    return int(rows[0][0])
+
+
+def test_migrations_run_once_and_follow_retention_settings(store: LogStore) -> None:
+    assert migrate(store, settings(), lambda line: None) == 0
+    versions = store.rows("SELECT version FROM floopy.schema_migrations FINAL ORDER BY version")
+    assert [v for (v,) in versions] == [1, 2, 3, 4]
+    said: list[str] = []
+    migrate(store, settings(log_spans_ttl_days=7, log_bodies_ttl_days=3), said.append)
+    assert any("spans now keeps rows 7 days" in line for line in said)
+    assert "toIntervalDay(7)" in store.command("SHOW CREATE TABLE floopy.spans")
+    assert "toIntervalDay(3)" in store.command("SHOW CREATE TABLE floopy.requests")
+    migrate(store, settings(), lambda line: None)  # back to the defaults
+
+
+def test_rollups_count_a_replayed_block_once(store: LogStore) -> None:
+    marker = "rollup"
+    block = [request_row(marker), request_row(marker, status=502), request_row(marker)]
+    for _ in range(2):  # the same block replayed twice, with its content token
+        store.insert_lines("requests", block, dedup_token="same-block")
+    assert count(store, marker) == 3
+    rows = store.rows(
+        "SELECT sum(requests), sum(errors), sum(total_tokens), sum(cost_usd), "
+        "quantilesTDigestMerge(0.5)(latency_ms)[1] "
+        f"FROM floopy.requests_by_minute WHERE organization = '{marker}'"
+    )
+    assert rows == [(3, 1, 30, 1.5, 12.5)]
+
+
+def worker(
+    store: LogStore, spool: Spool, health: StoreHealth, counters: SinkCounters
+) -> BatchWorker:
+    return BatchWorker(
+        "requests",
+        store,
+        spool,
+        health,
+        counters,
+        batch_size=10,
+        flush_interval=0.05,
+        queue_size=1000,
+    )
+
+
+def test_batch_worker_inserts_everything_it_is_given(store: LogStore, tmp_path: Path) -> None:
+    health, counters = StoreHealth(), SinkCounters()
+    health.mark(True)
+    batches = worker(store, Spool(tmp_path, "requests", "1-a", 1 << 20), health, counters)
+    for _ in range(35):
+        batches.put(request_row("batched"))
+    batches.close()
+    assert count(store, "batched") == 35
+    assert (counters.queued, counters.inserted, counters.spooled) == (35, 35, 0)
+
+
+def test_rows_spooled_during_an_outage_are_replayed_once(store: LogStore, tmp_path: Path) -> None:
+    down = closed_port_store(tmp_path)
+    health, metrics = StoreHealth(), Metrics(SINKS)
+    health.mark(True)  # it answered before; the first failed insert finds out
+    spools = {sink: Spool(tmp_path, sink, "1-a", 1 << 20) for sink in SINKS}
+    batches = worker(down, spools["requests"], health, metrics.sinks["requests"])
+    for _ in range(25):
+        batches.put(request_row("outage"))
+    batches.close()
+    assert not health.up
+    assert metrics.sinks["requests"].spooled == 25
+    spools["requests"].write([b'{"request_id": "bad", "status": "not a number"}'])
+
+    replayed = Replayer(store, spools, metrics, batch_size=10).replay()
+
+    assert replayed == 25
+    assert count(store, "outage") == 25
+    assert metrics.sinks["requests"].dropped == 1  # the bad row, and only it
+    assert spool_files(tmp_path, "requests") == {}
+
+
+def test_queue_overflow_goes_to_disk_not_to_waste(store: LogStore, tmp_path: Path) -> None:
+    health, counters = StoreHealth(), SinkCounters()
+    health.mark(True)
+    spool = Spool(tmp_path, "requests", "1-a", 1 << 20)
+    batches = BatchWorker(
+        "requests", store, spool, health, counters, batch_size=1000, flush_interval=30, queue_size=5
+    )
+    for _ in range(12):
+        batches.put(request_row("overflow"))
+    assert (counters.queued, counters.spooled) == (5, 7)
+    batches.close()
+    assert counters.inserted == 5 and counters.dropped == 0
