@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING
 from floopy import errors
 from floopy.handlers import respond
 from floopy.handlers.chat import chat_completions
+from floopy.handlers.embeddings import embeddings
+from floopy.handlers.messages import messages
 from floopy.handlers.meta import healthz, models
+from floopy.handlers.ops import metrics, readyz
 from floopy.pipeline.context import RequestContext
 from floopy.worker import Worker
 
@@ -33,8 +36,12 @@ Handler = Callable[[Worker, RequestContext, "Scope", "HTTPProtocol"], Awaitable[
 # path -> (method, handler). Paths are matched without a trailing slash.
 ROUTES: dict[str, tuple[str, Handler]] = {
     "/v1/chat/completions": ("POST", chat_completions),
+    "/v1/embeddings": ("POST", embeddings),
+    "/v1/messages": ("POST", messages),
     "/v1/models": ("GET", models),
     "/healthz": ("GET", healthz),
+    "/readyz": ("GET", readyz),
+    "/metrics": ("GET", metrics),
 }
 
 

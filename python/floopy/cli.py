@@ -19,6 +19,8 @@ from typing import Any
 
 from floopy import __version__
 from floopy.keys import DevKey, api_key_entry, ensure_dev_key, mint_key
+from floopy.observability.fallback import SPOOL_DIR
+from floopy.observability.store import EMBEDDED_DIR
 from floopy.settings import Settings, SettingsError, load_settings, unknown_env_variables
 from floopy.settings.display import mask_url, masked_settings
 
@@ -48,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_keys(commands)
     _add_settings(commands)
+    _add_logs(commands)
     return parser
 
 
@@ -94,6 +97,7 @@ def _add_settings(commands: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     os.environ.update(_option_env(args))
     settings = load_settings()
+    _check_log_store_workers(settings)
     dev_key = None if settings.api_keys else ensure_dev_key(settings.data_dir)
     for line in startup_lines(settings, dev_key):
         print(line)
@@ -140,10 +144,25 @@ def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _check_log_store_workers(settings: Settings) -> None:
+    if settings.logging_enabled and settings.clickhouse_url is None and settings.workers > 1:
+        raise SettingsError(
+            f"WORKERS: {settings.workers} workers need CLICKHOUSE_URL (a ClickHouse server): "
+            "the embedded ClickHouse (chdb) under DATA_DIR admits one process. Set "
+            "CLICKHOUSE_URL, run WORKERS=1, or turn the request log off (LOGGING_ENABLED=False)"
+        )
+
+
 def _store_lines(settings: Settings) -> list[str]:
+    data_dir = Path(settings.data_dir).resolve()
     embedded = f"under {settings.data_dir}"
+    logs = f"embedded ClickHouse (chdb) at {data_dir / EMBEDDED_DIR}"
+    if not settings.logging_enabled:
+        logs = "off (LOGGING_ENABLED=False)"
+    elif settings.clickhouse_url:
+        logs = mask_url(settings.clickhouse_url)
     return [
-        "logs: " + _store(settings.clickhouse_url, f"embedded ClickHouse (chdb) {embedded}"),
+        f"logs: {logs}; spool at {data_dir / SPOOL_DIR}",
         "vectors: " + _store(settings.qdrant_url, f"embedded Qdrant (local mode) {embedded}"),
         "cache: " + _store(settings.redis_url, "in process (exact cache, rate limits)"),
     ]
@@ -195,6 +214,26 @@ def _run_granian(settings: Settings) -> None:
         log_access=settings.access_log,
     )
     server.serve()  # handles SIGINT/SIGTERM: stops the workers gracefully, then returns
+
+
+# --- logs replay ---------------------------------------------------------------------------
+
+
+def _add_logs(commands: Any) -> None:
+    logs = commands.add_parser("logs", help="the request log")
+    actions = logs.add_subparsers(title="actions", required=True, metavar="ACTION")
+    replay = actions.add_parser(
+        "replay", help="replay spooled log rows into ClickHouse now, with progress"
+    )
+    _add_settings_option(replay)
+    replay.set_defaults(handler=_logs_replay)
+
+
+def _logs_replay(args: argparse.Namespace) -> int:
+    from floopy.observability.tool import replay_command  # clickhouse-connect loads slowly
+
+    settings = load_settings({**os.environ, **_option_env(args)})
+    return replay_command(settings, sys.stdout, sys.stderr)
 
 
 # --- keys create ---------------------------------------------------------------------------

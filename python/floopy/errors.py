@@ -5,6 +5,11 @@ renders them as the OpenAI envelope, so every OpenAI SDK raises the matching exc
 
     {"error": {"message": "...", "type": "...", "code": "...", "param": null}}
 
+On ``/v1/messages`` they are rendered in Anthropic's shape instead, with the same status, so
+the anthropic SDKs raise their matching classes too::
+
+    {"type": "error", "error": {"type": "...", "message": "...", "code": "..."}}
+
 FloopyError
 ├── BadRequest                400  BAD_REQUEST
 │   └── PromptThreatDetected  400  PROMPT_THREAT_DETECTED
@@ -21,6 +26,8 @@ FloopyError
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 
 
@@ -28,6 +35,10 @@ class FloopyError(Exception):
     status: int = 500
     type: str = "api_error"
     code: str = "INTERNAL_ERROR"
+    # Set on errors mapped from a provider's answer: its HTTP status and Retry-After (in
+    # seconds), which decide whether dispatch retries and how long it waits. Not rendered.
+    upstream_status: int | None = None
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -64,6 +75,12 @@ class FloopyError(Exception):
     def body(self) -> bytes:
         return msgspec.json.encode(self.envelope())
 
+    def anthropic_body(self) -> bytes:
+        # Anthropic's error types match OpenAI's but for a body too large.
+        kind = "request_too_large" if self.status == 413 else self.type
+        error = {"type": kind, "message": self.message, "code": self.code}
+        return msgspec.json.encode({"type": "error", "error": error})
+
 
 class BadRequest(FloopyError):
     status, type, code = 400, "invalid_request_error", "BAD_REQUEST"
@@ -98,7 +115,8 @@ class RateLimitExceeded(FloopyError):
 
     def __init__(self, message: str, *, retry_after: float, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.headers.setdefault("Retry-After", str(max(1, round(retry_after))))
+        self.retry_after = retry_after
+        self.headers.setdefault("Retry-After", str(max(1, math.ceil(retry_after))))
 
 
 class InternalError(FloopyError):

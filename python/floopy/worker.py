@@ -9,13 +9,21 @@ import time
 import aiohttp
 import msgspec
 
+from floopy.observability import RequestLog
 from floopy.pipeline.auth import KeyStore
+from floopy.pipeline.breaker import BreakerEvent, build_breakers
 from floopy.pipeline.context import RequestContext
 from floopy.pipeline.dispatch import Dispatcher
+from floopy.pipeline.latency import LatencyTracker
 from floopy.pipeline.parse import Parser
+from floopy.pipeline.projects import Projects
+from floopy.pipeline.ratelimit import build_limiter
+from floopy.pipeline.retry import RetryPolicy
 from floopy.pipeline.routing import Router
+from floopy.pricing import PriceBook
 from floopy.providers import build_providers
 from floopy.providers.base import Provider
+from floopy.redis_client import open_redis
 from floopy.settings import Settings, load_settings
 from floopy.upstream import open_session
 
@@ -36,25 +44,59 @@ class Worker:
         )
         self.keys = KeyStore.from_settings(settings)
         self.providers: dict[str, Provider] = build_providers(settings, session)
-        self.router = Router(settings, set(settings.unavailable_providers()))
-        self.dispatcher = Dispatcher(self.providers)
+        # Shared state across instances when REDIS_URL is set; in this process otherwise.
+        self.redis = open_redis(settings.redis_url) if settings.redis_url else None
+        self.projects = Projects(settings)
+        self.limiter = build_limiter(settings.rate_limits, self.redis)
+        self.breakers = build_breakers(settings.circuit_breaker, self.redis, self.on_breaker_event)
+        self.latency = LatencyTracker()
+        self.router = Router(settings, set(settings.unavailable_providers()), self.latency)
+        self.dispatcher = Dispatcher(
+            self.providers,
+            breakers=self.breakers,
+            latency=self.latency,
+            retry=RetryPolicy(
+                attempts=settings.retry_attempts,
+                backoff=settings.retry_backoff,
+                backoff_max=settings.retry_backoff_max,
+            ),
+            deadline=settings.upstream_deadline,
+        )
+        self.prices = PriceBook(settings)
         self.models_body = _models_list(settings)
+        self.log: RequestLog | None = None  # opened by start(), inside the worker process
 
     @classmethod
     async def start(cls) -> Worker:
         settings = load_settings()
         logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
         session = open_session(settings.upstream_pool_size, settings.upstream_connect_timeout)
-        return cls(settings, session)
+        worker = cls(settings, session)
+        worker.log = await RequestLog.open(settings)
+        return worker
 
     def finished(self, ctx: RequestContext) -> None:
         """Stage 9, log: called once per request after its response ended, whatever the
         outcome. Must never block or raise."""
+        if self.log is not None:
+            self.log.finished(ctx)
+
+    def on_breaker_event(self, event: BreakerEvent) -> None:
+        """A circuit breaker changed state (provider, model, from and to state, reason,
+        time): the record for the circuit-breaker log sink. Called on the request path
+        (already written to the server log), so it must never block; an exception it raises
+        is logged and dropped."""
+        if self.log is not None:
+            self.log.breaker_event(event)
 
     async def close(self) -> None:
+        if self.log is not None:
+            await self.log.close()  # drains the log queues to ClickHouse or to disk
         for provider in self.providers.values():
             await provider.close()
         await self.session.close()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
 def _models_list(settings: Settings) -> bytes:

@@ -26,8 +26,13 @@ def ask_echo(url: str, key: str) -> str | None:
 def test_development_key_printed_once_and_accepted_by_every_worker(
     tmp_path: Path, mock_upstream: str
 ) -> None:
+    # Two workers cannot share the embedded log store; the log is not what is tested here.
     settings = write_settings(
-        tmp_path / "settings.py", mock_upstream, tmp_path / "data", with_keys=False
+        tmp_path / "settings.py",
+        mock_upstream,
+        tmp_path / "data",
+        with_keys=False,
+        LOGGING_ENABLED="False",
     )
     first_log = tmp_path / "first.log"
     url, proc = start_gateway(settings, first_log, None, "--workers", "2")

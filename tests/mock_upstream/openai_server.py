@@ -2,15 +2,19 @@
 
 The requested model picks the behaviour, so tests drive it through the gateway unchanged:
 
-    <anything>            a reply quoting the last user message (streamed in 3-char pieces)
+    <anything>            a reply quoting the last user message (streamed in 3-char pieces);
+                          JSON (``{"reply": ...}``) when response_format asks for JSON
     tools                 a call of the first tool, arguments split across stream chunks
     error-<status>        that HTTP status with an OpenAI error body (429 adds retry-after)
     slow-<ms>             waits <ms> before answering
     cut-<n>               streams n content chunks, then drops the connection
     drip-<ms>             streams up to 200 chunks, one every <ms>; notes a client that left
+    fail-<n>-<fault>      fails the first n requests per prompt, then answers (faults.py)
 
 Every request received is kept; ``GET /_requests`` returns them (headers and body) and
-``DELETE /_requests`` forgets them. Run: ``python openai_server.py --port N``.
+``DELETE /_requests`` forgets them. Run: ``python openai_server.py --port N``. The same
+process speaks Anthropic (anthropic_wire.py), Gemini (gemini_wire.py), Azure OpenAI and
+embeddings (openai_family_wire.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ import json
 import time
 from typing import Any
 
+import anthropic_wire  # run as a script, so this folder is on sys.path
+import faults
+import gemini_wire
+import openai_family_wire
 from aiohttp import web
 
 RECEIVED: list[dict[str, Any]] = []
@@ -36,6 +44,13 @@ ERROR_TYPES = {
 
 
 def reply_text(body: dict[str, Any]) -> str:
+    text = quote_last_user(body)
+    if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
+        return json.dumps({"reply": text})
+    return text
+
+
+def quote_last_user(body: dict[str, Any]) -> str:
     for message in reversed(body.get("messages", [])):
         if message.get("role") == "user":
             content = message.get("content")
@@ -167,8 +182,19 @@ def error_response(status: int) -> web.Response:
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     raw = await request.read()
     body = json.loads(raw)
-    RECEIVED.append({"headers": dict(request.headers), "body": body})
+    RECEIVED.append(
+        {
+            "headers": dict(request.headers),
+            "body": body,
+            "at": time.time(),
+            "path": request.path,
+            "query": dict(request.query),
+        }
+    )
     model = str(body.get("model", ""))
+    fault = await faults.inject(request, body, error_response)
+    if fault is not None:
+        return fault
     if model.startswith("error-"):
         return error_response(int(model.removeprefix("error-")))
     if model.startswith("slow-"):
@@ -221,6 +247,9 @@ def make_app() -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_route("*", "/_requests", received)
+    anthropic_wire.add_routes(app, RECEIVED)
+    gemini_wire.add_routes(app, RECEIVED)
+    openai_family_wire.add_routes(app, RECEIVED, chat_completions)
     return app
 
 
@@ -228,7 +257,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    web.run_app(make_app(), host="127.0.0.1", port=args.port, print=None, access_log=None)
+    # Stopping does not wait for handlers still sleeping on purpose (slow-, fail-n-hang).
+    web.run_app(
+        make_app(),
+        host="127.0.0.1",
+        port=args.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=1.0,
+    )
 
 
 if __name__ == "__main__":

@@ -109,15 +109,20 @@ def test_unknown_field_in_an_entry_suggests_the_field(tmp_path: Path) -> None:
 
 
 def test_model_with_unknown_provider(tmp_path: Path) -> None:
-    body = "MODELS = {'claude': {'provider': 'anthropic'}}\n"
+    body = "MODELS = {'claude': {'provider': 'anthropc'}}\n"
     with pytest.raises(SettingsError, match=r"^MODELS\['claude'\]\.provider: unknown provider"):
         load_file(tmp_path, body)
 
 
-def test_replacing_providers_without_models_explains_the_default_catalog(tmp_path: Path) -> None:
+def test_replacing_providers_keeps_their_part_of_the_default_catalog(tmp_path: Path) -> None:
     body = "PROVIDERS = {'local': {'kind': 'openai_compatible', 'base_url': 'http://h/v1'}}\n"
-    with pytest.raises(SettingsError, match="MODELS is the default catalog"):
-        load_file(tmp_path, body)
+    assert set(load_file(tmp_path, body).models) == {"echo"}
+    body = """
+    PROVIDERS = {"openai": {"kind": "openai", "base_url": "https://api.openai.com/v1",
+                            "api_key_env": "OPENAI_API_KEY"}}
+    """
+    providers = {model.provider for model in load_file(tmp_path, body).models.values()}
+    assert providers == {"openai", "echo"}
 
 
 def test_routing_target_with_unknown_provider(tmp_path: Path) -> None:
@@ -221,11 +226,12 @@ def test_settings_are_frozen() -> None:
 
 def test_unavailable_providers_follow_their_key(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings({})
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    assert settings.unavailable_providers() == ["openai"]
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    assert settings.unavailable_providers() == ["anthropic", "gemini", "openai"]
     assert effective_provider(settings, "gpt-4o") == "echo"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    assert settings.unavailable_providers() == []
+    assert settings.unavailable_providers() == ["anthropic", "gemini"]
     assert settings.effective_provider("gpt-4o") == "openai"
     with pytest.raises(KeyError):
         settings.effective_provider("no-such-model")

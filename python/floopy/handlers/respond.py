@@ -22,7 +22,9 @@ Headers = list[tuple[str, str]]
 
 
 def base_headers(ctx: RequestContext, content_type: str) -> Headers:
-    return [("content-type", content_type), ("x-request-id", ctx.request_id)]
+    headers = [("content-type", content_type), ("x-request-id", ctx.request_id)]
+    headers.extend(ctx.rate_limit_headers.items())  # RateLimit-*, once the request was counted
+    return headers
 
 
 def routing_headers(ctx: RequestContext, content_type: str) -> Headers:
@@ -31,6 +33,8 @@ def routing_headers(ctx: RequestContext, content_type: str) -> Headers:
     headers.append(("floopy-provider", ctx.provider or ""))
     headers.append(("floopy-model", ctx.model or ""))
     headers.append(("floopy-fallback-used", "true" if ctx.fallback_used else "false"))
+    if ctx.cost_usd is not None:  # known before the body only for whole answers, not streams
+        headers.append(("floopy-cost", f"{ctx.cost_usd:.10f}"))
     return headers
 
 
@@ -45,7 +49,8 @@ def send_error(proto: HTTPProtocol, ctx: RequestContext, exc: errors.FloopyError
     headers.extend(exc.headers.items())
     if exc.status < 500 and exc.status != 429:
         headers.append(("x-should-retry", "false"))  # the OpenAI SDKs honour this hint
-    proto.response_bytes(exc.status, headers, exc.body())
+    body = exc.anthropic_body() if ctx.api_format == "anthropic" else exc.body()
+    proto.response_bytes(exc.status, headers, body)
 
 
 async def relay(proto: HTTPProtocol, ctx: RequestContext, stream: Stream) -> None:

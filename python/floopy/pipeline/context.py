@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from floopy.pipeline.trace import Attribute, Span, Trace
 
 if TYPE_CHECKING:
     from floopy._native import ChatRequest, FloopyHeaders
@@ -18,9 +22,18 @@ class RequestContext:
     method: str
     path: str
     client_ip: str
+    # The API the client speaks: "openai", or "anthropic" on /v1/messages; errors are
+    # rendered in its envelope.
+    api_format: str = "openai"
     started: float = field(default_factory=time.perf_counter)
+    started_at: float = field(default_factory=time.time)  # wall clock, for the log
     headers: FloopyHeaders | None = None  # parse
     key: ApiKeyEntry | None = None  # auth
+    organization: str | None = None  # auth: the key's organization
+    project: str | None = None  # projects: header, key default or organization default
+    user_id: str | None = None  # rate limit: floopy-user-id, else the body's `user`
+    rate_limit_headers: dict[str, str] = field(default_factory=dict)  # rate limit: RateLimit-*
+    routing_rule: str | None = None  # routing: the rule applied, if any
     chat: ChatRequest | None = None  # parse
     body: bytes = b""
     requested_model: str | None = None  # routing
@@ -30,12 +43,45 @@ class RequestContext:
     status: int = 200
     error_code: str | None = None
     usage: Usage | None = None
+    cost_usd: float | None = None  # from usage and the catalog's prices (pricing.py)
     finish_reason: str | None = None
     ttft_ms: float | None = None
     stages_ms: dict[str, float] = field(default_factory=dict)
+    response_body: bytes = b""  # respond: a whole answer (streams: the summary's content)
+    cache_status: str | None = None  # cache: "HIT" or "MISS"; None when not looked up
+    cache_tier: str | None = None  # cache: exact, semantic or advanced, on a hit
+    firewall_verdict: str | None = None  # firewall: pass, flag or block
+    firewall_score: float | None = None
+    firewall_backend: str | None = None
+    firewall_model: str | None = None
+    trace: Trace = field(default_factory=Trace)
 
     def mark(self, stage: str, since: float) -> float:
         """Records how long ``stage`` took since ``since``; returns now."""
         now = time.perf_counter()
         self.stages_ms[stage] = (now - since) * 1000
         return now
+
+    @contextmanager
+    def span(
+        self, name: str, parent: Span | None = None, **attributes: Attribute
+    ) -> Iterator[Span]:
+        """Times the block as a trace span. Opened while no other span is open, it is a stage:
+        its duration also goes to ``stages_ms[name]``. An exception marks it failed."""
+        span = self.start_span(name, parent, **attributes)
+        try:
+            yield span
+        except BaseException as exc:
+            span.fail(exc)
+            raise
+        finally:
+            self.end_span(span)
+
+    def start_span(self, name: str, parent: Span | None = None, **attributes: Attribute) -> Span:
+        """For a span that does not fit one block; close it with ``end_span``."""
+        return self.trace.start(name, parent, attributes)
+
+    def end_span(self, span: Span) -> None:
+        duration = self.trace.end(span)
+        if duration is not None and span.parent_id is None:
+            self.stages_ms[span.name] = self.stages_ms.get(span.name, 0.0) + duration

@@ -1,59 +1,200 @@
 """Stage 7, dispatch: call the targets in order until one answers.
 
-A target that fails in a way another provider might not (unreachable, timed out, rate
-limited, 5xx) hands over to the next; a request the provider rejected as malformed does not,
-since every provider would reject it too. Streams are handed over only before their first
-event, which is why providers return a stream only once its first event has arrived.
+For each target, in the order routing chose:
+
+1. an open circuit breaker skips it without an attempt;
+2. an attempt; a retriable failure (``retry.is_retriable``: unreachable, timed out, 408,
+   409, 429, 5xx) is retried after a backoff with jitter, or after the provider's
+   Retry-After, while retries are left and the request's deadline allows;
+3. a failure another provider might not have (``retry.falls_back``) hands over to the next
+   target; a request the provider rejected as malformed goes back to the client at once,
+   since every provider would reject it too.
+
+Each attempt's outcome goes to the target's circuit breaker and its latency to the latency
+tracker. Streams are handed over only before their first event, which is why providers return
+a stream only once its first event has arrived; a stream's outcome reaches the breaker when
+it ends, so a stream that breaks half-way counts as the failure it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import NoReturn, TypeVar
 
 from floopy import errors
+from floopy.pipeline.breaker import Breakers, NoBreakers
 from floopy.pipeline.context import RequestContext
+from floopy.pipeline.latency import LatencyTracker
+from floopy.pipeline.retry import Deadline, RetryPolicy, falls_back, is_retriable
 from floopy.pipeline.routing import Target
 from floopy.providers.base import Call, Completion, Provider, Stream
+from floopy.settings import defaults
 
 T = TypeVar("T")
 
-_FALL_BACK_ON = (errors.ProviderError, errors.GatewayTimeout, errors.RateLimitExceeded)
+Attempt = Callable[[Provider, Call], Awaitable[T]]
+
+NO_RETRIES = RetryPolicy(attempts=0, backoff=0.0, backoff_max=0.0)
 
 
 class Dispatcher:
-    def __init__(self, providers: dict[str, Provider]) -> None:
+    def __init__(
+        self,
+        providers: dict[str, Provider],
+        *,
+        breakers: Breakers | None = None,
+        latency: LatencyTracker | None = None,
+        retry: RetryPolicy = NO_RETRIES,
+        deadline: float = defaults.UPSTREAM_DEADLINE,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._providers = providers
+        self._breakers = breakers or NoBreakers()
+        self._latency = latency or LatencyTracker()
+        self._retry = retry
+        self._deadline = deadline
+        self._sleep = sleep
+        self._clock = clock
 
     async def complete(self, ctx: RequestContext, targets: list[Target]) -> Completion:
         return await self._first_success(ctx, targets, lambda p, c: p.complete(c))
 
     async def stream(self, ctx: RequestContext, targets: list[Target]) -> Stream:
-        return await self._first_success(ctx, targets, lambda p, c: p.stream(c))
+        async def open_stream(provider: Provider, call: Call) -> Stream:
+            return await provider.stream(call)
 
-    async def _first_success(
+        stream = await self._first_success(ctx, targets, open_stream, settled_later=True)
+        provider, model = ctx.provider or "", ctx.model or ""
+
+        async def settle(error: str | None) -> None:
+            await self._breakers.record(provider, model, ok=error is None, error=error)
+
+        return SettledStream(stream, settle)
+
+    async def attempt(
         self,
         ctx: RequestContext,
         targets: list[Target],
         attempt: Callable[[Provider, Call], Awaitable[T]],
     ) -> T:
-        failures: list[errors.FloopyError] = []
+        """Like ``complete`` and ``stream``, with the same retry and fallback rules, for
+        endpoints that call each provider their own way (``/v1/messages``). The breaker
+        counts an attempt as a success once ``attempt`` returns."""
+        return await self._first_success(ctx, targets, attempt)
+
+    async def _first_success(
+        self,
+        ctx: RequestContext,
+        targets: list[Target],
+        attempt: Attempt[T],
+        *,
+        settled_later: bool = False,
+    ) -> T:
+        deadline = Deadline(self._deadline, self._clock)
+        failures: list[tuple[Target, errors.FloopyError]] = []
         for position, target in enumerate(targets):
-            provider = self._providers[target.provider]
+            if not await self._breakers.allow(target.provider, target.model):
+                failures.append((target, _circuit_open(target)))
+                continue
             try:
-                result = await attempt(provider, self._call(ctx, target))
-            except _FALL_BACK_ON as exc:
-                failures.append(exc)
+                result = await self._with_retries(ctx, target, attempt, deadline, settled_later)
+            except errors.FloopyError as exc:
+                if not falls_back(exc):
+                    raise
+                failures.append((target, exc))
+                if deadline.remaining() <= 0:
+                    break
                 continue
             ctx.provider, ctx.model = target.provider, target.model
             ctx.fallback_used = position > 0
             return result
-        raise _all_failed(failures, targets)
+        raise _all_failed(failures)
+
+    async def _with_retries(
+        self,
+        ctx: RequestContext,
+        target: Target,
+        attempt: Attempt[T],
+        deadline: Deadline,
+        settled_later: bool,
+    ) -> T:
+        retry = 0
+        while True:
+            try:
+                return await self._once(ctx, target, attempt, deadline, retry, settled_later)
+            except errors.FloopyError as exc:
+                wait = self._retry_wait(exc, retry, deadline)
+                if wait is None:
+                    raise
+                failure = exc
+            await self._sleep(wait)
+            # Another request may have opened the breaker meanwhile: then stop here.
+            if not await self._breakers.allow(target.provider, target.model):
+                raise failure
+            retry += 1
+
+    def _retry_wait(self, exc: errors.FloopyError, retry: int, deadline: Deadline) -> float | None:
+        """Seconds to wait before retrying after ``exc``, or None for no retry."""
+        if retry >= self._retry.attempts or not is_retriable(exc):
+            return None
+        wait = self._retry.delay(retry, exc.retry_after)
+        if wait is None or not deadline.allows(wait):
+            return None
+        return wait
+
+    async def _once(
+        self,
+        ctx: RequestContext,
+        target: Target,
+        attempt: Attempt[T],
+        deadline: Deadline,
+        retry: int,
+        settled_later: bool,
+    ) -> T:
+        """One attempt. Its success counts for the breaker now, unless ``settled_later``
+        (a stream, whose outcome is known when it ends)."""
+        provider = self._providers[target.provider]
+        started = self._clock()
+        with ctx.span(
+            "provider_attempt", provider=target.provider, model=target.model, attempt=retry
+        ):
+            try:
+                async with asyncio.timeout(deadline.remaining()):
+                    result = await attempt(provider, self._call(ctx, target))
+            except TimeoutError:
+                await self._failed(target, _deadline_passed(target))
+            except errors.FloopyError as exc:
+                await self._failed(target, exc)
+        self._latency.observe(target.provider, target.model, self._clock() - started)
+        if not settled_later:
+            await self._breakers.record(target.provider, target.model, ok=True)
+        return result
+
+    async def _failed(self, target: Target, exc: errors.FloopyError) -> NoReturn:
+        """Counts the failure against the target, then raises it. A request the provider
+        rejected as malformed shows the provider is up: a success for its breaker."""
+        provider, model = target.provider, target.model
+        if falls_back(exc):
+            self._latency.observe(provider, model, None)
+            await self._breakers.record(provider, model, ok=False, error=exc.message)
+        else:
+            await self._breakers.record(provider, model, ok=True)
+        raise exc
 
     @staticmethod
     def _call(ctx: RequestContext, target: Target) -> Call:
         chat = ctx.chat
-        assert chat is not None, "dispatch runs after parse"
+        if chat is None:  # an endpoint without a chat body (embeddings): the target is all
+            return Call(
+                body=ctx.body,
+                model=target.model,
+                requested_model=target.requested,
+                stream=False,
+                include_usage=False,
+            )
         return Call(
             body=ctx.body,
             model=target.model,
@@ -64,10 +205,50 @@ class Dispatcher:
         )
 
 
-def _all_failed(failures: list[errors.FloopyError], targets: list[Target]) -> errors.FloopyError:
-    if len(failures) == 1:
-        return failures[0]
-    tried = "; ".join(
-        f"{t.provider}/{t.model}: {f.message}" for t, f in zip(targets, failures, strict=True)
+class SettledStream:
+    """A provider's stream that reports its outcome once it ended, cut short or not (a
+    client that went away is no failure of the provider's)."""
+
+    def __init__(self, inner: Stream, settle: Callable[[str | None], Awaitable[None]]) -> None:
+        self.first = inner.first
+        self.summary = inner.summary  # the same object, filled in by the inner stream
+        self._inner = inner
+        self._settle = settle
+        self._settled = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for piece in self._inner:
+            yield piece
+        await self._finish()
+
+    async def close(self) -> None:
+        await self._inner.close()
+        await self._finish()
+
+    async def _finish(self) -> None:
+        if not self._settled:
+            self._settled = True
+            await self._settle(self.summary.error)
+
+
+def _circuit_open(target: Target) -> errors.ProviderError:
+    return errors.ProviderError(
+        f"{target.provider}/{target.model}: skipped, its circuit breaker is open "
+        "after repeated failures"
     )
-    return errors.ProviderError(f"all {len(targets)} targets failed: {tried}")
+
+
+def _deadline_passed(target: Target) -> errors.GatewayTimeout:
+    return errors.GatewayTimeout(
+        f"{target.provider} did not answer within the request's deadline (UPSTREAM_DEADLINE)"
+    )
+
+
+def _all_failed(failures: list[tuple[Target, errors.FloopyError]]) -> errors.FloopyError:
+    if len(failures) == 1:
+        return failures[0][1]
+    tried = "; ".join(f"{t.provider}/{t.model}: {f.message}" for t, f in failures)
+    message = f"all {len(failures)} targets failed: {tried}"
+    if all(isinstance(f, errors.GatewayTimeout) for _, f in failures):
+        return errors.GatewayTimeout(message)
+    return errors.ProviderError(message)

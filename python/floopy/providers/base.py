@@ -8,20 +8,28 @@ the HTTP server. OpenAI-compatible vendors are configuration on one shared modul
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import email.utils
+import math
+import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from floopy import errors
 
 
 @dataclass(slots=True)
 class Usage:
+    """Token counts in OpenAI's convention, whatever the provider: ``prompt_tokens`` counts
+    every input token, the cached (read) and cache-write ones included; ``completion_tokens``
+    counts every output token, the reasoning ones included. Pricing relies on this."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass(slots=True)
@@ -90,6 +98,38 @@ class Provider(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(slots=True, frozen=True)
+class EmbeddingCall:
+    """One embeddings call to one provider: the client's body (OpenAI format) and what the
+    gateway read from it. ``texts`` is None when the input came as token ids."""
+
+    body: bytes
+    model: str
+    requested_model: str
+    texts: tuple[str, ...] | None
+    encoding_format: str = "float"  # or "base64": little-endian float32, as OpenAI sends
+    dimensions: int | None = None
+
+
+@dataclass(slots=True)
+class Embeddings:
+    """An embeddings answer, already in OpenAI's ``CreateEmbeddingResponse`` format."""
+
+    body: bytes
+    usage: Usage | None = None
+
+
+@runtime_checkable
+class EmbeddingProvider(Protocol):
+    """A provider that also serves ``POST /v1/embeddings`` (not every provider does)."""
+
+    name: str
+
+    async def embed(self, call: EmbeddingCall) -> Embeddings:
+        """Raises a FloopyError on failure."""
+        ...
+
+
 def upstream_error(
     provider: str, status: int, message: str, *, headers: dict[str, str] | None = None
 ) -> errors.FloopyError:
@@ -98,14 +138,26 @@ def upstream_error(
     Client mistakes the provider caught (400, 404, 413, 422) keep their status and message, so
     the SDK raises the same class as against the provider itself. The provider rejecting the
     gateway's own credentials (401, 403) is the gateway's problem, not the caller's: 502.
-    429 stays 429 with Retry-After; 5xx and anything else become 502 PROVIDER_ERROR."""
+    429 stays 429 with Retry-After; 5xx and anything else become 502 PROVIDER_ERROR. The
+    upstream status and Retry-After ride along, for dispatch to decide on a retry."""
+    retry_after = retry_after_seconds(headers or {})
+    error = _client_facing(provider, status, message, retry_after)
+    error.upstream_status = status
+    error.retry_after = retry_after
+    return error
+
+
+def _client_facing(
+    provider: str, status: int, message: str, retry_after: float | None
+) -> errors.FloopyError:
     text = f"{provider}: {message}" if message else f"{provider} answered HTTP {status}"
     if status in (400, 404, 413, 422):
         code = "PAYLOAD_TOO_LARGE" if status == 413 else "BAD_REQUEST"
         return errors.FloopyError(text, status=status, type="invalid_request_error", code=code)
     if status == 429:
-        retry_after = _retry_after_seconds(headers or {})
-        return errors.RateLimitExceeded(text, retry_after=retry_after)
+        return errors.RateLimitExceeded(
+            text, retry_after=1.0 if retry_after is None else retry_after
+        )
     if status in (401, 403):
         return errors.ProviderError(
             f"{provider} rejected the gateway's credentials (HTTP {status}): {message}"
@@ -113,14 +165,31 @@ def upstream_error(
     return errors.ProviderError(f"{text} (HTTP {status})")
 
 
-def _retry_after_seconds(headers: dict[str, str]) -> float:
-    lowered = {k.lower(): v for k, v in headers.items()}
-    if "retry-after-ms" in lowered:
-        try:
-            return float(lowered["retry-after-ms"]) / 1000
-        except ValueError:
-            pass
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds the provider asks us to wait: ``retry-after-ms`` (OpenAI), else
+    ``retry-after`` as seconds or an HTTP date; None when absent or unreadable."""
+    lowered = {k.lower(): v.strip() for k, v in headers.items()}
+    millis = _number(lowered.get("retry-after-ms"))
+    if millis is not None:
+        return millis / 1000
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    seconds = _number(value)
+    if seconds is not None:
+        return seconds
     try:
-        return float(lowered.get("retry-after", "1"))
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
     except ValueError:
-        return 1.0
+        return None
+    return value if math.isfinite(value) and value >= 0 else None

@@ -1,10 +1,15 @@
 """The built-in ``echo`` provider: answers with the last user message, word by word when
 streamed, so the quick start works with no provider account. Deterministic: the same request
-always gets the same content and usage (tokens are counted as whitespace-separated words)."""
+always gets the same content and usage (tokens are counted as whitespace-separated words).
+Embeddings too: each text's vector is derived from its hash, unit length, so equal texts get
+equal vectors (nothing semantic about them)."""
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
+import struct
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -12,10 +17,21 @@ from typing import Any
 
 import msgspec
 
-from floopy.providers.base import Call, Completion, StreamSummary, Usage
+from floopy import errors
+from floopy.providers.base import (
+    Call,
+    Completion,
+    EmbeddingCall,
+    Embeddings,
+    StreamSummary,
+    Usage,
+)
+from floopy.providers.embeddings import embeddings_body
 
 _WORDS = re.compile(r"\S+\s*|\s+")
 _EMPTY_PROMPT_REPLY = "Floopy echo provider: send a user message and it is echoed back."
+ECHO_EMBEDDING_DIMENSIONS = 64
+_MAX_EMBEDDING_DIMENSIONS = 4096
 
 
 def _reply(call: Call) -> str:
@@ -67,8 +83,35 @@ class EchoProvider:
     async def stream(self, call: Call) -> EchoStream:
         return EchoStream(call, _reply(call))
 
+    async def embed(self, call: EmbeddingCall) -> Embeddings:
+        if call.texts is None:
+            raise errors.BadRequest("the echo provider embeds text only", param="input")
+        dimensions = call.dimensions or ECHO_EMBEDDING_DIMENSIONS
+        if dimensions > _MAX_EMBEDDING_DIMENSIONS:
+            raise errors.BadRequest(
+                f"dimensions: the echo provider makes at most {_MAX_EMBEDDING_DIMENSIONS}",
+                param="dimensions",
+            )
+        vectors = [echo_vector(text, dimensions) for text in call.texts]
+        tokens = sum(len(text.split()) for text in call.texts)
+        usage = Usage(prompt_tokens=tokens, total_tokens=tokens)
+        body = embeddings_body(vectors, call.model, usage, call.encoding_format)
+        return Embeddings(body=body, usage=usage)
+
     async def close(self) -> None:
         pass
+
+
+def echo_vector(text: str, dimensions: int) -> list[float]:
+    """A unit vector drawn from the text's hash: the same text, the same vector."""
+    stream = bytearray()
+    counter = 0
+    while len(stream) < 4 * dimensions:
+        stream += hashlib.blake2b(f"{counter}\0{text}".encode(), digest_size=64).digest()
+        counter += 1
+    raw = [v / 2**31 - 1.0 for v in struct.unpack(f"<{dimensions}I", stream[: 4 * dimensions])]
+    norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+    return [v / norm for v in raw]
 
 
 class EchoStream:

@@ -1,15 +1,21 @@
-"""OpenAI and every OpenAI-compatible vendor (Groq, Mistral, DeepSeek, vLLM, Ollama, ...).
+"""OpenAI, Azure OpenAI and every OpenAI-compatible vendor (Groq, Mistral, DeepSeek, vLLM,
+Ollama, ...): one wire format, so vendors are configuration (``PROVIDERS``), not code.
 
 The body is forwarded as the client sent it whenever possible; it is re-encoded only to set
-the provider's model name or to ask for the usage chunk of a stream, which the relay then
-keeps from clients that did not ask for it (so streamed requests are costed too).
+the provider's model name, to ask for the usage chunk of a stream (which the relay then keeps
+from clients that did not ask for it, so streamed requests are costed too), or to name the
+output limit the way the model wants it: OpenAI's reasoning models (o1, o3, o4, gpt-5)
+refuse ``max_tokens`` and take ``max_completion_tokens``, while most compatible vendors know
+only ``max_tokens``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import msgspec
@@ -19,10 +25,18 @@ from floopy._native import OpenAIStreamRelay
 from floopy.providers.base import (
     Call,
     Completion,
+    EmbeddingCall,
+    Embeddings,
     StreamSummary,
     Usage,
     upstream_error,
 )
+from floopy.providers.http import Answer, open_stream, post
+
+# Models that take max_completion_tokens and refuse max_tokens.
+_REASONING_MODEL = re.compile(r"(openai/)?(o[134]|gpt-5)([-.]|$)")
+_MAX_TOKENS = b'"max_tokens"'
+_MAX_COMPLETION_TOKENS = b'"max_completion_tokens"'
 
 
 class _UsageDetails(msgspec.Struct):
@@ -58,7 +72,12 @@ class _ErrorBody(msgspec.Struct):
     message: str | None = None
 
 
+class _EmbeddingFacts(msgspec.Struct):
+    usage: _Usage | None = None
+
+
 _facts_decoder = msgspec.json.Decoder(_CompletionFacts)
+_embedding_facts_decoder = msgspec.json.Decoder(_EmbeddingFacts)
 _error_decoder = msgspec.json.Decoder(_ErrorBody)
 
 
@@ -104,7 +123,7 @@ class OpenAIProvider:
     ) -> None:
         self.name = name
         self.kind = kind
-        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._root = base_url.rstrip("/")
         self._session = session
         self._first_byte_timeout = first_byte_timeout
         self._total_timeout = total_timeout
@@ -114,55 +133,126 @@ class OpenAIProvider:
 
     async def complete(self, call: Call) -> Completion:
         body = self._body(call, ask_usage=False)
-        try:
-            async with asyncio.timeout(self._total_timeout):
-                async with self._session.post(self._url, data=body, headers=self._headers) as resp:
-                    data = await resp.read()
-                    status, headers = resp.status, dict(resp.headers)
-        except TimeoutError:
-            raise errors.GatewayTimeout(f"{self.name} did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise errors.ProviderError(f"{self.name} is unreachable: {exc}") from exc
-        if status != 200:
-            raise upstream_error(self.name, status, error_message(data), headers=headers)
-        return _completion(data)
+        url = self._endpoint(call.model, "chat/completions")
+        answer = await post(self._session, self.name, url, body, self._headers, self._total_timeout)
+        self._check(answer)
+        return _completion(answer.body)
 
     async def stream(self, call: Call) -> OpenAIStream:
         body = self._body(call, ask_usage=not call.include_usage)
-        try:
-            async with asyncio.timeout(self._first_byte_timeout):
-                resp = await self._session.post(self._url, data=body, headers=self._headers)
-        except TimeoutError:
-            raise errors.GatewayTimeout(f"{self.name} did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise errors.ProviderError(f"{self.name} is unreachable: {exc}") from exc
-        if resp.status != 200:
-            data = await resp.read()
-            resp.release()
-            raise upstream_error(
-                self.name, resp.status, error_message(data), headers=dict(resp.headers)
-            )
+        url = self._endpoint(call.model, "chat/completions")
+        opened = await open_stream(
+            self._session, self.name, url, body, self._headers, self._first_byte_timeout
+        )
+        if isinstance(opened, Answer):
+            self._check(opened)
+            raise errors.ProviderError(f"{self.name} answered HTTP {opened.status}")
         stream = OpenAIStream(
-            self.name, resp, OpenAIStreamRelay(strip_usage=not call.include_usage)
+            self.name, opened, OpenAIStreamRelay(strip_usage=not call.include_usage)
         )
         await stream.open(self._first_byte_timeout)
         return stream
 
+    async def embed(self, call: EmbeddingCall) -> Embeddings:
+        """The client's body forwarded (with the provider's model name), the answer as is."""
+        body = call.body if call.model == call.requested_model else _with_model(call)
+        url = self._endpoint(call.model, "embeddings")
+        answer = await post(self._session, self.name, url, body, self._headers, self._total_timeout)
+        self._check(answer)
+        return Embeddings(body=answer.body, usage=_embedding_usage(answer.body))
+
     async def close(self) -> None:
         """The session belongs to the worker, which closes it."""
 
+    def _endpoint(self, model: str, operation: str) -> str:
+        return f"{self._root}/{operation}"
+
+    def _check(self, answer: Answer) -> None:
+        if answer.status != 200:
+            message = error_message(answer.body)
+            raise upstream_error(self.name, answer.status, message, headers=answer.headers)
+
     def _body(self, call: Call, *, ask_usage: bool) -> bytes:
-        if call.model == call.requested_model and not (call.stream and ask_usage):
+        ask_usage = call.stream and ask_usage
+        limit_rename = self._limit_rename(call)
+        if call.model == call.requested_model and not ask_usage and limit_rename is None:
             return call.body
         doc: dict[str, Any] = msgspec.json.decode(call.body)
         doc["model"] = call.model
-        if call.stream and ask_usage:
+        if limit_rename is not None:
+            _rename(doc, *limit_rename)
+        if ask_usage:
             options = doc.get("stream_options")
             doc["stream_options"] = {
                 **(options if isinstance(options, dict) else {}),
                 "include_usage": True,
             }
         return msgspec.json.encode(doc)
+
+    def _limit_rename(self, call: Call) -> tuple[str, str] | None:
+        """(from, to) when the body names its output limit in a way the model refuses."""
+        if self.kind == "openai_compatible":
+            if _MAX_COMPLETION_TOKENS in call.body:
+                return "max_completion_tokens", "max_tokens"
+        elif _MAX_TOKENS in call.body and _REASONING_MODEL.match(call.model):
+            return "max_tokens", "max_completion_tokens"
+        return None
+
+
+class AzureOpenAIProvider(OpenAIProvider):
+    """Azure OpenAI: OpenAI's wire format on per-deployment URLs, with an ``api-version``
+    query parameter and the key in the ``api-key`` header."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        base_url: str,
+        api_key: str | None,
+        api_version: str,
+        deployments: dict[str, str],
+        extra_headers: dict[str, str],
+        session: aiohttp.ClientSession,
+        first_byte_timeout: float,
+        total_timeout: float,
+    ) -> None:
+        super().__init__(
+            name,
+            "azure",
+            base_url=base_url,
+            api_key=None,
+            extra_headers=extra_headers,
+            session=session,
+            first_byte_timeout=first_byte_timeout,
+            total_timeout=total_timeout,
+        )
+        if api_key:
+            self._headers["api-key"] = api_key
+        self._query = f"api-version={quote(api_version, safe='')}"
+        self._deployments = deployments
+
+    def _endpoint(self, model: str, operation: str) -> str:
+        deployment = quote(self._deployments.get(model, model), safe="")
+        return f"{self._root}/openai/deployments/{deployment}/{operation}?{self._query}"
+
+
+def _rename(doc: dict[str, Any], old: str, new: str) -> None:
+    value = doc.pop(old, None)
+    if value is not None and new not in doc:
+        doc[new] = value
+
+
+def _with_model(call: EmbeddingCall) -> bytes:
+    doc: dict[str, Any] = msgspec.json.decode(call.body)
+    doc["model"] = call.model
+    return msgspec.json.encode(doc)
+
+
+def _embedding_usage(data: bytes) -> Usage | None:
+    try:
+        return usage_from(_embedding_facts_decoder.decode(data).usage)
+    except msgspec.DecodeError as exc:
+        raise errors.ProviderError(f"provider sent unreadable embeddings: {exc}") from exc
 
 
 def _completion(data: bytes) -> Completion:

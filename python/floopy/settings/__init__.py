@@ -9,6 +9,7 @@ from floopy.settings.loader import (
     load_settings,
     unknown_env_variables,
 )
+from floopy.settings.policies import CircuitBreakerConfig, OrganizationConfig, RateLimitPolicy
 from floopy.settings.schema import (
     ApiKeyEntry,
     ModelConfig,
@@ -22,8 +23,11 @@ from floopy.settings.schema import (
 __all__ = [
     "SETTING_NAMES",
     "ApiKeyEntry",
+    "CircuitBreakerConfig",
     "ModelConfig",
+    "OrganizationConfig",
     "ProviderConfig",
+    "RateLimitPolicy",
     "RoutingRule",
     "RoutingTarget",
     "Settings",

@@ -18,11 +18,23 @@ PROVIDERS: dict[str, dict[str, Any]] = {
         "base_url": "https://api.openai.com/v1",
         "api_key_env": "OPENAI_API_KEY",
     },
+    "anthropic": {
+        "kind": "anthropic",
+        "base_url": "https://api.anthropic.com",
+        "api_key_env": "ANTHROPIC_API_KEY",
+    },
+    "gemini": {
+        "kind": "gemini",
+        "base_url": "https://generativelanguage.googleapis.com/v1beta",
+        "api_key_env": "GEMINI_API_KEY",
+    },
     "echo": {"kind": "echo"},
 }
 
-# The model catalog: name clients send -> provider, list prices in USD per 1M tokens
-# (input, output, cached input) and limits. Costs in the request log come from here.
+# The model catalog: name clients send -> provider, list prices in USD per 1M tokens (input,
+# output, cached input, cache write, reasoning; an unset one falls back as documented) and
+# limits. Costs in the request log come from here (floopy/pricing.py). List prices of
+# 2025-11, standard tier, prompts up to 200k tokens where a vendor charges more above.
 MODELS: dict[str, dict[str, Any]] = {
     "gpt-4o": {
         "provider": "openai",
@@ -64,6 +76,161 @@ MODELS: dict[str, dict[str, Any]] = {
         "context_window": 200_000,
         "max_output_tokens": 100_000,
     },
+    "gpt-4.1-nano": {
+        "provider": "openai",
+        "input_price": 0.10,
+        "output_price": 0.40,
+        "cached_input_price": 0.025,
+        "context_window": 1_047_576,
+        "max_output_tokens": 32_768,
+    },
+    "gpt-5": {
+        "provider": "openai",
+        "input_price": 1.25,
+        "output_price": 10.00,
+        "cached_input_price": 0.125,
+        "context_window": 400_000,
+        "max_output_tokens": 128_000,
+    },
+    "gpt-5-mini": {
+        "provider": "openai",
+        "input_price": 0.25,
+        "output_price": 2.00,
+        "cached_input_price": 0.025,
+        "context_window": 400_000,
+        "max_output_tokens": 128_000,
+    },
+    "gpt-5-nano": {
+        "provider": "openai",
+        "input_price": 0.05,
+        "output_price": 0.40,
+        "cached_input_price": 0.005,
+        "context_window": 400_000,
+        "max_output_tokens": 128_000,
+    },
+    "o1": {
+        "provider": "openai",
+        "input_price": 15.00,
+        "output_price": 60.00,
+        "cached_input_price": 7.50,
+        "context_window": 200_000,
+        "max_output_tokens": 100_000,
+    },
+    "o3": {
+        "provider": "openai",
+        "input_price": 2.00,
+        "output_price": 8.00,
+        "cached_input_price": 0.50,
+        "context_window": 200_000,
+        "max_output_tokens": 100_000,
+    },
+    "o4-mini": {
+        "provider": "openai",
+        "input_price": 1.10,
+        "output_price": 4.40,
+        "cached_input_price": 0.275,
+        "context_window": 200_000,
+        "max_output_tokens": 100_000,
+    },
+    "text-embedding-3-small": {"provider": "openai", "input_price": 0.02},
+    "text-embedding-3-large": {"provider": "openai", "input_price": 0.13},
+    # Anthropic: cache writes (5-minute TTL) cost 1.25x input, cache reads 0.1x input.
+    "claude-opus-4-5": {
+        "provider": "anthropic",
+        "input_price": 5.00,
+        "output_price": 25.00,
+        "cached_input_price": 0.50,
+        "cache_write_price": 6.25,
+        "context_window": 200_000,
+        "max_output_tokens": 64_000,
+    },
+    "claude-opus-4-1": {
+        "provider": "anthropic",
+        "input_price": 15.00,
+        "output_price": 75.00,
+        "cached_input_price": 1.50,
+        "cache_write_price": 18.75,
+        "context_window": 200_000,
+        "max_output_tokens": 32_000,
+    },
+    "claude-sonnet-4-5": {
+        "provider": "anthropic",
+        "input_price": 3.00,
+        "output_price": 15.00,
+        "cached_input_price": 0.30,
+        "cache_write_price": 3.75,
+        "context_window": 200_000,
+        "max_output_tokens": 64_000,
+    },
+    "claude-sonnet-4": {
+        "provider": "anthropic",
+        "input_price": 3.00,
+        "output_price": 15.00,
+        "cached_input_price": 0.30,
+        "cache_write_price": 3.75,
+        "context_window": 200_000,
+        "max_output_tokens": 64_000,
+    },
+    "claude-haiku-4-5": {
+        "provider": "anthropic",
+        "input_price": 1.00,
+        "output_price": 5.00,
+        "cached_input_price": 0.10,
+        "cache_write_price": 1.25,
+        "context_window": 200_000,
+        "max_output_tokens": 64_000,
+    },
+    "claude-3-5-haiku-latest": {
+        "provider": "anthropic",
+        "input_price": 0.80,
+        "output_price": 4.00,
+        "cached_input_price": 0.08,
+        "cache_write_price": 1.00,
+        "context_window": 200_000,
+        "max_output_tokens": 8_192,
+    },
+    # Gemini: thinking tokens are billed as output; cache storage (per hour) is not counted.
+    "gemini-3-pro-preview": {
+        "provider": "gemini",
+        "input_price": 2.00,
+        "output_price": 12.00,
+        "cached_input_price": 0.20,
+        "context_window": 1_048_576,
+        "max_output_tokens": 65_536,
+    },
+    "gemini-2.5-pro": {
+        "provider": "gemini",
+        "input_price": 1.25,
+        "output_price": 10.00,
+        "cached_input_price": 0.125,
+        "context_window": 1_048_576,
+        "max_output_tokens": 65_536,
+    },
+    "gemini-2.5-flash": {
+        "provider": "gemini",
+        "input_price": 0.30,
+        "output_price": 2.50,
+        "cached_input_price": 0.03,
+        "context_window": 1_048_576,
+        "max_output_tokens": 65_536,
+    },
+    "gemini-2.5-flash-lite": {
+        "provider": "gemini",
+        "input_price": 0.10,
+        "output_price": 0.40,
+        "cached_input_price": 0.01,
+        "context_window": 1_048_576,
+        "max_output_tokens": 65_536,
+    },
+    "gemini-2.0-flash": {
+        "provider": "gemini",
+        "input_price": 0.10,
+        "output_price": 0.40,
+        "cached_input_price": 0.025,
+        "context_window": 1_048_576,
+        "max_output_tokens": 8_192,
+    },
+    "gemini-embedding-001": {"provider": "gemini", "input_price": 0.15},
     "echo": {"provider": "echo"},
 }
 
@@ -74,6 +241,15 @@ API_KEYS: tuple[dict[str, Any], ...] = ()
 # Named routing rules: a strategy over an ordered list of (provider, model) targets. A key
 # or the `floopy-routing-rule` header selects one by name.
 ROUTING_RULES: dict[str, dict[str, Any]] = {}
+
+# The projects of each organization, and its default project: {"acme": {"projects": ["web",
+# "batch"], "default_project": "web"}}. `floopy-project-id` must name a project of the key's
+# organization (one listed here or a key's own `project`), else 403 FORBIDDEN.
+ORGANIZATIONS: dict[str, dict[str, Any]] = {}
+
+# Rate-limit policies: requests and/or tokens per sliding window, per API key, organization,
+# project or end user. Empty: no limits. Shared through REDIS_URL when it is set.
+RATE_LIMITS: tuple[dict[str, Any], ...] = ()
 
 # Where the embedded stores live (logs in chdb, vectors in local Qdrant, JSONL fallback
 # files, the development key). Relative paths are resolved from the working directory.
@@ -119,6 +295,34 @@ UPSTREAM_FIRST_BYTE_TIMEOUT = 60.0
 # Seconds a whole upstream call may take, stream included.
 UPSTREAM_TOTAL_TIMEOUT = 600.0
 
+# Retries of one target after its first attempt, on retriable failures only (connection
+# errors, timeouts, 408, 409, 429, 5xx); then the next target.
+RETRY_ATTEMPTS = 2
+
+# Seconds before the first retry; each retry doubles it, with jitter (half to all of it).
+RETRY_BACKOFF = 0.25
+
+# Longest wait before a retry, in seconds. A provider's Retry-After is honoured up to this;
+# a longer one moves on to the next target at once.
+RETRY_BACKOFF_MAX = 4.0
+
+# Seconds one request may spend on upstream attempts in all, retries and fallbacks included
+# (for a stream: until its first event). No attempt or retry starts past it.
+UPSTREAM_DEADLINE = 600.0
+
+# The circuit breaker of each (provider, model) target: it opens after `failures` failures
+# in a row, or when at least `failure_ratio` of the calls in the last `window` seconds failed
+# (once there were `min_requests`); open targets are skipped; after `cooldown` seconds one
+# probe goes through, and its outcome closes or reopens the breaker.
+CIRCUIT_BREAKER: dict[str, Any] = {
+    "enabled": True,
+    "failures": 5,
+    "failure_ratio": 0.5,
+    "min_requests": 20,
+    "window": 60.0,
+    "cooldown": 30.0,
+}
+
 # Upstream connections kept per worker process, across all providers.
 UPSTREAM_POOL_SIZE = 256
 
@@ -130,3 +334,40 @@ ACCESS_LOG = False
 
 # max_tokens sent to providers that require it when the client did not set one.
 DEFAULT_MAX_TOKENS = 4096
+
+# --- the request log (DESIGN section 5) ---------------------------------------------------
+
+# Whether every request is logged to ClickHouse (records, trace spans, breaker events).
+LOGGING_ENABLED = True
+
+# Days each log table keeps its rows (a ClickHouse TTL, applied at start-up when changed).
+LOG_REQUESTS_TTL_DAYS = 90
+LOG_SPANS_TTL_DAYS = 30
+LOG_BREAKER_EVENTS_TTL_DAYS = 90
+LOG_ROLLUPS_TTL_DAYS = 400
+
+# Days request and response bodies are kept; shorter than the rows that carry them.
+LOG_BODIES_TTL_DAYS = 30
+
+# Whether request and response bodies are logged at all.
+LOG_BODIES = True
+
+# Bodies longer than this (bytes) are cut before logging.
+LOG_BODY_MAX_BYTES = 256 * 1024
+
+# What is replaced by a placeholder in bodies and properties before anything is written:
+# any of "emails", "card_numbers", "phone_numbers", "api_keys", "bearer_tokens".
+LOG_SCRUB: tuple[str, ...] = ("api_keys", "bearer_tokens")
+
+# Rows a batch worker inserts at once, and the most seconds a row waits for its batch.
+LOG_BATCH_SIZE = 1000
+LOG_FLUSH_INTERVAL = 1.0
+
+# Rows held in memory per sink; beyond it rows go straight to the disk spool, never dropped.
+LOG_QUEUE_SIZE = 10_000
+
+# Size cap of one spool file (100 MiB); three generations are kept per sink and process.
+LOG_SPOOL_MAX_BYTES = 100 * 1024 * 1024
+
+# Seconds between checks that ClickHouse answers again, to replay the spool.
+LOG_PROBE_INTERVAL = 5.0

@@ -28,6 +28,7 @@ from typing import Any, get_args, get_origin
 import msgspec
 
 from floopy.settings import defaults
+from floopy.settings.policies import CircuitBreakerConfig, OrganizationConfig, RateLimitPolicy
 from floopy.settings.schema import (
     ECHO,
     ApiKeyEntry,
@@ -47,7 +48,16 @@ SETTING_NAMES: tuple[str, ...] = tuple(_FIELDS)
 
 _CONFIG_FIELDS = {
     f.name
-    for struct in (ProviderConfig, ModelConfig, ApiKeyEntry, RoutingRule, RoutingTarget)
+    for struct in (
+        ProviderConfig,
+        ModelConfig,
+        ApiKeyEntry,
+        RoutingRule,
+        RoutingTarget,
+        CircuitBreakerConfig,
+        RateLimitPolicy,
+        OrganizationConfig,
+    )
     for f in msgspec.structs.fields(struct)
 }
 _MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
@@ -236,6 +246,14 @@ def _build(values: dict[str, Any], origins: dict[str, str], source: str) -> Sett
     }
     # echo is built in: it stands in for providers whose key is unset.
     typed["providers"].setdefault(ECHO, ProviderConfig(kind="echo"))
+    if "MODELS" not in origins:
+        # The default catalog spans several vendors; it keeps the models of the providers
+        # configured, so PROVIDERS with OpenAI alone does not also demand a MODELS.
+        typed["models"] = {
+            name: model
+            for name, model in typed["models"].items()
+            if model.provider in typed["providers"]
+        }
     try:
         return Settings(**typed, source=source)
     except (ValueError, TypeError) as exc:

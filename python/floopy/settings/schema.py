@@ -14,10 +14,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from floopy.settings import defaults
+from floopy.settings.policies import CircuitBreakerConfig, OrganizationConfig, RateLimitPolicy
 
 ProviderKind = Literal["openai", "openai_compatible", "echo", "anthropic", "gemini", "azure"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 Strategy = Literal["fallback", "round_robin", "weighted", "latency", "cost"]
+ScrubKind = Literal["emails", "card_numbers", "phone_numbers", "api_keys", "bearer_tokens"]
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 Price = Annotated[float, msgspec.Meta(ge=0)]
@@ -43,6 +45,10 @@ class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     connect_timeout: Positive | None = None
     first_byte_timeout: Positive | None = None
     total_timeout: Positive | None = None
+    # Azure OpenAI only: the api-version query parameter, and model name -> deployment name
+    # (a model without an entry is served by the deployment of the same name).
+    api_version: str | None = None
+    deployments: dict[str, str] = {}
 
     def __post_init__(self) -> None:
         if self.kind != "echo" and not self.base_url.startswith(("http://", "https://")):
@@ -50,6 +56,13 @@ class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
                 f"base_url must be an http:// or https:// URL for kind {self.kind!r}, "
                 f"got {self.base_url!r}"
             )
+        if self.kind == "azure" and not self.api_version:
+            raise ValueError(
+                "api_version is required for kind 'azure' (the api-version your Azure "
+                "OpenAI resource serves, such as '2024-10-21')"
+            )
+        if self.kind != "azure" and (self.api_version is not None or self.deployments):
+            raise ValueError(f"api_version and deployments are for kind 'azure', not {self.kind!r}")
         if self.kind not in ("echo", "openai_compatible") and not self.api_key_env:
             raise ValueError(
                 f"api_key_env is required for kind {self.kind!r}: name the environment "
@@ -77,7 +90,9 @@ class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     upstream_model: str | None = None  # the name the provider knows; default: the key
     input_price: Price = 0.0  # USD per 1M tokens, as are the other prices
     output_price: Price = 0.0
-    cached_input_price: Price | None = None
+    cached_input_price: Price | None = None  # None: input_price
+    cache_write_price: Price | None = None  # None: input_price
+    reasoning_price: Price | None = None  # None: output_price
     context_window: Count | None = None
     max_output_tokens: Count | None = None
 
@@ -127,6 +142,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     )
     api_keys: tuple[ApiKeyEntry, ...] = ()
     routing_rules: dict[str, RoutingRule] = {}
+    organizations: dict[str, OrganizationConfig] = {}
+    rate_limits: tuple[RateLimitPolicy, ...] = ()
     data_dir: NonEmpty = defaults.DATA_DIR
     clickhouse_url: str | None = defaults.CLICKHOUSE_URL
     qdrant_url: str | None = defaults.QDRANT_URL
@@ -142,9 +159,30 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     upstream_first_byte_timeout: Positive = defaults.UPSTREAM_FIRST_BYTE_TIMEOUT
     upstream_total_timeout: Positive = defaults.UPSTREAM_TOTAL_TIMEOUT
     upstream_pool_size: Count = defaults.UPSTREAM_POOL_SIZE
+    retry_attempts: Annotated[int, msgspec.Meta(ge=0)] = defaults.RETRY_ATTEMPTS
+    retry_backoff: Annotated[float, msgspec.Meta(ge=0)] = defaults.RETRY_BACKOFF
+    retry_backoff_max: Annotated[float, msgspec.Meta(ge=0)] = defaults.RETRY_BACKOFF_MAX
+    upstream_deadline: Positive = defaults.UPSTREAM_DEADLINE
+    circuit_breaker: CircuitBreakerConfig = msgspec.field(default_factory=CircuitBreakerConfig)
     log_level: LogLevel = defaults.LOG_LEVEL
     access_log: bool = defaults.ACCESS_LOG
     default_max_tokens: Count = defaults.DEFAULT_MAX_TOKENS
+    logging_enabled: bool = defaults.LOGGING_ENABLED
+    log_requests_ttl_days: Count = defaults.LOG_REQUESTS_TTL_DAYS
+    log_spans_ttl_days: Count = defaults.LOG_SPANS_TTL_DAYS
+    log_breaker_events_ttl_days: Count = defaults.LOG_BREAKER_EVENTS_TTL_DAYS
+    log_rollups_ttl_days: Count = defaults.LOG_ROLLUPS_TTL_DAYS
+    log_bodies_ttl_days: Count = defaults.LOG_BODIES_TTL_DAYS
+    log_bodies: bool = defaults.LOG_BODIES
+    log_body_max_bytes: Count = defaults.LOG_BODY_MAX_BYTES
+    log_scrub: tuple[ScrubKind, ...] = msgspec.field(
+        default_factory=lambda: _from_defaults("LOG_SCRUB", tuple[ScrubKind, ...])
+    )
+    log_batch_size: Count = defaults.LOG_BATCH_SIZE
+    log_flush_interval: Positive = defaults.LOG_FLUSH_INTERVAL
+    log_queue_size: Count = defaults.LOG_QUEUE_SIZE
+    log_spool_max_bytes: Count = defaults.LOG_SPOOL_MAX_BYTES
+    log_probe_interval: Positive = defaults.LOG_PROBE_INTERVAL
     source: str = "defaults"  # where these settings came from, for start-up output
 
     def __post_init__(self) -> None:
