@@ -61,5 +61,11 @@ bench: build  ## micro benches: native hot path against pure-Python equivalents
 	  --benchmark-json=benches/results/micro.json
 	$(BIN)/python benches/report_micro.py benches/results/micro.json
 
+bench-client: $(STAMP)  ## upstream HTTP clients (aiohttp, httpx, Rust) under wrk, via nginx mock
+	@bash scripts/system-deps.sh bench
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop -q --release \
+	  -m benches/load/client/rust_client/Cargo.toml
+	$(BIN)/python benches/load/client/run.py
+
 clean:  ## remove build output and the virtualenv
 	rm -rf $(VENV) target .pytest_cache
