@@ -13,13 +13,18 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def load(path: Path) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+def load(path: Path) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, str]]:
+    """Pairs (benches with an ``impl`` parameter, native against Python) and the rest."""
     data = json.loads(path.read_text())
     groups: dict[str, dict[str, float]] = defaultdict(dict)
+    others: dict[str, float] = {}
     for bench in data["benchmarks"]:
-        impl = bench["params"]["impl"]
-        groups[bench["group"]][impl] = bench["stats"]["median"]
-    return dict(groups), data["machine_info"]
+        impl = (bench.get("params") or {}).get("impl")
+        if impl is None:
+            others[bench["name"]] = bench["stats"]["median"]
+        else:
+            groups[bench["group"]][impl] = bench["stats"]["median"]
+    return dict(groups), others, data["machine_info"]
 
 
 def fmt_time(seconds: float) -> str:
