@@ -73,12 +73,16 @@ def chart(groups: dict[str, dict[str, float]], out: Path) -> None:
 
 def main() -> None:
     path = Path(sys.argv[1])
-    groups, machine = load(path)
+    groups, others, machine = load(path)
     print(
         f"machine: {machine.get('cpu', {}).get('brand_raw', '?')}, "
         f"python {machine.get('python_version')}"
     )
     print(table(groups))
+    if others:
+        print("\n| bench | median |\n|---|---|")
+        for name in sorted(others):
+            print(f"| {name} | {fmt_time(others[name])} |")
     out = path.with_suffix(".png")
     chart(groups, out)
     print(f"\nchart: {out}")
