@@ -155,21 +155,16 @@ def _check_log_store_workers(settings: Settings) -> None:
 
 def _store_lines(settings: Settings) -> list[str]:
     data_dir = Path(settings.data_dir).resolve()
-    embedded = f"under {settings.data_dir}"
     logs = f"embedded ClickHouse (chdb) at {data_dir / EMBEDDED_DIR}"
     if not settings.logging_enabled:
         logs = "off (LOGGING_ENABLED=False)"
     elif settings.clickhouse_url:
         logs = mask_url(settings.clickhouse_url)
+    shared = "Redis at " + mask_url(settings.redis_url) if settings.redis_url else "in process"
     return [
         f"logs: {logs}; spool at {data_dir / SPOOL_DIR}",
-        "vectors: " + _store(settings.qdrant_url, f"embedded Qdrant (local mode) {embedded}"),
-        "cache: " + _store(settings.redis_url, "in process (exact cache, rate limits)"),
+        f"rate limits and circuit breakers: {shared}",
     ]
-
-
-def _store(url: str | None, embedded: str) -> str:
-    return mask_url(url) if url else embedded
 
 
 def _provider_lines(settings: Settings) -> list[str]:
