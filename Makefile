@@ -61,7 +61,7 @@ bench: build  ## micro benches: native hot path against pure-Python equivalents
 	  --benchmark-json=benches/results/micro.json
 	$(BIN)/python benches/report_micro.py benches/results/micro.json
 
-bench-client: $(STAMP)  ## upstream HTTP clients (aiohttp, httpx, Rust) under wrk, via nginx mock
+bench-client: build  ## upstream HTTP clients (aiohttp, httpx, Rust, native) under wrk, via nginx mock
 	@bash scripts/system-deps.sh bench
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop -q --release \
 	  -m benches/load/client/rust_client/Cargo.toml

@@ -6,6 +6,7 @@ Configured objects (a parser with its limits, a keyer, a writer) are built once 
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 __version__: str
 
@@ -30,6 +31,15 @@ class InvalidField(NativeError):
 class InvalidHeader(NativeError):
     """A header value is too long, holds control characters or is not UTF-8, or a typed
     header (a boolean, a number) does not parse. ``param`` is the header name, lower-case."""
+
+class UpstreamError(OSError):
+    """A provider could not be reached (refused, unknown host, failed TLS handshake), broke
+    the connection, or answered with what is not HTTP; also a call made after ``close``."""
+
+class UpstreamTimeout(TimeoutError):
+    """A time limit of an upstream call ran out."""
+
+    phase: str | None  # "connect", "first_byte" or "total"
 
 # --- parse ------------------------------------------------------------------------------------
 
@@ -157,13 +167,27 @@ class SseParser:
     """Incremental text/event-stream parser: feed bytes in any pieces, get whole events.
     LF, CRLF and CR line ends, comments, multi-line data, event names, a UTF-8 BOM. A CR
     ending the bytes fed so far waits for the next byte (it may start a CRLF). Comment-only
-    blocks dispatch no event."""
+    blocks dispatch no event.
 
-    def __init__(self) -> None: ...
+    A block (an event, its blank line included) may be at most ``max_event_bytes`` long
+    (default 16 MiB), so an upstream that never ends a line cannot make it buffer without
+    bound: a longer one is dropped, ``oversized`` turns true, and every later ``feed`` is
+    ignored until ``finish``."""
+
+    def __init__(self, max_event_bytes: int = 16_777_216) -> None:
+        """Raises ValueError for a ``max_event_bytes`` below 1."""
+
     def feed(self, chunk: bytes) -> list[SseEvent]: ...
     def finish(self) -> list[SseEvent]:
         """Flush an event left without its terminating blank line at end of stream; the
-        parser is then ready for a new stream."""
+        parser is then ready for a new stream (``oversized`` false, the same cap)."""
+
+    @property
+    def max_event_bytes(self) -> int: ...
+    @property
+    def oversized(self) -> bool: ...  # a block outgrew max_event_bytes: the stream is dropped
+    @property
+    def pending(self) -> int: ...  # bytes received of the block still open (not yet whole)
 
 class StreamUsage:
     """Frozen, compared by value; absent counts are 0."""
@@ -188,9 +212,15 @@ class OpenAIStreamRelay:
     keep-alive comments included); with ``strip_usage`` the final usage-only chunk (empty
     ``choices``, with ``usage``) is captured but not relayed (for clients that did not ask for
     usage). Data that is not a JSON chunk is relayed and ignored, never an error. The clock
-    for ``ttft_ms`` starts when the relay is built."""
+    for ``ttft_ms`` starts when the relay is built.
 
-    def __init__(self, strip_usage: bool = False) -> None: ...
+    An event longer than ``max_event_bytes`` (default 16 MiB) is not relayed: it and the rest
+    of the stream are dropped (``feed`` and ``finish`` return what came before it, then
+    nothing) and ``oversized`` turns true, for the caller to end the stream with an error."""
+
+    def __init__(self, strip_usage: bool = False, max_event_bytes: int = 16_777_216) -> None:
+        """Raises ValueError for a ``max_event_bytes`` below 1."""
+
     def feed(self, chunk: bytes) -> bytes: ...
     def finish(self) -> bytes:
         """The bytes still pending at end of stream (a last event without its blank line)."""
@@ -215,6 +245,10 @@ class OpenAIStreamRelay:
     def done(self) -> bool: ...  # "data: [DONE]" was seen
     @property
     def error(self) -> str | None: ...  # the message of an in-stream {"error": ...} event
+    @property
+    def max_event_bytes(self) -> int: ...
+    @property
+    def oversized(self) -> bool: ...  # an event outgrew max_event_bytes; the client was not told
 
 # --- jsonl ------------------------------------------------------------------------------------
 
@@ -271,3 +305,80 @@ class JsonlReader:
     def __init__(self, path: str | os.PathLike[str], batch_size: int = 1000) -> None: ...
     def __iter__(self) -> Iterator[list[bytes]]: ...
     def __next__(self) -> list[bytes]: ...
+
+# --- upstream ---------------------------------------------------------------------------------
+
+class NativeUpstream:
+    """One worker's HTTP client to its providers (rust/upstream): hyper's keep-alive pools on
+    one tokio thread, HTTPS through rustls (system roots), HTTP/2 where offered through ALPN,
+    ``accept-encoding: identity`` on every request (an encoded answer fails as broken).
+
+    Each call returns its number at once; its outcome comes back through ``drain``, which
+    the event loop calls when ``fileno()`` turns readable (one wake-up byte per drain; the
+    tokio thread never takes the GIL). Build it inside the worker process (a thread does not
+    survive a fork) and ``close`` it when the worker stops.
+
+    Drained events are ``(call, kind, value)``: ``ANSWER`` ``(status, headers, body)`` ends a
+    fetch; a stream sends ``HEAD`` ``(status, headers)``, ``CHUNK`` bytes as they arrive, then
+    ``END`` (None); ``ERROR`` (an ``UpstreamError`` or ``UpstreamTimeout`` instance) ends
+    either. Headers are ``[(name, value)]`` with lower-case names. A stream stops reading from
+    its provider while more than ``window_bytes`` of its chunks are drained but not reported
+    ``consumed``."""
+
+    ANSWER: int
+    HEAD: int
+    CHUNK: int
+    END: int
+    ERROR: int
+
+    def __init__(
+        self,
+        max_connections: int = 256,
+        window_bytes: int = 262_144,
+        idle_timeout: float = 30.0,
+        extra_roots_pem: bytes | None = None,
+    ) -> None:
+        """``max_connections`` caps the calls in flight (others wait inside their time
+        limits) and the idle connections kept per host; ``extra_roots_pem`` adds trusted
+        certificates to the system's. Raises InvalidField for a ``max_connections`` of 0 or
+        a PEM without certificates, ValueError for a negative ``idle_timeout``, OSError if
+        the thread cannot start."""
+
+    def fileno(self) -> int: ...
+    def fetch(
+        self,
+        url: str,
+        headers: dict[str, str],
+        body: bytes,
+        connect_timeout: float,
+        first_byte_timeout: float | None = None,
+        total_timeout: float | None = None,
+    ) -> int:
+        """Starts a POST whose whole answer comes as one ANSWER event. ``first_byte_timeout``
+        bounds the wait for status and headers, ``total_timeout`` the whole call, both from
+        now. Raises InvalidField (``param`` "url" or the header name; a value is never quoted)
+        for a URL that is not absolute http(s) or a header that cannot be sent, ValueError for
+        a negative or NaN time limit."""
+
+    def stream(
+        self,
+        url: str,
+        headers: dict[str, str],
+        body: bytes,
+        connect_timeout: float,
+        first_byte_timeout: float | None = None,
+        total_timeout: float | None = None,
+    ) -> int:
+        """Like ``fetch``, relayed as HEAD, CHUNK..., END."""
+
+    def consumed(self, call: int, size: int) -> None: ...
+    def cancel(self, call: int) -> bool:
+        """Aborts the call, closing its connection; no more events come for it. False if it
+        was already over."""
+
+    def drain(self) -> list[tuple[int, int, Any]]: ...
+    @property
+    def in_flight(self) -> int: ...  # calls started and not yet over nor cancelled
+    def close(self) -> None:
+        """Stops the thread: calls in flight are dropped with their connections; later calls
+        fail at once with UpstreamError. Releases the GIL while it waits."""

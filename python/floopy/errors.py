@@ -81,6 +81,15 @@ class FloopyError(Exception):
         error = {"type": kind, "message": self.message, "code": self.code}
         return msgspec.json.encode({"type": "error", "error": error})
 
+    def stream_event(self) -> bytes:
+        """The error ending a stream already under way, as an OpenAI-style event (the SDKs
+        raise it): the envelope as its data."""
+        return b"data: " + self.body() + b"\n\n"
+
+    def anthropic_stream_event(self) -> bytes:
+        """The same on ``/v1/messages``: Anthropic's ``error`` event."""
+        return b"event: error\ndata: " + self.anthropic_body() + b"\n\n"
+
 
 class BadRequest(FloopyError):
     status, type, code = 400, "invalid_request_error", "BAD_REQUEST"

@@ -3,10 +3,10 @@ nothing holding a socket or a file is created at import time)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
-import aiohttp
 import msgspec
 
 from floopy.observability import RequestLog
@@ -25,7 +25,7 @@ from floopy.providers import build_providers
 from floopy.providers.base import Provider
 from floopy.redis_client import open_redis
 from floopy.settings import Settings, load_settings
-from floopy.upstream import open_session
+from floopy.upstream import Upstream, open_upstream
 
 log = logging.getLogger("floopy")
 
@@ -33,9 +33,9 @@ log = logging.getLogger("floopy")
 class Worker:
     """Configured native parsers, keys, router and providers of one worker process."""
 
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession) -> None:
+    def __init__(self, settings: Settings, upstream: Upstream) -> None:
         self.settings = settings
-        self.session = session
+        self.upstream = upstream
         self.parser = Parser(
             max_body_bytes=settings.max_body_bytes,
             max_depth=settings.max_json_depth,
@@ -43,7 +43,7 @@ class Worker:
             max_properties=settings.max_properties,
         )
         self.keys = KeyStore.from_settings(settings)
-        self.providers: dict[str, Provider] = build_providers(settings, session)
+        self.providers: dict[str, Provider] = build_providers(settings, upstream)
         # Shared state across instances when REDIS_URL is set; in this process otherwise.
         self.redis = open_redis(settings.redis_url) if settings.redis_url else None
         self.projects = Projects(settings)
@@ -70,8 +70,9 @@ class Worker:
     async def start(cls) -> Worker:
         settings = load_settings()
         logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
-        session = open_session(settings.upstream_pool_size, settings.upstream_connect_timeout)
-        worker = cls(settings, session)
+        # In the worker process and its loop: a client's pool and thread must not cross a fork.
+        upstream = open_upstream(settings, asyncio.get_running_loop())
+        worker = cls(settings, upstream)
         worker.log = await RequestLog.open(settings)
         return worker
 
@@ -94,7 +95,7 @@ class Worker:
             await self.log.close()  # drains the log queues to ClickHouse or to disk
         for provider in self.providers.values():
             await provider.close()
-        await self.session.close()
+        await self.upstream.close()
         if self.redis is not None:
             await self.redis.aclose()
 

@@ -84,12 +84,17 @@ def models() -> dict[str, dict[str, Any]]:
     return catalog
 
 
-@pytest.fixture(scope="module")
+# The contract holds whichever HTTP client calls the providers (UPSTREAM_CLIENT).
+UPSTREAM_CLIENTS = ("native", "aiohttp")
+
+
+@pytest.fixture(scope="module", params=UPSTREAM_CLIENTS)
 def contract_gateway(
-    mock_upstream: str, tmp_path_factory: pytest.TempPathFactory
+    mock_upstream: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Gateway]:
-    root = tmp_path_factory.mktemp("contract")
+    root = tmp_path_factory.mktemp(f"contract-{request.param}")
     extra = {"PROVIDERS": repr(providers(mock_upstream)), "MODELS": repr(models())}
+    extra["UPSTREAM_CLIENT"] = repr(request.param)
     if "RETRY_ATTEMPTS" in SETTING_NAMES:
         extra["RETRY_ATTEMPTS"] = "0"  # each error case once, at once
     settings = write_settings(root / "settings.py", mock_upstream, root / "data", **extra)

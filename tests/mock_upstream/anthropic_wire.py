@@ -12,6 +12,8 @@ The same model-name conventions as the OpenAI mock (``openai_server.py``):
     slow-<ms>             waits <ms> before answering
     cut-<n>               streams n text deltas, then drops the connection
     fail-<n>              streams n text deltas, then an ``error`` event (overloaded)
+    drip-<ms>             streams message_start and ping, then every later event in two
+                          halves <ms> apart (the gateway sees events torn across reads)
 
 Besides, like Claude: a forced tool (``tool_choice`` of type tool or any) is called whatever
 the model; stop_sequences cut the reply (stop_reason stop_sequence); a max_tokens below the
@@ -269,6 +271,8 @@ async def stream(request: web.Request, body: dict[str, Any]) -> web.StreamRespon
         if model.startswith(prefix):
             keep = int(model.removeprefix(prefix))
             events = events[: 4 + keep]  # message_start, ping, content_block_start, deltas
+    if model.startswith("drip-"):
+        return await drip(response, events, int(model.removeprefix("drip-")) / 1000)
     for event in events:
         await response.write(event)
     if model.startswith("cut-"):
@@ -277,5 +281,18 @@ async def stream(request: web.Request, body: dict[str, Any]) -> web.StreamRespon
         return response
     if model.startswith("fail-"):
         await response.write(sse(error_body(529, "Overloaded")))
+    await response.write_eof()
+    return response
+
+
+async def drip(
+    response: web.StreamResponse, events: list[bytes], pause: float
+) -> web.StreamResponse:
+    await response.write(b"".join(events[:2]))  # message_start, ping
+    for event in events[2:]:
+        half = len(event) // 2
+        await response.write(event[:half])
+        await asyncio.sleep(pause)
+        await response.write(event[half:])
     await response.write_eof()
     return response

@@ -443,3 +443,68 @@ def test_capture_starts_empty() -> None:
     relay = OpenAIStreamRelay()
     assert captured(relay) == ("", None, None, [], None, None, 0, False, None)
     assert relay.ttft_ms is None
+
+
+# --- the cap on one event's bytes -------------------------------------------------------------
+
+MIB = 1024 * 1024
+DONE = b"data: [DONE]\n\n"
+
+
+def content_event(text: str) -> bytes:
+    return sse_body([delta_chunk({"content": text})])
+
+
+def test_the_default_cap_is_16_mib() -> None:
+    assert SseParser().max_event_bytes == 16 * MIB
+    assert OpenAIStreamRelay().max_event_bytes == 16 * MIB
+    assert SseParser(max_event_bytes=10).max_event_bytes == 10
+
+
+@pytest.mark.parametrize("cap", [0, -1])
+def test_a_cap_below_one_byte_is_refused(cap: int) -> None:
+    with pytest.raises((ValueError, OverflowError)):
+        SseParser(max_event_bytes=cap)
+    with pytest.raises((ValueError, OverflowError)):
+        OpenAIStreamRelay(max_event_bytes=cap)
+
+
+def test_a_line_that_never_ends_is_dropped_at_the_cap() -> None:
+    parser = SseParser(max_event_bytes=64)
+    assert [e.data for e in parser.feed(b"data: one\n\ndata: ")] == ["one"]
+    assert parser.pending == len(b"data: ")
+    for _ in range(7):
+        assert parser.feed(b"x" * 8) == []
+    assert not parser.oversized  # 62 bytes so far
+    assert parser.feed(b"xxx") == []
+    assert parser.oversized and parser.pending == 0
+    assert parser.feed(b"\n\ndata: after\n\n") == [], "the rest of the stream is ignored"
+    assert parser.finish() == []
+    assert not parser.oversized and parser.max_event_bytes == 64, "ready for a new stream"
+
+
+def test_an_upstream_that_never_ends_a_line_costs_bounded_memory() -> None:
+    parser = SseParser()
+    megabyte = b"x" * MIB
+    parser.feed(b"data: ")
+    for _ in range(16):
+        parser.feed(megabyte)
+        assert parser.pending <= 16 * MIB
+    parser.feed(megabyte)
+    assert parser.oversized and parser.pending == 0
+
+
+def test_the_relay_drops_an_oversized_event_and_the_rest_but_not_what_came_before() -> None:
+    first = content_event("Hel")
+    relay = OpenAIStreamRelay(max_event_bytes=len(first))
+    assert relay.feed(first + b'data: {"choices": [' + b" " * len(first)) == first
+    assert relay.oversized and relay.error is None, "not the provider's error event"
+    assert relay.feed(b"]}\n\n" + DONE) == b""
+    assert relay.finish() == b""
+    assert relay.oversized and relay.content == "Hel" and not relay.done
+
+
+def test_a_stream_within_the_cap_is_not_oversized() -> None:
+    stream = content_event("Hi") + DONE
+    relay = OpenAIStreamRelay(max_event_bytes=len(stream))
+    assert relay.feed(stream) == stream and not relay.oversized

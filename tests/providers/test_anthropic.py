@@ -24,12 +24,14 @@ from floopy.providers.anthropic.stream import (
     AnthropicStream,
     ChunkTranslator,
     EventRelay,
+    Mode,
     StreamTally,
 )
 from floopy.providers.anthropic.wire import http_error
 from floopy.providers.base import StreamSummary
 
 from .openapi_schema import chunk_valid, completion_valid
+from .upstream import upstream_body
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "anthropic"
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures absent")
@@ -722,26 +724,31 @@ async def drain(stream: AnthropicStream) -> bytes:
     return stream.first + b"".join([piece async for piece in stream])
 
 
+def relayed(response: FakeResponse, mode: Mode) -> tuple[bytes, AnthropicStream]:
+    """Everything the stream sends on, from its first event to its end."""
+
+    async def run() -> tuple[bytes, AnthropicStream]:
+        stream = AnthropicStream(upstream_body("anthropic", response), mode)
+        await stream.open()
+        return await drain(stream), stream
+
+    return asyncio.run(run())
+
+
 @needs_fixtures
 def test_error_event_before_anything_was_sent_raises_so_dispatch_can_fall_back() -> None:
     response = FakeResponse(fixture("messages_stream_error_event.sse"), 5)
     translator = ChunkTranslator(model="m", include_usage=False, json_tool=None)
-    stream = AnthropicStream("anthropic", response, translator)  # type: ignore[arg-type]
     with pytest.raises(errors.ProviderError) as caught:
-        asyncio.run(stream.open(5))
+        relayed(response, translator)
     assert "overloaded_error" in caught.value.message and response.closed
 
 
 @needs_fixtures
 def test_relay_passes_bytes_through_and_summarizes() -> None:
     data = fixture("messages_stream_tool_use.sse")
-    stream = AnthropicStream("anthropic", FakeResponse(data, random.randint(3, 50)), EventRelay())  # type: ignore[arg-type]
-
-    async def run() -> bytes:
-        await stream.open(5)
-        return await drain(stream)
-
-    assert asyncio.run(run()) == data
+    out, stream = relayed(FakeResponse(data, random.randint(3, 50)), EventRelay())
+    assert out == data
     summary = stream.summary
     assert summary.completed and summary.error is None
     assert summary.finish_reason == "tool_calls"
@@ -753,13 +760,8 @@ def test_stream_ending_early_ends_with_an_error_event() -> None:
     data = fixture("messages_stream_text.sse")
     cut = data[: data.index(b"event: content_block_stop")]
     translator = ChunkTranslator(model="m", include_usage=False, json_tool=None)
-    stream = AnthropicStream("anthropic", FakeResponse(cut, 40), translator)  # type: ignore[arg-type]
-
-    async def run() -> bytes:
-        await stream.open(5)
-        return await drain(stream)
-
-    events = [e.data for e in SseParser().feed(asyncio.run(run()))]
+    out, stream = relayed(FakeResponse(cut, 40), translator)
+    events = [e.data for e in SseParser().feed(out)]
     assert json.loads(events[-1])["error"]["message"] == "anthropic ended the stream early"
     assert stream.summary.error == "anthropic ended the stream early"
     assert stream.summary.content == "Hello there!"

@@ -26,6 +26,7 @@ from floopy.providers.gemini.stream import BareErrorWatch, GeminiStream, StreamT
 from floopy.providers.gemini.wire import Error
 
 from .openapi_schema import chunk_valid, completion_valid, fixture_path
+from .upstream import upstream_body
 
 WEATHER = {
     "type": "function",
@@ -575,8 +576,8 @@ def stream_through(
 ) -> tuple[bytes, GeminiStream, _Response]:
     async def run() -> tuple[bytes, GeminiStream, _Response]:
         response = _Response(raw, piece, broken)
-        stream = GeminiStream("gemini", response, StreamTranslator("m", True))  # type: ignore[arg-type]
-        await stream.open(5)
+        stream = GeminiStream(upstream_body("gemini", response), StreamTranslator("m", True))
+        await stream.open()
         rest = [chunk async for chunk in stream]
         return stream.first + b"".join(rest), stream, response
 

@@ -15,6 +15,7 @@ from floopy._native import OpenAIStreamRelay
 from floopy.providers.openai import OpenAIStream
 
 from .openapi_schema import chunk_valid, completion_valid, fixture_path
+from .upstream import upstream_body
 
 STREAMS = {
     "chat_completions_text_stream.sse": {"finish": "stop", "usage": (14, 30, 44), "calls": []},
@@ -55,8 +56,10 @@ class _Response:
 
 def relay(raw: bytes, strip_usage: bool, piece: int = 37) -> tuple[bytes, OpenAIStream]:
     async def run() -> tuple[bytes, OpenAIStream]:
-        stream = OpenAIStream("openai", _Response(raw, piece), OpenAIStreamRelay(strip_usage))  # type: ignore[arg-type]
-        await stream.open(5)
+        stream = OpenAIStream(
+            upstream_body("openai", _Response(raw, piece)), OpenAIStreamRelay(strip_usage)
+        )
+        await stream.open()
         out = [stream.first] + [chunk async for chunk in stream]
         return b"".join(out), stream
 

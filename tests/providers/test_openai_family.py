@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 from floopy.providers.base import Call
+from floopy.providers.http import Timeouts
 from floopy.providers.openai import AzureOpenAIProvider, OpenAIProvider
 from floopy.providers.presets import PRESETS
 from floopy.settings import ProviderConfig
@@ -36,9 +37,8 @@ def openai_provider(kind: str) -> OpenAIProvider:
         base_url="https://api.example.com/v1/",
         api_key="sk",
         extra_headers={},
-        session=None,  # type: ignore[arg-type]  # no call goes out in these tests
-        first_byte_timeout=1,
-        total_timeout=1,
+        upstream=None,  # type: ignore[arg-type]  # no call goes out in these tests
+        timeouts=Timeouts(connect=1, first_byte=1, total=1),
     )
 
 
@@ -106,9 +106,8 @@ def test_azure_deployment_urls() -> None:
         api_version="2024-10-21",
         deployments={"gpt-4o": "prod 4o"},
         extra_headers={},
-        session=None,  # type: ignore[arg-type]
-        first_byte_timeout=1,
-        total_timeout=1,
+        upstream=None,  # type: ignore[arg-type]
+        timeouts=Timeouts(connect=1, first_byte=1, total=1),
     )
     assert azure._endpoint("gpt-4o", "chat/completions") == (
         "https://res.openai.azure.com/openai/deployments/prod%204o/chat/completions"

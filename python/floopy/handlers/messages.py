@@ -52,7 +52,7 @@ async def messages(worker: Worker, ctx: RequestContext, scope: Scope, proto: HTT
         targets = admission.route(worker, ctx, chat.model)
     if chat.stream:
         with ctx.span("dispatch", targets=len(targets)):
-            stream = await worker.dispatcher.attempt(ctx, targets, route.stream)
+            stream = await worker.dispatcher.stream(ctx, targets, route.stream)
         with ctx.span("respond", stream=True):
             await respond.relay(proto, ctx, stream)
         ctx.response_body = stream.summary.content.encode()

@@ -79,7 +79,9 @@ async def relay(proto: HTTPProtocol, ctx: RequestContext, stream: Stream) -> Non
         summary.ttft_ms,
     )
     if summary.error is not None and ctx.error_code is None:
-        ctx.status, ctx.error_code = 502, "PROVIDER_ERROR"
+        # Cut short by the gateway (504 when a time limit ran out), else by the provider.
+        failure = summary.failure or errors.ProviderError(summary.error)
+        ctx.status, ctx.error_code = failure.status, failure.code
 
 
 async def _pump(transport: Any, stream: Stream) -> None:

@@ -62,11 +62,18 @@ class Dispatcher:
     async def complete(self, ctx: RequestContext, targets: list[Target]) -> Completion:
         return await self._first_success(ctx, targets, lambda p, c: p.complete(c))
 
-    async def stream(self, ctx: RequestContext, targets: list[Target]) -> Stream:
-        async def open_stream(provider: Provider, call: Call) -> Stream:
-            return await provider.stream(call)
-
-        stream = await self._first_success(ctx, targets, open_stream, settled_later=True)
+    async def stream(
+        self,
+        ctx: RequestContext,
+        targets: list[Target],
+        open_stream: Attempt[Stream] | None = None,
+    ) -> Stream:
+        """The first target's stream to reach its first event; ``open_stream`` calls each
+        provider its own way (``/v1/messages``), ``provider.stream`` by default. The
+        stream's outcome reaches the breaker when it ends."""
+        stream = await self._first_success(
+            ctx, targets, open_stream or _provider_stream, settled_later=True
+        )
         provider, model = ctx.provider or "", ctx.model or ""
 
         async def settle(error: str | None) -> None:
@@ -80,9 +87,9 @@ class Dispatcher:
         targets: list[Target],
         attempt: Callable[[Provider, Call], Awaitable[T]],
     ) -> T:
-        """Like ``complete`` and ``stream``, with the same retry and fallback rules, for
-        endpoints that call each provider their own way (``/v1/messages``). The breaker
-        counts an attempt as a success once ``attempt`` returns."""
+        """Like ``complete``, with the same retry and fallback rules, for endpoints that
+        call each provider their own way (``/v1/messages``). The breaker counts an attempt
+        as a success once ``attempt`` returns (streams go through ``stream``)."""
         return await self._first_success(ctx, targets, attempt)
 
     async def _first_success(
@@ -229,6 +236,10 @@ class SettledStream:
         if not self._settled:
             self._settled = True
             await self._settle(self.summary.error)
+
+
+async def _provider_stream(provider: Provider, call: Call) -> Stream:
+    return await provider.stream(call)
 
 
 def _circuit_open(target: Target) -> errors.ProviderError:

@@ -8,46 +8,62 @@ from floopy.providers.anthropic import AnthropicProvider
 from floopy.providers.base import Provider
 from floopy.providers.echo import EchoProvider
 from floopy.providers.gemini import GeminiProvider
+from floopy.providers.http import Timeouts
 from floopy.providers.openai import AzureOpenAIProvider, OpenAIProvider
 
 if TYPE_CHECKING:
-    import aiohttp
-
-    from floopy.settings import Settings
+    from floopy.settings import ProviderConfig, Settings
+    from floopy.upstream import Upstream
 
 OPENAI_WIRE = ("openai", "openai_compatible")
 
 
-def build_providers(settings: Settings, session: aiohttp.ClientSession) -> dict[str, Provider]:
-    """One provider object per configured provider, sharing the worker's connection pool."""
+def timeouts_of(config: ProviderConfig, settings: Settings) -> Timeouts:
+    """A provider's own time limits, each falling back to the global ``UPSTREAM_*`` one."""
+    return Timeouts(
+        connect=config.connect_timeout or settings.upstream_connect_timeout,
+        first_byte=config.first_byte_timeout or settings.upstream_first_byte_timeout,
+        total=config.total_timeout or settings.upstream_total_timeout,
+    )
+
+
+def build_providers(settings: Settings, upstream: Upstream) -> dict[str, Provider]:
+    """One provider object per configured provider, sharing the worker's upstream client."""
     built: dict[str, Provider] = {}
     for name, config in settings.providers.items():
         if config.kind == "echo":
             built[name] = EchoProvider(name)
-        elif config.kind in OPENAI_WIRE:
+            continue
+        timeouts = timeouts_of(config, settings)
+        if config.kind in OPENAI_WIRE:
             built[name] = OpenAIProvider(
                 name,
                 config.kind,
                 base_url=config.base_url,
                 api_key=config.api_key(),
                 extra_headers=dict(config.headers),
-                session=session,
-                first_byte_timeout=config.first_byte_timeout
-                or settings.upstream_first_byte_timeout,
-                total_timeout=config.total_timeout or settings.upstream_total_timeout,
+                upstream=upstream,
+                timeouts=timeouts,
             )
         elif config.kind == "anthropic":
-            built[name] = _anthropic(name, settings, session)
+            built[name] = _anthropic(name, settings, upstream, timeouts)
         elif config.kind == "gemini":
-            built[name] = _gemini(name, settings, session)
+            built[name] = GeminiProvider(
+                name,
+                base_url=config.base_url,
+                api_key=config.api_key(),
+                extra_headers=dict(config.headers),
+                upstream=upstream,
+                timeouts=timeouts,
+            )
         elif config.kind == "azure":
-            built[name] = _azure(name, settings, session)
+            built[name] = _azure(name, config, upstream, timeouts)
         else:
             raise ValueError(f"PROVIDERS['{name}']: kind '{config.kind}' is not supported yet")
     return built
 
 
-def _anthropic(name: str, settings: Settings, session: aiohttp.ClientSession) -> Provider:
+def _anthropic(name: str, settings: Settings, upstream: Upstream, timeouts: Timeouts) -> Provider:
     config = settings.providers[name]
     # Anthropic requires max_tokens: each model's catalog limit, by the name the provider
     # knows it by, is the default when the client sets none.
@@ -61,29 +77,14 @@ def _anthropic(name: str, settings: Settings, session: aiohttp.ClientSession) ->
         base_url=config.base_url,
         api_key=config.api_key(),
         extra_headers=dict(config.headers),
-        session=session,
-        first_byte_timeout=config.first_byte_timeout or settings.upstream_first_byte_timeout,
-        total_timeout=config.total_timeout or settings.upstream_total_timeout,
+        upstream=upstream,
+        timeouts=timeouts,
         max_output_tokens=max_output_tokens,
         default_max_tokens=settings.default_max_tokens,
     )
 
 
-def _gemini(name: str, settings: Settings, session: aiohttp.ClientSession) -> Provider:
-    config = settings.providers[name]
-    return GeminiProvider(
-        name,
-        base_url=config.base_url,
-        api_key=config.api_key(),
-        extra_headers=dict(config.headers),
-        session=session,
-        first_byte_timeout=config.first_byte_timeout or settings.upstream_first_byte_timeout,
-        total_timeout=config.total_timeout or settings.upstream_total_timeout,
-    )
-
-
-def _azure(name: str, settings: Settings, session: aiohttp.ClientSession) -> Provider:
-    config = settings.providers[name]
+def _azure(name: str, config: ProviderConfig, upstream: Upstream, timeouts: Timeouts) -> Provider:
     assert config.api_version is not None, "validated by ProviderConfig"
     return AzureOpenAIProvider(
         name,
@@ -92,7 +93,6 @@ def _azure(name: str, settings: Settings, session: aiohttp.ClientSession) -> Pro
         api_version=config.api_version,
         deployments=dict(config.deployments),
         extra_headers=dict(config.headers),
-        session=session,
-        first_byte_timeout=config.first_byte_timeout or settings.upstream_first_byte_timeout,
-        total_timeout=config.total_timeout or settings.upstream_total_timeout,
+        upstream=upstream,
+        timeouts=timeouts,
     )

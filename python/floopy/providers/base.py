@@ -53,6 +53,14 @@ class StreamSummary:
     chunks: int = 0
     completed: bool = False  # ended with [DONE] / a finish reason, not cut short
     error: str | None = None
+    # Why the stream was cut short, when the gateway knows it as one of its own errors (a
+    # time limit ran out, the connection broke): its status and code go to the log. None
+    # with an ``error`` set means the provider's failure: 502 PROVIDER_ERROR.
+    failure: errors.FloopyError | None = None
+
+    def fail(self, failure: errors.FloopyError) -> None:
+        self.failure = failure
+        self.error = failure.message
 
 
 class Stream(Protocol):

@@ -11,13 +11,11 @@ only ``max_tokens``.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import msgspec
 
 from floopy import errors
@@ -31,7 +29,15 @@ from floopy.providers.base import (
     Usage,
     upstream_error,
 )
-from floopy.providers.http import Answer, open_stream, post
+from floopy.providers.http import (
+    Answer,
+    Timeouts,
+    UpstreamBody,
+    open_stream,
+    oversized_event,
+    post,
+)
+from floopy.upstream import Upstream
 
 # Models that take max_completion_tokens and refuse max_tokens.
 _REASONING_MODEL = re.compile(r"(openai/)?(o[134]|gpt-5)([-.]|$)")
@@ -117,16 +123,14 @@ class OpenAIProvider:
         base_url: str,
         api_key: str | None,
         extra_headers: dict[str, str],
-        session: aiohttp.ClientSession,
-        first_byte_timeout: float,
-        total_timeout: float,
+        upstream: Upstream,
+        timeouts: Timeouts,
     ) -> None:
         self.name = name
         self.kind = kind
         self._root = base_url.rstrip("/")
-        self._session = session
-        self._first_byte_timeout = first_byte_timeout
-        self._total_timeout = total_timeout
+        self._upstream = upstream
+        self._timeouts = timeouts
         self._headers = {"Content-Type": "application/json", **extra_headers}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -134,7 +138,7 @@ class OpenAIProvider:
     async def complete(self, call: Call) -> Completion:
         body = self._body(call, ask_usage=False)
         url = self._endpoint(call.model, "chat/completions")
-        answer = await post(self._session, self.name, url, body, self._headers, self._total_timeout)
+        answer = await post(self._upstream, self.name, url, body, self._headers, self._timeouts)
         self._check(answer)
         return _completion(answer.body)
 
@@ -142,27 +146,25 @@ class OpenAIProvider:
         body = self._body(call, ask_usage=not call.include_usage)
         url = self._endpoint(call.model, "chat/completions")
         opened = await open_stream(
-            self._session, self.name, url, body, self._headers, self._first_byte_timeout
+            self._upstream, self.name, url, body, self._headers, self._timeouts
         )
         if isinstance(opened, Answer):
             self._check(opened)
             raise errors.ProviderError(f"{self.name} answered HTTP {opened.status}")
-        stream = OpenAIStream(
-            self.name, opened, OpenAIStreamRelay(strip_usage=not call.include_usage)
-        )
-        await stream.open(self._first_byte_timeout)
+        stream = OpenAIStream(opened, OpenAIStreamRelay(strip_usage=not call.include_usage))
+        await stream.open()
         return stream
 
     async def embed(self, call: EmbeddingCall) -> Embeddings:
         """The client's body forwarded (with the provider's model name), the answer as is."""
         body = call.body if call.model == call.requested_model else _with_model(call)
         url = self._endpoint(call.model, "embeddings")
-        answer = await post(self._session, self.name, url, body, self._headers, self._total_timeout)
+        answer = await post(self._upstream, self.name, url, body, self._headers, self._timeouts)
         self._check(answer)
         return Embeddings(body=answer.body, usage=_embedding_usage(answer.body))
 
     async def close(self) -> None:
-        """The session belongs to the worker, which closes it."""
+        """The upstream client belongs to the worker, which closes it."""
 
     def _endpoint(self, model: str, operation: str) -> str:
         return f"{self._root}/{operation}"
@@ -212,9 +214,8 @@ class AzureOpenAIProvider(OpenAIProvider):
         api_version: str,
         deployments: dict[str, str],
         extra_headers: dict[str, str],
-        session: aiohttp.ClientSession,
-        first_byte_timeout: float,
-        total_timeout: float,
+        upstream: Upstream,
+        timeouts: Timeouts,
     ) -> None:
         super().__init__(
             name,
@@ -222,9 +223,8 @@ class AzureOpenAIProvider(OpenAIProvider):
             base_url=base_url,
             api_key=None,
             extra_headers=extra_headers,
-            session=session,
-            first_byte_timeout=first_byte_timeout,
-            total_timeout=total_timeout,
+            upstream=upstream,
+            timeouts=timeouts,
         )
         if api_key:
             self._headers["api-key"] = api_key
@@ -267,55 +267,57 @@ def _completion(data: bytes) -> Completion:
 class OpenAIStream:
     """Relays an upstream OpenAI SSE stream through the native relay, bytes as they come."""
 
-    def __init__(self, provider: str, resp: aiohttp.ClientResponse, relay: OpenAIStreamRelay):
-        self.provider = provider
+    def __init__(self, body: UpstreamBody, relay: OpenAIStreamRelay) -> None:
+        self.provider = body.provider
         self.first = b""
         self.summary = StreamSummary()
-        self._resp = resp
+        self._body = body
         self._relay = relay
-        self._chunks = resp.content.iter_any().__aiter__()
 
-    async def open(self, first_byte_timeout: float) -> None:
+    async def open(self) -> None:
         """Reads until the first whole event: until then a failure can still fall back."""
         try:
-            async with asyncio.timeout(first_byte_timeout):
-                while not self.first:
-                    try:
-                        chunk = await self._chunks.__anext__()
-                    except StopAsyncIteration:
-                        self.first = self._relay.finish()
-                        break
-                    self.first = self._relay.feed(chunk)
-        except TimeoutError:
+            while not self.first:
+                chunk = await self._body.first_chunk()
+                if not chunk:
+                    self.first = self._relay.finish()
+                    break
+                self.first = self._relay.feed(chunk)
+                self._check_size()
+        except errors.FloopyError:
             await self.close()
-            raise errors.GatewayTimeout(f"{self.provider} sent no event in time") from None
-        except aiohttp.ClientError as exc:
-            await self.close()
-            raise errors.ProviderError(f"{self.provider} broke the stream: {exc}") from exc
+            raise
         if not self.first:
             await self.close()
             raise errors.ProviderError(f"{self.provider} closed the stream before any event")
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._chunks:
+            while chunk := await self._body.next_chunk():
                 out = self._relay.feed(chunk)
                 if out:
                     yield out
+                self._check_size()
             tail = self._relay.finish()
             if tail:
                 yield tail
-        except aiohttp.ClientError as exc:
-            self.summary.error = f"{self.provider} broke the stream: {exc}"
+        except errors.FloopyError as exc:  # a time limit ran out, the stream broke or bloated
+            self.summary.fail(exc)
+            await self.close()
         finally:
             self._summarize()
         if self.summary.error is None and not self.summary.completed:
             self.summary.error = f"{self.provider} ended the stream early"
         if self.summary.error is not None and self._relay.error is None:
-            yield stream_error_event(self.summary.error)
+            failure = self.summary.failure or errors.ProviderError(self.summary.error)
+            yield failure.stream_event()
 
     async def close(self) -> None:
-        self._resp.close()
+        self._body.close()
+
+    def _check_size(self) -> None:
+        if self._relay.oversized:
+            raise oversized_event(self.provider, self._relay.max_event_bytes)
 
     def _summarize(self) -> None:
         relay, summary = self._relay, self.summary
@@ -324,8 +326,8 @@ class OpenAIStream:
         summary.ttft_ms = relay.ttft_ms
         summary.chunks = relay.chunk_count
         summary.completed = relay.done or relay.finish_reason is not None
-        if relay.error is not None:
-            summary.error = relay.error
+        if relay.error is not None:  # the provider's own error event, relayed as it came
+            summary.error, summary.failure = relay.error, None
         native = relay.usage
         if native is not None:
             summary.usage = Usage(
@@ -339,5 +341,4 @@ class OpenAIStream:
 
 def stream_error_event(message: str, code: str = "PROVIDER_ERROR") -> bytes:
     """An OpenAI-style in-stream error: the SDKs raise it instead of seeing a clean end."""
-    error = {"error": {"message": message, "type": "api_error", "code": code, "param": None}}
-    return b"data: " + msgspec.json.encode(error) + b"\n\n"
+    return errors.FloopyError(message, code=code).stream_event()

@@ -289,10 +289,11 @@ MAX_PROPERTIES = 64
 # Seconds to open a connection to a provider (a provider's own `connect_timeout` wins).
 UPSTREAM_CONNECT_TIMEOUT = 10.0
 
-# Seconds to wait for a provider's first response byte (first token when streaming).
+# Seconds to wait for a provider's first response byte (first token when streaming); once a
+# stream is under way, the longest silence allowed between two reads.
 UPSTREAM_FIRST_BYTE_TIMEOUT = 60.0
 
-# Seconds a whole upstream call may take, stream included.
+# Seconds a whole upstream call may take, stream included: a stream still running is cut.
 UPSTREAM_TOTAL_TIMEOUT = 600.0
 
 # Retries of one target after its first attempt, on retriable failures only (connection
@@ -325,6 +326,10 @@ CIRCUIT_BREAKER: dict[str, Any] = {
 
 # Upstream connections kept per worker process, across all providers.
 UPSTREAM_POOL_SIZE = 256
+
+# The HTTP client that calls providers: "native" (hyper in the native core; the faster) or
+# "aiohttp" (for what only aiohttp does, such as HTTP proxies from HTTPS_PROXY).
+UPSTREAM_CLIENT: Final = "native"
 
 # Server log level: critical, error, warning, info or debug.
 LOG_LEVEL: Final = "info"

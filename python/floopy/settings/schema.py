@@ -18,6 +18,7 @@ from floopy.settings.policies import CircuitBreakerConfig, OrganizationConfig, R
 
 ProviderKind = Literal["openai", "openai_compatible", "echo", "anthropic", "gemini", "azure"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+UpstreamClient = Literal["native", "aiohttp"]
 Strategy = Literal["fallback", "round_robin", "weighted", "latency", "cost"]
 ScrubKind = Literal["emails", "card_numbers", "phone_numbers", "api_keys", "bearer_tokens"]
 
@@ -159,6 +160,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     upstream_first_byte_timeout: Positive = defaults.UPSTREAM_FIRST_BYTE_TIMEOUT
     upstream_total_timeout: Positive = defaults.UPSTREAM_TOTAL_TIMEOUT
     upstream_pool_size: Count = defaults.UPSTREAM_POOL_SIZE
+    upstream_client: UpstreamClient = defaults.UPSTREAM_CLIENT
     retry_attempts: Annotated[int, msgspec.Meta(ge=0)] = defaults.RETRY_ATTEMPTS
     retry_backoff: Annotated[float, msgspec.Meta(ge=0)] = defaults.RETRY_BACKOFF
     retry_backoff_max: Annotated[float, msgspec.Meta(ge=0)] = defaults.RETRY_BACKOFF_MAX

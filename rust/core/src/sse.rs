@@ -8,6 +8,12 @@
 //! - Bytes that dispatch no event (comments such as keep-alives, a lone `id:`) still come out,
 //!   through [`SseParser::feed_blocks`], so a relay forwards them at once.
 //!
+//! One guard the standard leaves out: a block (an event, its blank line included) may be at
+//! most `max_event_bytes` long, so an upstream that never ends a line or an event cannot make
+//! the parser buffer without bound. A longer block is dropped and the parser stops: it is
+//! [`oversized`](SseParser::oversized) and ignores the rest of the stream, which its user
+//! ends with an error.
+//!
 //! [`openai`] builds on this parser to relay an OpenAI chat-completions stream.
 
 pub mod openai;
@@ -17,6 +23,10 @@ pub use openai::{Clock, OpenAIStreamRelay, Stopwatch, StreamCapture, StreamUsage
 use memchr::{memchr, memchr2};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The default longest block, in bytes (16 MiB): far beyond any real event, small enough that
+/// a runaway stream costs bounded memory.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// One dispatched event, owning its text and its bytes as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +61,7 @@ impl EventView<'_> {
 }
 
 /// The incremental parser. One per stream; `finish` ends the stream and resets it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseParser {
     /// Bytes of the open block: its complete lines, then the start of a partial line.
     buf: Vec<u8>,
@@ -62,11 +72,48 @@ pub struct SseParser {
     scan_from: usize,
     bom_checked: bool,
     fields: Fields,
+    max_event_bytes: usize,
+    /// A block outgrew `max_event_bytes`: everything from it on is dropped.
+    oversized: bool,
+}
+
+impl Default for SseParser {
+    fn default() -> Self {
+        Self::with_max_event_bytes(DEFAULT_MAX_EVENT_BYTES)
+    }
 }
 
 impl SseParser {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A parser whose blocks may be at most `max_event_bytes` long, blank line included.
+    pub fn with_max_event_bytes(max_event_bytes: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            line_start: 0,
+            scan_from: 0,
+            bom_checked: false,
+            fields: Fields::default(),
+            max_event_bytes,
+            oversized: false,
+        }
+    }
+
+    pub fn max_event_bytes(&self) -> usize {
+        self.max_event_bytes
+    }
+
+    /// Whether a block outgrew `max_event_bytes`. It was dropped, and so is everything fed
+    /// after it, until `finish` readies the parser for a new stream.
+    pub fn oversized(&self) -> bool {
+        self.oversized
+    }
+
+    /// Bytes held for the block still open: received, but not yet part of a whole block.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
     }
 
     /// Feeds bytes; returns the events they complete.
@@ -99,6 +146,9 @@ impl SseParser {
         chunk: &[u8],
         mut on_block: impl FnMut(&[u8], Option<EventView<'_>>),
     ) {
+        if self.oversized {
+            return;
+        }
         self.buf.extend_from_slice(chunk);
         self.process(false, &mut on_block);
     }
@@ -106,8 +156,10 @@ impl SseParser {
     /// Ends the stream like [`finish`](Self::finish), reporting the last block (if any bytes
     /// are pending) to `on_block`. The parser is then ready for a new stream.
     pub fn finish_blocks(&mut self, mut on_block: impl FnMut(&[u8], Option<EventView<'_>>)) {
-        self.process(true, &mut on_block);
-        *self = Self::default();
+        if !self.oversized {
+            self.process(true, &mut on_block);
+        }
+        *self = Self::with_max_event_bytes(self.max_event_bytes);
     }
 
     fn process(&mut self, at_eof: bool, on_block: &mut impl FnMut(&[u8], Option<EventView<'_>>)) {
@@ -118,6 +170,10 @@ impl SseParser {
         while let Some((line_end, next)) = self.next_line(at_eof) {
             let line = &self.buf[self.line_start..line_end];
             if line.is_empty() {
+                if next - block_start > self.max_event_bytes {
+                    self.drop_oversized();
+                    return;
+                }
                 on_block(&self.buf[block_start..next], self.fields.view());
                 self.fields.end_block();
                 block_start = next;
@@ -127,12 +183,23 @@ impl SseParser {
             self.line_start = next;
             self.scan_from = next;
         }
-        if at_eof {
+        if self.buf.len() - block_start > self.max_event_bytes {
+            self.drop_oversized();
+        } else if at_eof {
             // `finish_blocks` resets the parser afterwards, so nothing is consumed here.
             self.flush_tail(block_start, on_block);
         } else {
             self.consume(block_start);
         }
+    }
+
+    /// Gives up on the stream: the open block is too long to be an event anyone sends.
+    fn drop_oversized(&mut self) {
+        self.oversized = true;
+        self.buf = Vec::new(); // frees the memory, not just the length
+        self.line_start = 0;
+        self.scan_from = 0;
+        self.fields.end_block();
     }
 
     /// A BOM is only possible at the very start; wait until three bytes tell whether it is one.
@@ -497,6 +564,92 @@ mod tests {
     #[test]
     fn invalid_utf8_is_replaced_not_fatal() {
         assert_eq!(data_of(&parse_whole(b"data: a\xFFb\n\n")), ["a\u{FFFD}b"]);
+    }
+
+    #[test]
+    fn the_default_cap_is_16_mib() {
+        assert_eq!(SseParser::new().max_event_bytes(), 16 * 1024 * 1024);
+        assert_eq!(DEFAULT_MAX_EVENT_BYTES, 16 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_line_that_never_ends_stops_the_parser_at_the_cap() {
+        let mut parser = SseParser::with_max_event_bytes(64);
+        assert!(parser.feed(b"data: ").is_empty());
+        for _ in 0..3 {
+            assert!(parser.feed(&[b'x'; 16]).is_empty());
+        }
+        assert!(parser.feed(&[b'x'; 10]).is_empty());
+        assert!(!parser.oversized(), "64 bytes are not over the cap");
+        assert_eq!(parser.pending(), 64);
+        assert!(parser.feed(b"x").is_empty());
+        assert!(parser.oversized());
+        assert_eq!(parser.pending(), 0, "the oversized bytes are dropped");
+        assert!(
+            parser.feed(b"\n\ndata: later\n\n").is_empty(),
+            "the rest of the stream is ignored"
+        );
+        assert!(parser.finish().is_empty());
+    }
+
+    #[test]
+    fn finish_after_an_oversized_event_readies_the_parser_with_its_cap() {
+        let mut parser = SseParser::with_max_event_bytes(10);
+        parser.feed(b"data: 0123456789");
+        assert!(parser.oversized());
+        parser.finish();
+        assert!(!parser.oversized());
+        assert_eq!(parser.max_event_bytes(), 10);
+        assert_eq!(data_of(&parser.feed(b"data: a\n\n")), ["a"]);
+    }
+
+    #[test]
+    fn events_before_the_oversized_one_still_come_out() {
+        let mut parser = SseParser::with_max_event_bytes(16);
+        let events = parser.feed(b"data: one\n\ndata: two\n\ndata: far too long here\n\n");
+        assert_eq!(data_of(&events), ["one", "two"]);
+        assert!(parser.oversized());
+    }
+
+    #[test]
+    fn the_cap_counts_the_whole_block_and_is_inclusive() {
+        let exact = b"data: 0123456789\n\n"; // 18 bytes
+        let mut parser = SseParser::with_max_event_bytes(exact.len());
+        assert_eq!(data_of(&parser.feed(exact)), ["0123456789"]);
+        assert!(!parser.oversized());
+        let mut parser = SseParser::with_max_event_bytes(exact.len() - 1);
+        assert!(parser.feed(exact).is_empty());
+        assert!(parser.oversized());
+    }
+
+    #[test]
+    fn many_short_lines_count_towards_one_event() {
+        let mut parser = SseParser::with_max_event_bytes(32);
+        for _ in 0..5 {
+            assert!(parser.feed(b"data: abcd\n").is_empty());
+        }
+        assert!(parser.oversized());
+    }
+
+    #[test]
+    fn an_oversized_event_is_refused_however_it_is_cut() {
+        let input: &[u8] = b"data: ok\n\ndata: this event is too long\n\ndata: after\n\n";
+        for cut in 0..=input.len() {
+            let mut parser = SseParser::with_max_event_bytes(20);
+            let mut events = parser.feed(&input[..cut]);
+            events.extend(parser.feed(&input[cut..]));
+            assert_eq!(data_of(&events), ["ok"], "cut at {cut}");
+            assert!(parser.oversized(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn pending_counts_the_bytes_of_the_open_block() {
+        let mut parser = SseParser::new();
+        parser.feed(b"data: a\n\ndata: b");
+        assert_eq!(parser.pending(), b"data: b".len());
+        parser.feed(b"\n\n");
+        assert_eq!(parser.pending(), 0);
     }
 
     #[test]

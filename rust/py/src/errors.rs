@@ -2,9 +2,15 @@
 //!
 //! `NativeError(ValueError)` is the base; each subclass carries `param`, the field or header at
 //! fault (or `None`). I/O errors become `OSError`.
+//!
+//! The upstream client's errors: a provider that cannot be reached or breaks the connection
+//! is `UpstreamError(OSError)`; a time limit that ran out is `UpstreamTimeout(TimeoutError)`
+//! with `phase` ("connect", "first_byte" or "total"); a request that cannot be sent as given
+//! (bad URL or header) is `InvalidField` with `param` the URL or header name.
 
 use floopy_core::Error;
-use pyo3::exceptions::{PyOSError, PyValueError};
+use floopy_upstream::Error as UpstreamFailure;
+use pyo3::exceptions::{PyOSError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 
 pyo3::create_exception!(
@@ -33,6 +39,19 @@ pyo3::create_exception!(
     "A header value is wrong."
 );
 
+pyo3::create_exception!(
+    _native,
+    UpstreamError,
+    PyOSError,
+    "A provider could not be reached, or broke the connection."
+);
+pyo3::create_exception!(
+    _native,
+    UpstreamTimeout,
+    PyTimeoutError,
+    "A time limit of an upstream call ran out; `phase` says which."
+);
+
 /// Converts a core error into the matching Python exception, with `param` set.
 pub fn to_py(err: Error) -> PyErr {
     let param = err.param().map(str::to_owned);
@@ -44,8 +63,32 @@ pub fn to_py(err: Error) -> PyErr {
         Error::InvalidHeader { .. } => InvalidHeader::new_err(message),
         Error::Io(io) => return PyOSError::new_err(io.to_string()),
     };
+    with_attribute(py_err, "param", param)
+}
+
+/// Converts an upstream client error into the matching Python exception.
+pub fn upstream_to_py(err: UpstreamFailure) -> PyErr {
+    let message = err.to_string();
+    match err {
+        UpstreamFailure::InvalidRequest { param, .. } => {
+            with_attribute(InvalidField::new_err(message), "param", Some(param))
+        }
+        UpstreamFailure::Timeout { phase } => {
+            with_attribute(UpstreamTimeout::new_err(message), "phase", phase.as_str())
+        }
+        UpstreamFailure::Connect(_)
+        | UpstreamFailure::Broken(_)
+        | UpstreamFailure::Startup(_)
+        | UpstreamFailure::Closed => UpstreamError::new_err(message),
+    }
+}
+
+fn with_attribute<V>(py_err: PyErr, name: &str, value: V) -> PyErr
+where
+    V: for<'py> IntoPyObject<'py>,
+{
     Python::attach(|py| {
-        let _ = py_err.value(py).setattr("param", param);
+        let _ = py_err.value(py).setattr(name, value);
     });
     py_err
 }
@@ -61,6 +104,12 @@ impl<T> OrPy<T> for floopy_core::Result<T> {
     }
 }
 
+impl<T> OrPy<T> for floopy_upstream::Result<T> {
+    fn or_py(self) -> PyResult<T> {
+        self.map_err(upstream_to_py)
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("NativeError", py.get_type::<NativeError>())?;
@@ -68,7 +117,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InvalidJson", py.get_type::<InvalidJson>())?;
     m.add("InvalidField", py.get_type::<InvalidField>())?;
     m.add("InvalidHeader", py.get_type::<InvalidHeader>())?;
+    m.add("UpstreamError", py.get_type::<UpstreamError>())?;
+    m.add("UpstreamTimeout", py.get_type::<UpstreamTimeout>())?;
     // `param` exists on the class too, so `e.param` is None rather than AttributeError.
     py.get_type::<NativeError>().setattr("param", py.None())?;
+    py.get_type::<UpstreamTimeout>()
+        .setattr("phase", py.None())?;
     Ok(())
 }

@@ -9,6 +9,7 @@ mod headers;
 mod jsonl;
 mod parse;
 mod sse;
+mod upstream;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -19,5 +20,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     cache_key::register(m)?;
     sse::register(m)?;
     jsonl::register(m)?;
+    upstream::register(m)?;
     Ok(())
 }

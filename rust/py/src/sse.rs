@@ -3,6 +3,7 @@
 //! the GIL.
 
 use floopy_core::sse as core;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -48,11 +49,35 @@ fn to_py_events(events: Vec<core::SseEvent>) -> Vec<SseEvent> {
 #[pyclass(module = "floopy._native", name = "SseParser")]
 pub struct SseParser(core::SseParser);
 
+fn checked_cap(max_event_bytes: usize) -> PyResult<usize> {
+    if max_event_bytes == 0 {
+        return Err(PyValueError::new_err("max_event_bytes must be at least 1"));
+    }
+    Ok(max_event_bytes)
+}
+
 #[pymethods]
 impl SseParser {
     #[new]
-    fn new() -> Self {
-        Self(core::SseParser::new())
+    #[pyo3(signature = (max_event_bytes = core::DEFAULT_MAX_EVENT_BYTES))]
+    fn new(max_event_bytes: usize) -> PyResult<Self> {
+        let cap = checked_cap(max_event_bytes)?;
+        Ok(Self(core::SseParser::with_max_event_bytes(cap)))
+    }
+
+    #[getter]
+    fn max_event_bytes(&self) -> usize {
+        self.0.max_event_bytes()
+    }
+
+    #[getter]
+    fn oversized(&self) -> bool {
+        self.0.oversized()
+    }
+
+    #[getter]
+    fn pending(&self) -> usize {
+        self.0.pending()
     }
 
     fn feed(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
@@ -137,9 +162,22 @@ pub struct OpenAIStreamRelay(core::OpenAIStreamRelay);
 #[pymethods]
 impl OpenAIStreamRelay {
     #[new]
-    #[pyo3(signature = (strip_usage = false))]
-    fn new(strip_usage: bool) -> Self {
-        Self(core::OpenAIStreamRelay::new(strip_usage))
+    #[pyo3(signature = (strip_usage = false, max_event_bytes = core::DEFAULT_MAX_EVENT_BYTES))]
+    fn new(strip_usage: bool, max_event_bytes: usize) -> PyResult<Self> {
+        let cap = checked_cap(max_event_bytes)?;
+        Ok(Self(
+            core::OpenAIStreamRelay::new(strip_usage).with_max_event_bytes(cap),
+        ))
+    }
+
+    #[getter]
+    fn max_event_bytes(&self) -> usize {
+        self.0.max_event_bytes()
+    }
+
+    #[getter]
+    fn oversized(&self) -> bool {
+        self.0.capture().oversized
     }
 
     fn feed<'py>(&mut self, py: Python<'py>, chunk: &[u8]) -> Bound<'py, PyBytes> {

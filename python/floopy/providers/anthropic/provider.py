@@ -4,12 +4,8 @@ to it natively."""
 
 from __future__ import annotations
 
-import asyncio
-
-import aiohttp
 import msgspec
 
-from floopy import errors
 from floopy.providers.anthropic.request import AnthropicRequest, to_anthropic
 from floopy.providers.anthropic.response import to_completion
 from floopy.providers.anthropic.stream import AnthropicStream, ChunkTranslator, EventRelay, Mode
@@ -21,6 +17,8 @@ from floopy.providers.anthropic.wire import (
     usage_of,
 )
 from floopy.providers.base import Call, Completion
+from floopy.providers.http import Answer, Timeouts, open_stream, post
+from floopy.upstream import Upstream
 
 # Request headers of a /v1/messages client that shape how Anthropic reads the body.
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -43,17 +41,15 @@ class AnthropicProvider:
         base_url: str,
         api_key: str | None,
         extra_headers: dict[str, str],
-        session: aiohttp.ClientSession,
-        first_byte_timeout: float,
-        total_timeout: float,
+        upstream: Upstream,
+        timeouts: Timeouts,
         max_output_tokens: dict[str, int],
         default_max_tokens: int,
     ) -> None:
         self.name = name
         self._url = messages_url(base_url)
-        self._session = session
-        self._first_byte_timeout = first_byte_timeout
-        self._total_timeout = total_timeout
+        self._upstream = upstream
+        self._timeouts = timeouts
         # Anthropic requires max_tokens: the catalog's limit of the model, else the default.
         self._max_output_tokens = max_output_tokens
         self._default_max_tokens = default_max_tokens
@@ -67,10 +63,8 @@ class AnthropicProvider:
 
     async def complete(self, call: Call) -> Completion:
         request = self._translate(call, stream=False)
-        status, headers, data = await self._post(msgspec.json.encode(request.body), self._headers)
-        if status != 200:
-            raise http_error(self.name, status, data, headers)
-        return to_completion(self.name, data, request.json_tool)
+        answer = await self._post(msgspec.json.encode(request.body), self._headers)
+        return to_completion(self.name, answer.body, request.json_tool)
 
     async def stream(self, call: Call) -> AnthropicStream:
         request = self._translate(call, stream=True)
@@ -84,9 +78,7 @@ class AnthropicProvider:
         """``/v1/messages`` natively: ``call.body`` is already an Anthropic request; the answer
         goes back to the client byte for byte."""
         headers = self._native_headers(client_headers)
-        status, reply_headers, data = await self._post(self._native_body(call), headers)
-        if status != 200:
-            raise http_error(self.name, status, data, reply_headers)
+        data = (await self._post(self._native_body(call), headers)).body
         try:
             message = message_decoder.decode(data)
         except (msgspec.DecodeError, RecursionError):
@@ -102,7 +94,7 @@ class AnthropicProvider:
         return await self._open_stream(self._native_body(call), headers, EventRelay())
 
     async def close(self) -> None:
-        """The session belongs to the worker, which closes it."""
+        """The upstream client belongs to the worker, which closes it."""
 
     def _translate(self, call: Call, *, stream: bool) -> AnthropicRequest:
         doc = msgspec.json.decode(call.body)
@@ -122,32 +114,21 @@ class AnthropicProvider:
         }
         return {**self._headers, **forwarded}
 
-    async def _post(
-        self, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, dict[str, str], bytes]:
-        try:
-            async with asyncio.timeout(self._total_timeout):
-                async with self._session.post(self._url, data=body, headers=headers) as resp:
-                    return resp.status, dict(resp.headers), await resp.read()
-        except TimeoutError:
-            raise errors.GatewayTimeout(f"{self.name} did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise errors.ProviderError(f"{self.name} is unreachable: {exc}") from exc
+    async def _post(self, body: bytes, headers: dict[str, str]) -> Answer:
+        """The whole answer of a 200; any other status raises its mapped error."""
+        answer = await post(self._upstream, self.name, self._url, body, headers, self._timeouts)
+        if answer.status != 200:
+            raise http_error(self.name, answer.status, answer.body, answer.headers)
+        return answer
 
     async def _open_stream(
         self, body: bytes, headers: dict[str, str], mode: Mode
     ) -> AnthropicStream:
-        try:
-            async with asyncio.timeout(self._first_byte_timeout):
-                resp = await self._session.post(self._url, data=body, headers=headers)
-        except TimeoutError:
-            raise errors.GatewayTimeout(f"{self.name} did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise errors.ProviderError(f"{self.name} is unreachable: {exc}") from exc
-        if resp.status != 200:
-            data = await resp.read()
-            resp.release()
-            raise http_error(self.name, resp.status, data, dict(resp.headers))
-        stream = AnthropicStream(self.name, resp, mode)
-        await stream.open(self._first_byte_timeout)
+        opened = await open_stream(
+            self._upstream, self.name, self._url, body, headers, self._timeouts
+        )
+        if isinstance(opened, Answer):
+            raise http_error(self.name, opened.status, opened.body, opened.headers)
+        stream = AnthropicStream(opened, mode)
+        await stream.open()
         return stream

@@ -10,12 +10,10 @@ events; each event is translated on its own, so nothing waits for the whole stre
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-import aiohttp
 import msgspec
 
 from floopy import errors
@@ -25,13 +23,13 @@ from floopy.providers.anthropic.wire import (
     ErrorDetail,
     Event,
     UsageTally,
-    error_event,
     event_decoder,
     event_error,
     finish_reason,
     openai_usage,
 )
 from floopy.providers.base import StreamSummary
+from floopy.providers.http import UpstreamBody, oversized_event
 
 DONE = b"data: [DONE]\n\n"
 KEEP_ALIVE = b": ping\n\n"
@@ -128,8 +126,8 @@ class StreamTally:
         summary.ttft_ms = self.ttft_ms
         summary.chunks = self.events
         summary.completed = self.done
-        if self.error is not None:
-            summary.error = self.error_text
+        if self.error is not None:  # the provider's own error event, already passed on
+            summary.error, summary.failure = self.error_text, None
 
 
 class ChunkTranslator:
@@ -145,12 +143,11 @@ class ChunkTranslator:
         self._tool_index: dict[int, int] = {}
         self._created = int(time.time())
 
-    def feed(self, events: list[SseEvent], chunk: bytes) -> bytes:
+    def feed(self, events: list[SseEvent], chunk: bytes, pending: int = 0) -> bytes:
         return b"".join(self._translate(raw) for raw in events)
 
-    def failure(self, message: str) -> bytes:
-        error = {"message": message, "type": "api_error", "code": "PROVIDER_ERROR", "param": None}
-        return b"data: " + msgspec.json.encode({"error": error}) + b"\n\n"
+    def failure(self, error: errors.FloopyError) -> bytes:
+        return error.stream_event()
 
     def _translate(self, raw: SseEvent) -> bytes:
         event = decode(raw)
@@ -172,7 +169,7 @@ class ChunkTranslator:
         if kind == "ping":
             return KEEP_ALIVE
         if kind == "error":
-            return self.failure(self.tally.error_text or "stream error")
+            return self.failure(errors.ProviderError(self.tally.error_text or "stream error"))
         return b""
 
     def _block_start(self, event: Event) -> bytes:
@@ -232,55 +229,64 @@ class ChunkTranslator:
 
 class EventRelay:
     """Anthropic events relayed byte for byte (``/v1/messages`` to Anthropic), observed on
-    the side for the log."""
+    the side for the log. Bytes go on once their event is whole, so an error that ends the
+    stream early never lands inside a torn event."""
 
     def __init__(self) -> None:
         self.tally = StreamTally(time.perf_counter())
+        self._torn = bytearray()  # the start of an event still arriving
 
-    def feed(self, events: list[SseEvent], chunk: bytes) -> bytes:
+    def feed(self, events: list[SseEvent], chunk: bytes, pending: int) -> bytes:
         for raw in events:
             event = decode(raw)
             if event is not None:
                 self.tally.observe(event)
-        return chunk
+        if not self._torn and not pending:
+            return chunk
+        self._torn += chunk
+        whole = len(self._torn) - pending
+        out = bytes(self._torn[:whole])
+        del self._torn[:whole]
+        return out
 
-    def failure(self, message: str) -> bytes:
-        return error_event("api_error", message)
+    def failure(self, error: errors.FloopyError) -> bytes:
+        return error.anthropic_stream_event()
 
 
 class Mode(Protocol):
     tally: StreamTally
 
-    def feed(self, events: list[SseEvent], chunk: bytes) -> bytes: ...
-    def failure(self, message: str) -> bytes: ...
+    def feed(self, events: list[SseEvent], chunk: bytes, pending: int) -> bytes:
+        """What goes to the client for ``events``, parsed from ``chunk``; ``pending`` bytes
+        at its end belong to an event not yet whole."""
+        ...
+
+    def failure(self, error: errors.FloopyError) -> bytes:
+        """The event that ends the stream after ``error``."""
+        ...
 
 
 class AnthropicStream:
     """An upstream Anthropic stream whose first event has arrived (see ``base.Stream``)."""
 
-    def __init__(self, provider: str, resp: aiohttp.ClientResponse, mode: Mode) -> None:
-        self.provider = provider
+    def __init__(self, body: UpstreamBody, mode: Mode) -> None:
+        self.provider = body.provider
         self.first = b""
         self.summary = StreamSummary()
-        self._resp = resp
+        self._body = body
         self._mode = mode
         self._parser = SseParser()
-        self._chunks = resp.content.iter_any().__aiter__()
 
-    async def open(self, first_byte_timeout: float) -> None:
+    async def open(self) -> None:
         """Reads until the first whole event. An error event there (overloaded, rate limited)
         raises like the HTTP error it stands for, so the request can still fall back."""
         tally = self._mode.tally
         try:
-            async with asyncio.timeout(first_byte_timeout):
-                while tally.events == 0 and not await self._read_more():
-                    pass
-        except TimeoutError:
+            while tally.events == 0 and not await self._read_more():
+                pass
+        except errors.FloopyError:
             await self.close()
-            raise errors.GatewayTimeout(f"{self.provider} sent no event in time") from None
-        except aiohttp.ClientError as exc:
-            await self.close()
-            raise errors.ProviderError(f"{self.provider} broke the stream: {exc}") from exc
+            raise
         if tally.error is not None:
             await self.close()
             raise event_error(self.provider, tally.error)
@@ -290,32 +296,40 @@ class AnthropicStream:
 
     async def _read_more(self) -> bool:
         """Feeds the next chunk into ``first``; True at the end of the stream."""
-        try:
-            chunk = await self._chunks.__anext__()
-        except StopAsyncIteration:
-            self.first += self._mode.feed(self._parser.finish(), b"")
-            return True
-        self.first += self._mode.feed(self._parser.feed(chunk), chunk)
-        return False
+        chunk = await self._body.first_chunk()
+        self.first += self._take(chunk)
+        return not chunk
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         tally = self._mode.tally
         try:
-            async for chunk in self._chunks:
-                out = self._mode.feed(self._parser.feed(chunk), chunk)
+            while chunk := await self._body.next_chunk():
+                out = self._take(chunk)
                 if out:
                     yield out
-            tail = self._mode.feed(self._parser.finish(), b"")
+            tail = self._take(b"")
             if tail:
                 yield tail
-        except aiohttp.ClientError as exc:
-            self.summary.error = f"{self.provider} broke the stream: {exc}"
+        except errors.FloopyError as exc:  # a time limit ran out, the stream broke or bloated
+            self.summary.fail(exc)
+            await self.close()
         finally:
             tally.fill(self.summary)
         if self.summary.error is None and not tally.done:
             self.summary.error = f"{self.provider} ended the stream early"
         if self.summary.error is not None and tally.error is None:
-            yield self._mode.failure(self.summary.error)
+            failure = self.summary.failure or errors.ProviderError(self.summary.error)
+            yield self._mode.failure(failure)
 
     async def close(self) -> None:
-        self._resp.close()
+        self._body.close()
+
+    def _take(self, chunk: bytes) -> bytes:
+        """What the mode makes of the next ``chunk``; b"" ends the stream."""
+        parser = self._parser
+        if not chunk:
+            return self._mode.feed(parser.finish(), b"", 0)
+        events = parser.feed(chunk)
+        if parser.oversized:
+            raise oversized_event(self.provider, parser.max_event_bytes)
+        return self._mode.feed(events, chunk, parser.pending)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import aiohttp
 import msgspec
 
 from floopy import errors
@@ -21,7 +20,8 @@ from floopy.providers.gemini.failures import gemini_error
 from floopy.providers.gemini.request import generate_content_body
 from floopy.providers.gemini.response import translate_completion
 from floopy.providers.gemini.stream import GeminiStream, StreamTranslator
-from floopy.providers.http import Answer, open_stream, post
+from floopy.providers.http import Answer, Timeouts, open_stream, post
+from floopy.upstream import Upstream
 
 
 class GeminiProvider:
@@ -34,15 +34,13 @@ class GeminiProvider:
         base_url: str,
         api_key: str | None,
         extra_headers: dict[str, str],
-        session: aiohttp.ClientSession,
-        first_byte_timeout: float,
-        total_timeout: float,
+        upstream: Upstream,
+        timeouts: Timeouts,
     ) -> None:
         self.name = name
         self._base_url = base_url.rstrip("/")
-        self._session = session
-        self._first_byte_timeout = first_byte_timeout
-        self._total_timeout = total_timeout
+        self._upstream = upstream
+        self._timeouts = timeouts
         self._headers = {"Content-Type": "application/json", **extra_headers}
         if api_key:
             self._headers["x-goog-api-key"] = api_key
@@ -50,12 +48,12 @@ class GeminiProvider:
     async def complete(self, call: Call) -> Completion:
         body = self._generate_body(call)
         answer = await post(
-            self._session,
+            self._upstream,
             self.name,
             self._url(call.model, "generateContent"),
             body,
             self._headers,
-            self._total_timeout,
+            self._timeouts,
         )
         self._check(answer)
         return translate_completion(answer.body, call.model)
@@ -65,24 +63,24 @@ class GeminiProvider:
         translator = StreamTranslator(call.model, call.include_usage)
         url = self._url(call.model, "streamGenerateContent") + "?alt=sse"
         opened = await open_stream(
-            self._session, self.name, url, body, self._headers, self._first_byte_timeout
+            self._upstream, self.name, url, body, self._headers, self._timeouts
         )
         if isinstance(opened, Answer):
             self._check(opened)
             raise errors.ProviderError(f"{self.name} answered HTTP {opened.status}")
-        stream = GeminiStream(self.name, opened, translator)
-        await stream.open(self._first_byte_timeout)
+        stream = GeminiStream(opened, translator)
+        await stream.open()
         return stream
 
     async def embed(self, call: EmbeddingCall) -> Embeddings:
         method, request = embed_request(call, f"models/{_model_id(call.model)}")
         answer = await post(
-            self._session,
+            self._upstream,
             self.name,
             self._url(call.model, method),
             msgspec.json.encode(request),
             self._headers,
-            self._total_timeout,
+            self._timeouts,
         )
         self._check(answer)
         vectors = embed_vectors(method, answer.body)
@@ -92,7 +90,7 @@ class GeminiProvider:
         return Embeddings(body=body, usage=None)
 
     async def close(self) -> None:
-        """The session belongs to the worker, which closes it."""
+        """The upstream client belongs to the worker, which closes it."""
 
     def _generate_body(self, call: Call) -> bytes:
         return msgspec.json.encode(generate_content_body(parse_chat(call.body)))

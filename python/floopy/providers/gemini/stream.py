@@ -11,12 +11,10 @@ or a bare JSON line) is an error event too, or, before anything was sent, a real
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from floopy import errors
@@ -31,6 +29,7 @@ from floopy.providers.gemini.response import (
     usage_of,
 )
 from floopy.providers.gemini.wire import Candidate, Error, Part, error_decoder, response_decoder
+from floopy.providers.http import UpstreamBody, oversized_event
 from floopy.providers.openai import stream_error_event
 
 DONE = b"data: [DONE]\n\n"
@@ -215,37 +214,29 @@ class BareErrorWatch:
 class GeminiStream:
     """A Gemini stream whose first chunk has been translated (see ``base.Stream``)."""
 
-    def __init__(
-        self, provider: str, resp: aiohttp.ClientResponse, translator: StreamTranslator
-    ) -> None:
-        self.provider = provider
+    def __init__(self, body: UpstreamBody, translator: StreamTranslator) -> None:
+        self.provider = body.provider
         self.first = b""
         self.summary = StreamSummary()
-        self._resp = resp
+        self._body = body
         self._translator = translator
         self._parser = SseParser()
         self._bare = BareErrorWatch()
         self._ended = False
-        self._chunks = resp.content.iter_any().__aiter__()
 
-    async def open(self, first_byte_timeout: float) -> None:
+    async def open(self) -> None:
         """Reads until the first translated chunk; until then a failure raises (and can
         fall back) rather than reaching the client as a stream."""
         try:
-            async with asyncio.timeout(first_byte_timeout):
-                while not self.first:
-                    try:
-                        chunk = await self._chunks.__anext__()
-                    except StopAsyncIteration:
-                        self.first = self._end()
-                        break
-                    self.first = self._translate(chunk)
-        except TimeoutError:
+            while not self.first:
+                chunk = await self._body.first_chunk()
+                if not chunk:
+                    self.first = self._end()
+                    break
+                self.first = self._translate(chunk)
+        except errors.FloopyError:
             await self.close()
-            raise errors.GatewayTimeout(f"{self.provider} sent no event in time") from None
-        except aiohttp.ClientError as exc:
-            await self.close()
-            raise errors.ProviderError(f"{self.provider} broke the stream: {exc}") from exc
+            raise
         error = self._translator.error
         if error is not None and self._translator.chunks == 0:
             await self.close()
@@ -255,24 +246,31 @@ class GeminiStream:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._chunks:
+            while chunk := await self._body.next_chunk():
                 out = self._translate(chunk)
                 if out:
                     yield out
             tail = self._end()
             if tail:
                 yield tail
-        except aiohttp.ClientError as exc:
-            yield self._translator.fail(Error(message=f"{self.provider} broke the stream: {exc}"))
+        except errors.FloopyError as exc:  # a time limit ran out, the stream broke or bloated
+            self.summary.fail(exc)
+            await self.close()
         finally:
             self._summarize()
+        failure = self.summary.failure
+        if failure is not None:
+            yield failure.stream_event()
 
     async def close(self) -> None:
-        self._resp.close()
+        self._body.close()
 
     def _translate(self, chunk: bytes) -> bytes:
         self._bare.feed(chunk)
-        return b"".join(self._translator.event(event.data) for event in self._parser.feed(chunk))
+        events = self._parser.feed(chunk)
+        if self._parser.oversized:
+            raise oversized_event(self.provider, self._parser.max_event_bytes)
+        return b"".join(self._translator.event(event.data) for event in events)
 
     def _end(self) -> bytes:
         """The stream's last bytes, once: ``open`` may have met the end already."""
@@ -293,5 +291,6 @@ class GeminiStream:
         summary.ttft_ms = translator.ttft_ms
         summary.chunks = translator.chunks
         summary.completed = translator.error is None and translator.finished
-        if translator.error is not None:
+        if translator.error is not None:  # the provider's own error, already passed on
             summary.error = translator.error.message or translator.error.status
+            summary.failure = None

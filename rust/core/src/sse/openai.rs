@@ -3,7 +3,10 @@
 //! calls, time to first token).
 //!
 //! A relay must never break a stream: data that is not a chunk it understands (not JSON, an
-//! unexpected shape) is forwarded and left out of the capture, never an error.
+//! unexpected shape) is forwarded and left out of the capture, never an error. The one thing
+//! it refuses is an event longer than its parser's `max_event_bytes`: that event and the rest
+//! of the stream are dropped, and [`StreamCapture::oversized`] tells the caller to end the
+//! stream with an error of its own.
 
 use std::borrow::Cow;
 use std::time::Instant;
@@ -77,6 +80,9 @@ pub struct StreamCapture {
     pub done: bool,
     /// The message of an in-stream `{"error": ...}` chunk.
     pub error: Option<String>,
+    /// An event outgrew the parser's `max_event_bytes`: it and everything after it were
+    /// dropped, unrelayed. Unlike `error`, the client has not been told.
+    pub oversized: bool,
 }
 
 /// Relays one stream. `feed` returns the bytes of the events it completes, exactly as
@@ -115,6 +121,17 @@ impl<C: Clock> OpenAIStreamRelay<C> {
         }
     }
 
+    /// The same relay with its events capped at `max_event_bytes` (default
+    /// [`DEFAULT_MAX_EVENT_BYTES`](super::DEFAULT_MAX_EVENT_BYTES)).
+    pub fn with_max_event_bytes(mut self, max_event_bytes: usize) -> Self {
+        self.parser = SseParser::with_max_event_bytes(max_event_bytes);
+        self
+    }
+
+    pub fn max_event_bytes(&self) -> usize {
+        self.parser.max_event_bytes()
+    }
+
     pub fn strip_usage(&self) -> bool {
         self.sink.strip_usage
     }
@@ -130,6 +147,9 @@ impl<C: Clock> OpenAIStreamRelay<C> {
         let sink = &mut self.sink;
         self.parser
             .feed_blocks(chunk, |raw, event| sink.accept(raw, event, &mut out));
+        if self.parser.oversized() {
+            self.sink.capture.oversized = true;
+        }
         out
     }
 
@@ -544,6 +564,39 @@ mod tests {
         assert_eq!(relay.capture().content, "ok");
         assert_eq!(relay.capture().chunk_count, 1);
         assert!(!relay.capture().done);
+    }
+
+    #[test]
+    fn an_oversized_event_is_dropped_with_the_rest_of_the_stream() {
+        let first = chunk(r#"{"content":"Hel"}"#, "null");
+        let mut relay = OpenAIStreamRelay::new(false).with_max_event_bytes(first.len());
+        assert_eq!(relay.max_event_bytes(), first.len());
+        let mut input = first.clone().into_bytes();
+        input.extend_from_slice(b"data: {\"choices\":[");
+        input.extend(std::iter::repeat_n(b' ', first.len()));
+        assert_eq!(
+            relay.feed(&input),
+            first.as_bytes(),
+            "what came before is relayed"
+        );
+        assert!(relay.capture().oversized);
+        assert_eq!(relay.capture().error, None, "not an upstream error event");
+        assert!(relay.feed(b"]}\n\ndata: [DONE]\n\n").is_empty());
+        assert!(relay.finish().is_empty());
+        assert!(
+            relay.capture().oversized,
+            "the capture keeps it after finish"
+        );
+        assert_eq!(relay.capture().content, "Hel");
+        assert!(!relay.capture().done);
+    }
+
+    #[test]
+    fn a_stream_within_the_cap_is_relayed_whole() {
+        let input = text_stream();
+        let mut relay = OpenAIStreamRelay::new(false).with_max_event_bytes(512);
+        assert_eq!(relay_all(&mut relay, input.as_bytes()), input.as_bytes());
+        assert!(!relay.capture().oversized);
     }
 
     #[test]
