@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.floopy-deps
 NATIVE_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help run test build lint fmt typecheck bench bench-client system-deps clean
+.PHONY: help run test build lint fmt typecheck bench bench-client bench-load system-deps clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -66,6 +66,10 @@ bench-client: build  ## upstream HTTP clients (aiohttp, httpx, Rust, native) und
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop -q --release \
 	  -m benches/load/client/rust_client/Cargo.toml
 	$(BIN)/python benches/load/client/run.py
+
+bench-load: build  ## Floopy beside direct, nginx and LiteLLM under load (~20 min; ARGS=--quick)
+	@bash scripts/system-deps.sh bench
+	$(BIN)/python benches/load/run.py $(ARGS)
 
 clean:  ## remove build output and the virtualenv
 	rm -rf $(VENV) target .pytest_cache

@@ -26,25 +26,25 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Protocol
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # run as a script: the sibling modules are not a package
+# Run as a script: the sibling modules and benches/load/common are not an installed package.
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import report  # noqa: E402
-import wrk  # noqa: E402
-from cpu import ForeignCpu, tree_busy  # noqa: E402
+from common import wrk  # noqa: E402
+from common.cpu import ForeignCpu, tree_busy  # noqa: E402
+from common.machine import Quiet, load_1m, machine, tool_version  # noqa: E402
+from common.nginx import free_port, stop_process, wait_for_port  # noqa: E402
 from nginx_mock import (  # noqa: E402
     COMPLETION_PATH,
     FIXTURES,
     PACED_PATH,
     STREAM_PATH,
     NginxMock,
-    free_port,
-    wait_for_port,
 )
 
 ROOT = HERE.parents[2]
@@ -57,6 +57,8 @@ PROXIES = {
     "httpx": "proxy_httpx:app",
     "rust": "proxy_rust:app",
     "rust-pipe": "proxy_rust_pipe:app",
+    # The gateway's own client (rust/upstream behind floopy.upstream), the prototype's heir.
+    "native": "proxy_native:app",
 }
 
 
@@ -142,43 +144,6 @@ def build_native() -> None:
         [str(maturin), "develop", "--release", "-q", "-m", str(CRATE)], check=True, env=env
     )
     importlib.invalidate_caches()
-
-
-class Quiet:
-    """Waits for other work on the machine to settle, from one bounded budget of seconds.
-
-    Before the first run the 1-minute load decides. Later it cannot, as it still counts our
-    own last run, so then the CPU that processes outside this tree use over a few seconds does.
-    """
-
-    def __init__(self, max_load: float, budget: float) -> None:
-        self.max_load = max_load
-        self.budget = budget
-        self.waited = 0.0
-        self._first = True
-
-    def wait(self) -> float:
-        measure = load_1m if self._first else foreign_cores
-        self._first = False
-        while (busy := measure()) >= self.max_load and self.waited < self.budget:
-            print(f"{measure.__name__} {busy:.2f} >= {self.max_load}: waiting", flush=True)
-            time.sleep(15)
-            self.waited += 15
-        if busy >= self.max_load:
-            print(
-                f"warning: measuring at {measure.__name__} {busy:.2f} (waited {self.waited:.0f}s)"
-            )
-        return busy
-
-
-def foreign_cores(seconds: float = 3.0) -> float:
-    sample = ForeignCpu()
-    time.sleep(seconds)
-    return sample.cores()
-
-
-def load_1m() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def measure_all(args: argparse.Namespace, quiet: Quiet) -> list[dict[str, Any]]:
@@ -268,14 +233,7 @@ class Granian:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        self._proc.terminate()  # granian stops its worker on SIGTERM
-        try:
-            self._proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        stop_process(self._proc)  # granian stops its worker on SIGTERM
 
 
 def check(url: str, mock: NginxMock, request: bytes) -> None:
@@ -316,27 +274,13 @@ def describe(args: argparse.Namespace, quiet: Quiet) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
-    mem_kib = int(
-        re.search(r"^MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text(), re.MULTILINE).group(1)
-    )
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model.group(1).strip() if model else platform.processor(),
-        "ram_gib": round(mem_kib / 1024**2, 1),
-        "kernel": platform.release(),
-    }
-
-
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for package in ("granian", "aiohttp", "httpx", "uvloop"):
         found[package] = importlib.metadata.version(package)
-    found["nginx"] = _first_line(["nginx", "-v"]).split("/")[-1]
-    found["wrk"] = _first_line(["wrk", "-v"]).split()[1]
-    found["rustc"] = _first_line(["rustc", "--version"]).split()[1]
+    found["nginx"] = tool_version(["nginx", "-v"]).split("/")[-1]
+    found["wrk"] = tool_version(["wrk", "-v"]).split()[1]
+    found["rustc"] = tool_version(["rustc", "--version"]).split()[1]
     lock = CRATE.with_name("Cargo.lock")
     if lock.exists():
         for crate in ("pyo3", "pyo3-async-runtimes", "tokio", "hyper", "hyper-util"):
@@ -346,18 +290,6 @@ def versions() -> dict[str, str]:
             if match:
                 found[crate] = match.group(1)
     return found
-
-
-def _first_line(args: list[str]) -> str:
-    try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return (
-        (done.stdout or done.stderr).strip().splitlines()[0]
-        if (done.stdout or done.stderr)
-        else "unknown"
-    )
 
 
 if __name__ == "__main__":

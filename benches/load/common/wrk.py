@@ -39,13 +39,25 @@ class WrkResult:
         return asdict(self)
 
 
-def write_script(directory: Path, name: str, path: str, body: bytes) -> Path:
-    """A Lua script that POSTs `body` to `path`; the body is read from a file, never quoted."""
+def write_script(
+    directory: Path, name: str, path: str, body: bytes, headers: dict[str, str] | None = None
+) -> Path:
+    """A Lua script that POSTs `body` to `path` with `headers`; the body is read from a file,
+    never quoted."""
     body_file = directory / f"{name}.json"
     body_file.write_bytes(body)
     script = directory / f"{name}.lua"
-    script.write_text(_LUA.format(path=path, body_file=body_file))
+    lua = _LUA.format(path=path, body_file=body_file)
+    for header, value in (headers or {}).items():
+        lua += f"wrk.headers[{_lua_string(header)}] = {_lua_string(value)}\n"
+    script.write_text(lua)
     return script
+
+
+def _lua_string(text: str) -> str:
+    if any(c in text for c in '"\\\n\r'):
+        raise ValueError(f"header text must not need escaping: {text!r}")
+    return f'"{text}"'
 
 
 def run(url: str, script: Path, connections: int, seconds: int) -> WrkResult:

@@ -3,15 +3,18 @@
 The request path only calls ``put``: an append to a deque, or, when the queue is full (the
 database is slower than the traffic), a write to the disk spool, so a row is never dropped
 to save memory. The thread sends a batch when ``batch_size`` rows are waiting or
-``flush_interval`` has passed. While ClickHouse is marked down it spools without trying:
-one failed insert is enough to know, and the probe task, not every batch, finds out when it
-is back.
+``flush_interval`` has passed, then waits again: rows that came in during an insert go with
+the next flush, so inserts stay few and full however slow the store is. While ClickHouse is
+marked down it spools without trying: one failed insert is enough to know, and the probe
+task, not every batch, finds out when it is back. The threads run at a lower CPU priority
+than the event loop (``run_in_background``).
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
 
 from floopy.observability.fallback import Spool
@@ -21,6 +24,21 @@ from floopy.observability.store import LogStore, StoreUnavailable
 log = logging.getLogger("floopy.log")
 
 JOIN_TIMEOUT = 15.0
+# How much lower than the request path the log's threads run (nice levels, Linux).
+BACKGROUND_NICENESS = 10
+
+
+def run_in_background() -> None:
+    """Lowers the calling thread's CPU priority. Called first by every thread that talks to
+    the store: the embedded engine's own threads (inserts, merges) start from these and
+    inherit it, so when the cores are busy the event loop serving requests goes first and
+    the log catches up later (its queue, then the spool, absorb the delay)."""
+    try:
+        thread = threading.get_native_id()
+        niceness = os.getpriority(os.PRIO_PROCESS, thread) + BACKGROUND_NICENESS
+        os.setpriority(os.PRIO_PROCESS, thread, min(niceness, 19))
+    except (AttributeError, OSError):  # not Linux, or not allowed: normal priority then
+        log.debug("could not lower the log thread's priority", exc_info=True)
 
 
 class StoreHealth:
@@ -94,15 +112,26 @@ class BatchWorker:
             self._to_spool(self._take(len(self._queue)))
 
     def _run(self) -> None:
+        run_in_background()
         while not self._stopping:
             self._wake.wait(self._flush_interval)
             self._wake.clear()
-            self._drain()
-        self._drain()
-
-    def _drain(self) -> None:
-        while self._queue:
+            self._flush()
+        while self._queue:  # stopping: everything goes, however it trickles in
             self._deliver(self._take(self._batch_size))
+
+    def _flush(self) -> None:
+        """Sends the rows queued now, in batches, and no more. Rows that arrive during an
+        insert wait for the next flush (or a full batch): were they sent at once, each
+        insert's duration would set the next batch's size, and a slow store would be fed
+        a stream of tiny inserts that each cost as much as a full one."""
+        pending = len(self._queue)
+        while pending > 0:
+            batch = self._take(min(pending, self._batch_size))
+            if not batch:
+                return
+            pending -= len(batch)
+            self._deliver(batch)
 
     def _take(self, count: int) -> list[bytes]:
         batch: list[bytes] = []

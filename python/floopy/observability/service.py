@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from floopy.observability.batch import BatchWorker, StoreHealth
+from floopy.observability.batch import BatchWorker, StoreHealth, run_in_background
 from floopy.observability.fallback import (
     OwnerLock,
     Spool,
@@ -107,7 +107,9 @@ class RequestLog:
         self.metrics = metrics
         self._plumbing = plumbing
         self._builder = RecordBuilder(settings)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="floopy-log-probe")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="floopy-log-probe", initializer=run_in_background
+        )
         self._probe_task: asyncio.Task[None] | None = None
 
     @classmethod

@@ -365,11 +365,14 @@ LOG_BODY_MAX_BYTES = 256 * 1024
 LOG_SCRUB: tuple[str, ...] = ("api_keys", "bearer_tokens")
 
 # Rows a batch worker inserts at once, and the most seconds a row waits for its batch.
-LOG_BATCH_SIZE = 1000
+# ClickHouse wants few, large inserts: each one costs about as much as a thousand rows, and
+# a request writes eight span rows (benches/RESULTS.md, "Load").
+LOG_BATCH_SIZE = 10_000
 LOG_FLUSH_INTERVAL = 1.0
 
 # Rows held in memory per sink; beyond it rows go straight to the disk spool, never dropped.
-LOG_QUEUE_SIZE = 10_000
+# Several batches, so a slow insert or a merge does not send rows to the spool.
+LOG_QUEUE_SIZE = 50_000
 
 # Size cap of one spool file (100 MiB); three generations are kept per sink and process.
 LOG_SPOOL_MAX_BYTES = 100 * 1024 * 1024
