@@ -50,6 +50,12 @@ def _meta(meta: dict[str, Any]) -> str:
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         f"- Command: `{meta['command']}`",
     ]
+    for rerun in meta.get("reruns", []):
+        lines.append(
+            f"- Rerun of {', '.join(rerun['targets'])} on {rerun['date']} (`{rerun['command']}`, "
+            f"1-minute load {rerun['load_1m_at_start']:.2f}, others at most "
+            f"{rerun['max_other_cores']:.2f} of a core): the first run was disturbed"
+        )
     return "\n".join(lines)
 
 

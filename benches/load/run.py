@@ -82,7 +82,26 @@ def main() -> None:
             if args.profile:
                 results["profile"] = bench.profile(args.profile)
     meta["max_other_cores"] = bench.max_other_cores
+    if args.rerun:
+        results = merged_into_previous(args, results)
     write_outputs(args, results)
+
+
+def merged_into_previous(args: argparse.Namespace, rerun: dict[str, Any]) -> dict[str, Any]:
+    """The previous results of ``--out`` with the targets (and soaks, profile) measured now
+    in their place, the rerun noted in the meta data: to redo a run that other work on the
+    machine disturbed without redoing the rest."""
+    previous: dict[str, Any] = json.loads((RESULTS / args.out).with_suffix(".json").read_text())
+    previous["targets"].update(rerun["targets"])
+    for key in ("soaks", "profile"):
+        if key in rerun:
+            previous[key] = rerun[key]
+    meta = rerun["meta"]
+    note = {k: meta[k] for k in ("date", "commit", "command", "load_1m_at_start")}
+    previous["meta"].setdefault("reruns", []).append(
+        note | {"targets": list(rerun["targets"]), "max_other_cores": meta["max_other_cores"]}
+    )
+    return previous
 
 
 def parse_args() -> argparse.Namespace:
@@ -107,7 +126,8 @@ def parse_args() -> argparse.Namespace:
     add("--litellm-version", default=litellm_proxy.DEFAULT_VERSION)
     add("--max-load", type=float, default=0.5, help="wait until the 1-minute load is below")
     add("--max-wait", type=int, default=1200, help="seconds of waiting for quiet, in total")
-    add("--out", default="load", help="name of the result files in benches/results/")
+    add("--out", help="name of the result files in benches/results/ (load; quick: load_quick)")
+    add("--rerun", action="store_true", help="replace these targets in the existing --out")
     args = parser.parse_args()
     args.targets = [t for t in args.targets.split(",") if t]
     unknown = set(args.targets) - set(TARGETS)
@@ -120,6 +140,8 @@ def parse_args() -> argparse.Namespace:
     args.soak_targets = [t for t in args.soak_targets.split(",") if t]
     if not set(args.soak_targets) <= {"floopy", "floopy-nolog", "floopy-aiohttp"}:
         parser.error("--soak-targets takes floopy targets only")
+    # A quick check must never overwrite the results RESULTS.md shows.
+    args.out = args.out or ("load_quick" if args.quick else "load")
     if args.quick:
         args.seconds = args.rate_seconds = args.stream_seconds = 3
         args.warmup, args.soak_seconds, args.max_wait = 1, 0, 0
