@@ -65,7 +65,7 @@ def spool_dir(data: Path) -> Path:
 
 
 def assert_within_cap(data: Path) -> None:
-    for sink in ("requests", "spans"):
+    for sink in ("requests", "traces"):
         for files in spool_files(spool_dir(data), sink).values():
             live = [f for f in files if ".claimed." not in f.name]
             assert len(live) <= 3

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -70,7 +71,7 @@ def count(store: LogStore, marker: str) -> int:
 def test_migrations_run_once_and_follow_retention_settings(store: LogStore) -> None:
     assert migrate(store, settings(), lambda line: None) == 0
     versions = store.rows("SELECT version FROM floopy.schema_migrations FINAL ORDER BY version")
-    assert [v for (v,) in versions] == [1, 2, 3, 4]
+    assert [v for (v,) in versions] == [1, 2, 3, 4, 5]
     said: list[str] = []
     migrate(store, settings(log_spans_ttl_days=7, log_bodies_ttl_days=3), said.append)
     assert any("spans now keeps rows 7 days" in line for line in said)
@@ -91,6 +92,48 @@ def test_rollups_count_a_replayed_block_once(store: LogStore) -> None:
         f"FROM floopy.requests_by_minute WHERE organization = '{marker}'"
     )
     assert rows == [(3, 1, 30, 1.5, 12.5)]
+
+
+def test_a_trace_row_becomes_one_spans_row_per_span(store: LogStore) -> None:
+    started = round(time.time(), 3)  # older than the spans TTL would be dropped on insert
+
+    def span(span_id: str, parent_id: str, name: str, **attributes: str) -> dict[str, Any]:
+        return {
+            "span_id": span_id,
+            "parent_id": parent_id,
+            "name": name,
+            "start_time": started,
+            "duration_ms": 1.5,
+            "status": "ok",
+            "attributes": attributes,
+        }
+
+    trace = msgspec.json.encode(
+        {
+            "request_id": "req_trace",
+            "organization": "acme",
+            "project": "web",
+            "spans": [
+                span("a", "", "request", status="200"),
+                span("b", "a", "dispatch"),
+                span("c", "b", "provider_attempt", provider="openai"),
+            ],
+        }
+    )
+    for _ in range(2):  # replayed twice with its content token: inserted once
+        store.insert_lines("traces", [trace], dedup_token="same-trace")
+    rows = store.rows(
+        "SELECT span_id, parent_id, name, attributes, organization, project, "
+        "toUnixTimestamp64Milli(start_time) FROM floopy.spans "
+        "WHERE request_id = 'req_trace' ORDER BY span_id"
+    )
+    millis = round(started * 1000)
+    assert rows == [
+        ("a", "", "request", {"status": "200"}, "acme", "web", millis),
+        ("b", "a", "dispatch", {}, "acme", "web", millis),
+        ("c", "b", "provider_attempt", {"provider": "openai"}, "acme", "web", millis),
+    ]
+    assert store.rows("SELECT count() FROM floopy.traces") == [(0,)]  # stores nothing itself
 
 
 def worker(

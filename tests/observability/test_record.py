@@ -78,7 +78,9 @@ def test_spans_hang_under_the_request_root() -> None:
     ctx = finished()
     builder = RecordBuilder(settings())
     record = builder.request(ctx)
-    spans = builder.spans(ctx, record)
+    trace = builder.trace(ctx, record)
+    assert (trace.request_id, trace.organization, trace.project) == ("req_1", "acme", "web")
+    spans = trace.spans
     root = spans[0]
     assert root.name == "request" and root.parent_id == ""
     by_name = {span.name: span for span in spans}

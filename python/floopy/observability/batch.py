@@ -13,6 +13,7 @@ than the event loop (``run_in_background``).
 from __future__ import annotations
 
 import collections
+import ctypes
 import logging
 import os
 import threading
@@ -26,19 +27,30 @@ log = logging.getLogger("floopy.log")
 JOIN_TIMEOUT = 15.0
 # How much lower than the request path the log's threads run (nice levels, Linux).
 BACKGROUND_NICENESS = 10
+PR_SET_NAME = 15  # prctl(2): names the calling thread (15 bytes are kept)
 
 
 def run_in_background() -> None:
     """Lowers the calling thread's CPU priority. Called first by every thread that talks to
     the store: the embedded engine's own threads (inserts, merges) start from these and
     inherit it, so when the cores are busy the event loop serving requests goes first and
-    the log catches up later (its queue, then the spool, absorb the delay)."""
+    the log catches up later (its queue, then the spool, absorb the delay). The thread also
+    takes its Python name at the OS level, so ``top -H`` and ``/proc`` tell it apart."""
+    _name_native_thread(threading.current_thread().name)
     try:
         thread = threading.get_native_id()
         niceness = os.getpriority(os.PRIO_PROCESS, thread) + BACKGROUND_NICENESS
         os.setpriority(os.PRIO_PROCESS, thread, min(niceness, 19))
     except (AttributeError, OSError):  # not Linux, or not allowed: normal priority then
         log.debug("could not lower the log thread's priority", exc_info=True)
+
+
+def _name_native_thread(name: str) -> None:
+    try:
+        libc = ctypes.CDLL(None)
+        libc.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+    except (AttributeError, OSError):  # not Linux: the name only helps there
+        pass
 
 
 class StoreHealth:

@@ -24,11 +24,12 @@ from floopy.observability.redact import Redactor
 
 if TYPE_CHECKING:
     from floopy.pipeline.context import RequestContext
-    from floopy.pipeline.trace import Span
     from floopy.settings import Settings
 
-REQUESTS, SPANS, BREAKER_EVENTS = "requests", "spans", "circuit_breaker_events"
-SINKS = (REQUESTS, SPANS, BREAKER_EVENTS)
+# A sink is what a batch worker inserts into: ``traces`` takes one row per request with all
+# its spans, and ClickHouse expands it into the ``spans`` table (migration 0005).
+REQUESTS, TRACES, BREAKER_EVENTS = "requests", "traces", "circuit_breaker_events"
+SINKS = (REQUESTS, TRACES, BREAKER_EVENTS)
 LOGGED_PATH_PREFIX = "/v1/"
 CLIENT_DISCONNECTED = 499
 
@@ -77,7 +78,9 @@ class RequestRecord(msgspec.Struct, kw_only=True):
 
 
 class SpanRecord(msgspec.Struct, kw_only=True):
-    request_id: str
+    """One span of a trace; a row of the ``spans`` table, with the trace's request id,
+    organization and project."""
+
     span_id: str
     parent_id: str
     name: str
@@ -85,8 +88,15 @@ class SpanRecord(msgspec.Struct, kw_only=True):
     duration_ms: float
     status: str
     attributes: dict[str, str]
+
+
+class TraceRecord(msgspec.Struct, kw_only=True):
+    """A request's spans, one row of the ``traces`` sink."""
+
+    request_id: str
     organization: str
     project: str
+    spans: list[SpanRecord]
 
 
 class BreakerEventRecord(msgspec.Struct, kw_only=True):
@@ -165,34 +175,36 @@ class RecordBuilder:
             user_agent=(headers.user_agent if headers else None) or "",
         )
 
-    def spans(self, ctx: RequestContext, record: RequestRecord) -> list[SpanRecord]:
+    def trace(self, ctx: RequestContext, record: RequestRecord) -> TraceRecord:
         """The root span (the request) and every span a stage recorded under it."""
+        root_id, started, started_at = ctx.trace.root_id, ctx.started, ctx.started_at
         root = SpanRecord(
-            request_id=ctx.request_id,
-            span_id=ctx.trace.root_id,
+            span_id=root_id,
             parent_id="",
             name="request",
-            start_time=ctx.started_at,
+            start_time=started_at,
             duration_ms=record.latency_ms,
             status="ok" if record.status < 400 else "error",
             attributes={"method": ctx.method, "path": ctx.path, "status": str(record.status)},
-            organization=record.organization,
-            project=record.project,
         )
-        return [root, *(self._span(ctx, span, record) for span in ctx.trace.spans)]
-
-    def _span(self, ctx: RequestContext, span: Span, record: RequestRecord) -> SpanRecord:
-        return SpanRecord(
+        spans = [root]
+        for span in ctx.trace.spans:
+            spans.append(
+                SpanRecord(
+                    span_id=span.span_id,
+                    parent_id=span.parent_id or root_id,
+                    name=span.name,
+                    start_time=started_at + (span.start - started),
+                    duration_ms=span.duration_ms or 0.0,
+                    status=span.status,
+                    attributes=_attributes(span.attributes) if span.attributes else {},
+                )
+            )
+        return TraceRecord(
             request_id=ctx.request_id,
-            span_id=span.span_id,
-            parent_id=span.parent_id or ctx.trace.root_id,
-            name=span.name,
-            start_time=ctx.started_at + (span.start - ctx.started),
-            duration_ms=span.duration_ms or 0.0,
-            status=span.status,
-            attributes={k: _text(v) for k, v in span.attributes.items() if v is not None},
             organization=record.organization,
             project=record.project,
+            spans=spans,
         )
 
     def _properties(self, properties: Mapping[str, str]) -> dict[str, str]:
@@ -262,6 +274,10 @@ def _note_disconnect(ctx: RequestContext) -> None:
     cancelled = any(span.status == "cancelled" for span in ctx.trace.spans)
     if cancelled and ctx.error_code is None:
         ctx.status, ctx.error_code = CLIENT_DISCONNECTED, "CLIENT_DISCONNECTED"
+
+
+def _attributes(attributes: Mapping[str, object]) -> dict[str, str]:
+    return {name: _text(value) for name, value in attributes.items() if value is not None}
 
 
 def _text(value: object) -> str:

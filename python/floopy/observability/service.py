@@ -1,7 +1,7 @@
 """Stage 9, log, for one worker process: records in, rows out, never in the way.
 
 ``RequestLog.finished`` is called once per request after its response. It builds the
-request's rows and hands them to the batch workers (requests, spans); breaker events go the
+request's rows and hands them to the batch workers (requests, traces); breaker events go the
 same way. A probe task checks ClickHouse while it is down, applies the migrations once it
 answers, and replays the spool: at start (files left by a crash), after an outage, and
 whenever spool files of a process that died show up. All database work runs on threads.
@@ -30,7 +30,7 @@ from floopy.observability.record import (
     BREAKER_EVENTS,
     REQUESTS,
     SINKS,
-    SPANS,
+    TRACES,
     RecordBuilder,
     breaker_event_record,
     encode,
@@ -143,9 +143,7 @@ class RequestLog:
         record = self._builder.request(ctx)
         self.metrics.request_finished(record.status)
         plumbing.workers[REQUESTS].put(encode(record))
-        spans = plumbing.workers[SPANS]
-        for span in self._builder.spans(ctx, record):
-            spans.put(encode(span))
+        plumbing.workers[TRACES].put(encode(self._builder.trace(ctx, record)))
 
     def breaker_event(self, event: Any) -> None:
         if self._plumbing is None:

@@ -365,8 +365,8 @@ LOG_BODY_MAX_BYTES = 256 * 1024
 LOG_SCRUB: tuple[str, ...] = ("api_keys", "bearer_tokens")
 
 # Rows a batch worker inserts at once, and the most seconds a row waits for its batch.
-# ClickHouse wants few, large inserts: each one costs about as much as a thousand rows, and
-# a request writes eight span rows (benches/RESULTS.md, "Load").
+# ClickHouse wants few, large inserts: each one costs about as much as a thousand rows
+# (benches/RESULTS.md, "Load"). A request writes one row to each of requests and traces.
 LOG_BATCH_SIZE = 10_000
 LOG_FLUSH_INTERVAL = 1.0
 
