@@ -1,6 +1,7 @@
 """The stages every model endpoint runs between auth and dispatch, in this order:
 
-project     (within auth) the request's project, checked against the key's organization
+auth        the floopy-* headers, the API key, and the request's project, checked against
+            the key's organization
 rate limit  (after parse, which knows the body's ``user``) the RATE_LIMITS budgets
 routing     a routing rule (``floopy-routing-rule``, else the key's rule) or the model name
 
@@ -14,16 +15,21 @@ from typing import TYPE_CHECKING
 from floopy.pipeline.ratelimit import Subjects
 
 if TYPE_CHECKING:
+    from granian.rsgi import Scope
+
     from floopy.pipeline.context import RequestContext
     from floopy.pipeline.routing import Target
     from floopy.worker import Worker
 
 
-def resolve_project(worker: Worker, ctx: RequestContext) -> None:
-    """Sets the organization and project; raises Forbidden for a foreign project."""
-    assert ctx.key is not None and ctx.headers is not None, "runs after auth"
-    ctx.organization = ctx.key.organization
-    ctx.project = worker.projects.resolve(ctx.key, ctx.headers.project_id)
+def authenticate(worker: Worker, ctx: RequestContext, scope: Scope) -> None:
+    """Sets the headers, key, organization and project. Raises for a malformed floopy-*
+    header (400), a missing or unknown key (401), a project outside the key's organization
+    (403)."""
+    ctx.headers = headers = worker.parser.headers(scope.headers.items())
+    ctx.key = key = worker.keys.authenticate(headers.api_key)
+    ctx.organization = key.organization
+    ctx.project = worker.projects.resolve(key, headers.project_id)
 
 
 async def rate_limit(worker: Worker, ctx: RequestContext, body_user: str | None) -> None:

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from granian.rsgi import Scope
 
     from floopy.pipeline.context import RequestContext
+    from floopy.pipeline.dispatch import Attempt
+    from floopy.pipeline.routing import Target
+    from floopy.providers.base import Call, Completion, Provider, Stream
     from floopy.worker import Worker
 
 
@@ -34,9 +37,7 @@ async def chat_completions(
     worker: Worker, ctx: RequestContext, scope: Scope, proto: HTTPProtocol
 ) -> None:
     with ctx.span("auth"):
-        ctx.headers = headers = worker.parser.headers(scope.headers.items())
-        ctx.key = worker.keys.authenticate(headers.api_key)
-        admission.resolve_project(worker, ctx)
+        admission.authenticate(worker, ctx, scope)
     with ctx.span("parse"):
         ctx.body = await read_body(scope, proto, worker.parser)
         ctx.chat = chat = worker.parser.chat(ctx.body)
@@ -44,16 +45,36 @@ async def chat_completions(
         await admission.rate_limit(worker, ctx, chat.user)
     with ctx.span("routing"):
         targets = admission.route(worker, ctx, chat.model)
-    if chat.stream:
+    await answer(worker, ctx, proto, targets, stream=chat.stream)
+
+
+async def _complete(provider: Provider, call: Call) -> Completion:
+    return await provider.complete(call)
+
+
+async def answer(
+    worker: Worker,
+    ctx: RequestContext,
+    proto: HTTPProtocol,
+    targets: list[Target],
+    *,
+    stream: bool,
+    complete: Attempt[Completion] = _complete,
+    open_stream: Attempt[Stream] | None = None,
+) -> None:
+    """Dispatch and respond, whole or streamed, then the token budgets. ``complete`` and
+    ``open_stream`` call each provider; ``provider.complete`` and ``provider.stream`` unless
+    the endpoint speaks another API (``/v1/messages``)."""
+    if stream:
         with ctx.span("dispatch", targets=len(targets)):
-            stream = await worker.dispatcher.stream(ctx, targets)
+            relayed = await worker.dispatcher.stream(ctx, targets, open_stream)
         with ctx.span("respond", stream=True):
-            await respond.relay(proto, ctx, stream)
-        ctx.response_body = stream.summary.content.encode()
+            await respond.relay(proto, ctx, relayed)
+        ctx.response_body = relayed.summary.content.encode()
         ctx.cost_usd = worker.prices.cost(ctx.provider, ctx.model, ctx.usage)
     else:
         with ctx.span("dispatch", targets=len(targets)):
-            completion = await worker.dispatcher.complete(ctx, targets)
+            completion = await worker.dispatcher.attempt(ctx, targets, complete)
         ctx.usage, ctx.finish_reason = completion.usage, completion.finish_reason
         ctx.cost_usd = worker.prices.cost(ctx.provider, ctx.model, ctx.usage)
         ctx.response_body = completion.body

@@ -49,9 +49,7 @@ async def embeddings(
     worker: Worker, ctx: RequestContext, scope: Scope, proto: HTTPProtocol
 ) -> None:
     with ctx.span("auth"):
-        ctx.headers = headers = worker.parser.headers(scope.headers.items())
-        ctx.key = worker.keys.authenticate(headers.api_key)
-        admission.resolve_project(worker, ctx)
+        admission.authenticate(worker, ctx, scope)
     with ctx.span("parse"):
         ctx.body = await read_body(scope, proto, worker.parser)
         request = parse_embedding_request(ctx.body)

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from floopy import errors
-from floopy.handlers import admission, respond
+from floopy.handlers import admission
 from floopy.handlers.body import read_body
+from floopy.handlers.chat import answer
 from floopy.providers.anthropic import AnthropicProvider
 from floopy.providers.anthropic.provider import FORWARDED_HEADERS
 from floopy.translate.anthropic_request import to_openai
@@ -39,9 +40,7 @@ if TYPE_CHECKING:
 async def messages(worker: Worker, ctx: RequestContext, scope: Scope, proto: HTTPProtocol) -> None:
     ctx.api_format = "anthropic"
     with ctx.span("auth"):
-        ctx.headers = worker.parser.headers(scope.headers.items())
-        ctx.key = worker.keys.authenticate(ctx.headers.api_key)
-        admission.resolve_project(worker, ctx)
+        admission.authenticate(worker, ctx, scope)
     with ctx.span("parse"):
         ctx.body = await read_body(scope, proto, worker.parser)
         ctx.chat = chat = worker.parser.chat(ctx.body)  # size, depth, model and messages
@@ -50,22 +49,15 @@ async def messages(worker: Worker, ctx: RequestContext, scope: Scope, proto: HTT
         await admission.rate_limit(worker, ctx, route.user)
     with ctx.span("routing"):
         targets = admission.route(worker, ctx, chat.model)
-    if chat.stream:
-        with ctx.span("dispatch", targets=len(targets)):
-            stream = await worker.dispatcher.stream(ctx, targets, route.stream)
-        with ctx.span("respond", stream=True):
-            await respond.relay(proto, ctx, stream)
-        ctx.response_body = stream.summary.content.encode()
-        ctx.cost_usd = worker.prices.cost(ctx.provider, ctx.model, ctx.usage)
-    else:
-        with ctx.span("dispatch", targets=len(targets)):
-            completion = await worker.dispatcher.attempt(ctx, targets, route.complete)
-        ctx.usage, ctx.finish_reason = completion.usage, completion.finish_reason
-        ctx.cost_usd = worker.prices.cost(ctx.provider, ctx.model, ctx.usage)
-        ctx.response_body = completion.body
-        with ctx.span("respond", stream=False):
-            respond.send_json(proto, ctx, completion.body, routed=True)
-    await admission.spend_tokens(worker, ctx)
+    await answer(
+        worker,
+        ctx,
+        proto,
+        targets,
+        stream=chat.stream,
+        complete=route.complete,
+        open_stream=route.stream,
+    )
 
 
 def _client_headers(scope: Scope) -> dict[str, str]:

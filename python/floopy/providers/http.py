@@ -22,11 +22,21 @@ each can say which limit ran out (the native client also enforces ``total`` on i
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from floopy import errors
+from floopy.providers.base import StreamSummary
 from floopy.upstream import Answer, Response, Timeouts, Upstream
 
-__all__ = ["Answer", "Timeouts", "UpstreamBody", "open_stream", "oversized_event", "post"]
+__all__ = [
+    "Answer",
+    "RelayedStream",
+    "Timeouts",
+    "UpstreamBody",
+    "open_stream",
+    "oversized_event",
+    "post",
+]
 
 
 async def post(
@@ -144,3 +154,95 @@ def oversized_event(provider: str, limit: int) -> errors.ProviderError:
     """An upstream event too long to be real (a line that never ends): the native parser
     dropped it rather than buffer it, and the stream ends here."""
     return errors.ProviderError(f"{provider} sent an event of more than {limit} bytes")
+
+
+class RelayedStream:
+    """An upstream stream turned into OpenAI-format SSE bytes, chunk by chunk (see
+    ``base.Stream``). Each provider says what a chunk becomes (``_feed``), what the end of
+    the upstream stream adds (``_finish``), when the stream counts as open, and what its
+    summary holds; reading, failing and closing are the same for all of them.
+
+    ``open`` reads until the first event: until then a failure raises, so the request can
+    still fall back. Iterating relays the rest; a failure after that (a time limit, a broken
+    connection, an oversized event) ends the stream with an error event instead."""
+
+    def __init__(self, body: UpstreamBody) -> None:
+        self.provider = body.provider
+        self.first = b""
+        self.summary = StreamSummary()
+        self._body = body
+
+    async def open(self) -> None:
+        try:
+            while not self._opened():
+                chunk = await self._body.first_chunk()
+                if not chunk:
+                    self.first += self._finish()
+                    break
+                self.first += self._feed(chunk)
+        except errors.FloopyError:
+            await self.close()
+            raise
+        failure = self._open_failure()
+        if failure is not None:
+            await self.close()
+            raise failure
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            while chunk := await self._body.next_chunk():
+                out = self._feed(chunk)
+                if out:
+                    yield out
+            tail = self._finish()
+            if tail:
+                yield tail
+        except errors.FloopyError as exc:  # a time limit ran out, the stream broke or bloated
+            self.summary.fail(exc)
+            await self.close()
+        finally:
+            self._summarize()
+        last = self._closing_event()
+        if last:
+            yield last
+
+    async def close(self) -> None:
+        self._body.close()
+
+    def _closed_early(self) -> errors.ProviderError:
+        return errors.ProviderError(f"{self.provider} closed the stream before any event")
+
+    def _ended_early(self, completed: bool, relayed_error: bool) -> errors.FloopyError | None:
+        """For a stream that did not end as it should: the failure to end it with, the
+        summary noting it. None when it completed, or when the provider's own error event
+        was already relayed."""
+        summary = self.summary
+        if summary.error is None and not completed:
+            summary.error = f"{self.provider} ended the stream early"
+        if summary.error is None or relayed_error:
+            return None
+        return summary.failure or errors.ProviderError(summary.error)
+
+    def _opened(self) -> bool:
+        """Whether the first event is in hand (``open`` stops reading)."""
+        return bool(self.first)
+
+    def _feed(self, chunk: bytes) -> bytes:
+        """What the next upstream chunk becomes for the client (maybe nothing yet)."""
+        raise NotImplementedError
+
+    def _finish(self) -> bytes:
+        """What the end of the upstream stream adds; called once."""
+        raise NotImplementedError
+
+    def _open_failure(self) -> errors.FloopyError | None:
+        """After ``open`` read: why the stream cannot be answered, if it cannot."""
+        return None if self.first else self._closed_early()
+
+    def _summarize(self) -> None:
+        """Fills ``summary`` once the stream has ended, however it ended."""
+        raise NotImplementedError
+
+    def _closing_event(self) -> bytes:
+        """The error event that ends a stream cut short, or b"" after a clean end."""
+        raise NotImplementedError

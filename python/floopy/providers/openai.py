@@ -12,7 +12,6 @@ only ``max_tokens``.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -25,12 +24,12 @@ from floopy.providers.base import (
     Completion,
     EmbeddingCall,
     Embeddings,
-    StreamSummary,
     Usage,
     upstream_error,
 )
 from floopy.providers.http import (
     Answer,
+    RelayedStream,
     Timeouts,
     UpstreamBody,
     open_stream,
@@ -264,60 +263,26 @@ def _completion(data: bytes) -> Completion:
     return Completion(body=data, usage=usage_from(facts.usage), finish_reason=finish)
 
 
-class OpenAIStream:
+class OpenAIStream(RelayedStream):
     """Relays an upstream OpenAI SSE stream through the native relay, bytes as they come."""
 
     def __init__(self, body: UpstreamBody, relay: OpenAIStreamRelay) -> None:
-        self.provider = body.provider
-        self.first = b""
-        self.summary = StreamSummary()
-        self._body = body
+        super().__init__(body)
         self._relay = relay
 
-    async def open(self) -> None:
-        """Reads until the first whole event: until then a failure can still fall back."""
-        try:
-            while not self.first:
-                chunk = await self._body.first_chunk()
-                if not chunk:
-                    self.first = self._relay.finish()
-                    break
-                self.first = self._relay.feed(chunk)
-                self._check_size()
-        except errors.FloopyError:
-            await self.close()
-            raise
-        if not self.first:
-            await self.close()
-            raise errors.ProviderError(f"{self.provider} closed the stream before any event")
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            while chunk := await self._body.next_chunk():
-                out = self._relay.feed(chunk)
-                if out:
-                    yield out
-                self._check_size()
-            tail = self._relay.finish()
-            if tail:
-                yield tail
-        except errors.FloopyError as exc:  # a time limit ran out, the stream broke or bloated
-            self.summary.fail(exc)
-            await self.close()
-        finally:
-            self._summarize()
-        if self.summary.error is None and not self.summary.completed:
-            self.summary.error = f"{self.provider} ended the stream early"
-        if self.summary.error is not None and self._relay.error is None:
-            failure = self.summary.failure or errors.ProviderError(self.summary.error)
-            yield failure.stream_event()
-
-    async def close(self) -> None:
-        self._body.close()
-
-    def _check_size(self) -> None:
+    def _feed(self, chunk: bytes) -> bytes:
+        out = self._relay.feed(chunk)
         if self._relay.oversized:
             raise oversized_event(self.provider, self._relay.max_event_bytes)
+        return out
+
+    def _finish(self) -> bytes:
+        return self._relay.finish()
+
+    def _closing_event(self) -> bytes:
+        completed = self.summary.completed
+        failure = self._ended_early(completed, relayed_error=self._relay.error is not None)
+        return failure.stream_event() if failure is not None else b""
 
     def _summarize(self) -> None:
         relay, summary = self._relay, self.summary

@@ -11,7 +11,6 @@ events; each event is translated on its own, so nothing waits for the whole stre
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import msgspec
@@ -29,7 +28,7 @@ from floopy.providers.anthropic.wire import (
     openai_usage,
 )
 from floopy.providers.base import StreamSummary
-from floopy.providers.http import UpstreamBody, oversized_event
+from floopy.providers.http import RelayedStream, UpstreamBody, oversized_event
 
 DONE = b"data: [DONE]\n\n"
 KEEP_ALIVE = b": ping\n\n"
@@ -266,70 +265,39 @@ class Mode(Protocol):
         ...
 
 
-class AnthropicStream:
-    """An upstream Anthropic stream whose first event has arrived (see ``base.Stream``)."""
+class AnthropicStream(RelayedStream):
+    """An upstream Anthropic stream, relayed or translated by its mode. An error event
+    before any other (overloaded, rate limited) makes ``open`` raise like the HTTP error it
+    stands for, so the request can still fall back."""
 
     def __init__(self, body: UpstreamBody, mode: Mode) -> None:
-        self.provider = body.provider
-        self.first = b""
-        self.summary = StreamSummary()
-        self._body = body
+        super().__init__(body)
         self._mode = mode
         self._parser = SseParser()
 
-    async def open(self) -> None:
-        """Reads until the first whole event. An error event there (overloaded, rate limited)
-        raises like the HTTP error it stands for, so the request can still fall back."""
-        tally = self._mode.tally
-        try:
-            while tally.events == 0 and not await self._read_more():
-                pass
-        except errors.FloopyError:
-            await self.close()
-            raise
-        if tally.error is not None:
-            await self.close()
-            raise event_error(self.provider, tally.error)
-        if tally.events == 0:
-            await self.close()
-            raise errors.ProviderError(f"{self.provider} closed the stream before any event")
+    def _opened(self) -> bool:
+        return self._mode.tally.events > 0
 
-    async def _read_more(self) -> bool:
-        """Feeds the next chunk into ``first``; True at the end of the stream."""
-        chunk = await self._body.first_chunk()
-        self.first += self._take(chunk)
-        return not chunk
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        tally = self._mode.tally
-        try:
-            while chunk := await self._body.next_chunk():
-                out = self._take(chunk)
-                if out:
-                    yield out
-            tail = self._take(b"")
-            if tail:
-                yield tail
-        except errors.FloopyError as exc:  # a time limit ran out, the stream broke or bloated
-            self.summary.fail(exc)
-            await self.close()
-        finally:
-            tally.fill(self.summary)
-        if self.summary.error is None and not tally.done:
-            self.summary.error = f"{self.provider} ended the stream early"
-        if self.summary.error is not None and tally.error is None:
-            failure = self.summary.failure or errors.ProviderError(self.summary.error)
-            yield self._mode.failure(failure)
-
-    async def close(self) -> None:
-        self._body.close()
-
-    def _take(self, chunk: bytes) -> bytes:
-        """What the mode makes of the next ``chunk``; b"" ends the stream."""
+    def _feed(self, chunk: bytes) -> bytes:
         parser = self._parser
-        if not chunk:
-            return self._mode.feed(parser.finish(), b"", 0)
         events = parser.feed(chunk)
         if parser.oversized:
             raise oversized_event(self.provider, parser.max_event_bytes)
         return self._mode.feed(events, chunk, parser.pending)
+
+    def _finish(self) -> bytes:
+        return self._mode.feed(self._parser.finish(), b"", 0)
+
+    def _open_failure(self) -> errors.FloopyError | None:
+        tally = self._mode.tally
+        if tally.error is not None:
+            return event_error(self.provider, tally.error)
+        return self._closed_early() if tally.events == 0 else None
+
+    def _summarize(self) -> None:
+        self._mode.tally.fill(self.summary)
+
+    def _closing_event(self) -> bytes:
+        tally = self._mode.tally
+        failure = self._ended_early(tally.done, relayed_error=tally.error is not None)
+        return self._mode.failure(failure) if failure is not None else b""

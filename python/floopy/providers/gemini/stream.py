@@ -12,14 +12,13 @@ or a bare JSON line) is an error event too, or, before anything was sent, a real
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 
 from floopy import errors
 from floopy._native import SseParser
-from floopy.providers.base import StreamSummary, Usage, upstream_error
+from floopy.providers.base import Usage, upstream_error
 from floopy.providers.gemini.response import (
     answer_parts,
     completion_id,
@@ -29,7 +28,7 @@ from floopy.providers.gemini.response import (
     usage_of,
 )
 from floopy.providers.gemini.wire import Candidate, Error, Part, error_decoder, response_decoder
-from floopy.providers.http import UpstreamBody, oversized_event
+from floopy.providers.http import RelayedStream, UpstreamBody, oversized_event
 from floopy.providers.openai import stream_error_event
 
 DONE = b"data: [DONE]\n\n"
@@ -211,68 +210,24 @@ class BareErrorWatch:
         return len(chunk)
 
 
-class GeminiStream:
-    """A Gemini stream whose first chunk has been translated (see ``base.Stream``)."""
+class GeminiStream(RelayedStream):
+    """A Gemini stream, translated chunk by chunk into OpenAI's format."""
 
     def __init__(self, body: UpstreamBody, translator: StreamTranslator) -> None:
-        self.provider = body.provider
-        self.first = b""
-        self.summary = StreamSummary()
-        self._body = body
+        super().__init__(body)
         self._translator = translator
         self._parser = SseParser()
         self._bare = BareErrorWatch()
         self._ended = False
 
-    async def open(self) -> None:
-        """Reads until the first translated chunk; until then a failure raises (and can
-        fall back) rather than reaching the client as a stream."""
-        try:
-            while not self.first:
-                chunk = await self._body.first_chunk()
-                if not chunk:
-                    self.first = self._end()
-                    break
-                self.first = self._translate(chunk)
-        except errors.FloopyError:
-            await self.close()
-            raise
-        error = self._translator.error
-        if error is not None and self._translator.chunks == 0:
-            await self.close()
-            if not error.code:
-                raise errors.ProviderError(f"{self.provider} closed the stream before any event")
-            raise upstream_error(self.provider, error.code, error.message)
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            while chunk := await self._body.next_chunk():
-                out = self._translate(chunk)
-                if out:
-                    yield out
-            tail = self._end()
-            if tail:
-                yield tail
-        except errors.FloopyError as exc:  # a time limit ran out, the stream broke or bloated
-            self.summary.fail(exc)
-            await self.close()
-        finally:
-            self._summarize()
-        failure = self.summary.failure
-        if failure is not None:
-            yield failure.stream_event()
-
-    async def close(self) -> None:
-        self._body.close()
-
-    def _translate(self, chunk: bytes) -> bytes:
+    def _feed(self, chunk: bytes) -> bytes:
         self._bare.feed(chunk)
         events = self._parser.feed(chunk)
         if self._parser.oversized:
             raise oversized_event(self.provider, self._parser.max_event_bytes)
         return b"".join(self._translator.event(event.data) for event in events)
 
-    def _end(self) -> bytes:
+    def _finish(self) -> bytes:
         """The stream's last bytes, once: ``open`` may have met the end already."""
         if self._ended:
             return b""
@@ -282,6 +237,18 @@ class GeminiStream:
         if self._bare.error is not None:
             return tail + self._translator.fail(self._bare.error)
         return tail + self._translator.end()
+
+    def _open_failure(self) -> errors.FloopyError | None:
+        error = self._translator.error
+        if error is None or self._translator.chunks > 0:
+            return None
+        if not error.code:
+            return self._closed_early()
+        return upstream_error(self.provider, error.code, error.message)
+
+    def _closing_event(self) -> bytes:
+        failure = self.summary.failure
+        return failure.stream_event() if failure is not None else b""
 
     def _summarize(self) -> None:
         translator, summary = self._translator, self.summary
