@@ -11,14 +11,15 @@ gateways'. Two routes, as an OpenAI-compatible provider has them:
   stream arrives the way a model produces it, a chunk every ``chunk_interval_ms``.
 
 Gateways reach the stream through a second provider whose base URL ends in ``/stream/v1``.
-The bench's data is built here, not read from recorded files.
+The bench's data is built here, not read from recorded files. ``NginxMock`` serves any data
+so: the upstream-client bench (``client/nginx_mock.py``) runs it on its recorded fixtures.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from common.nginx import NginxProcess, free_port, nginx_string
 
@@ -139,7 +140,7 @@ _MOCK_HTTP = """\
     access_log off;
     keepalive_timeout 75s;
     keepalive_requests 10000000;
-    # A fixed-size response header ("Server: nginx", no version), for limit_rate_after below.
+    # A fixed-size response header ("Server: nginx", no version), for limit_rate_after.
     server_tokens off;
     server {{
         listen 127.0.0.1:{port} backlog=4096;
@@ -147,7 +148,11 @@ _MOCK_HTTP = """\
             default_type application/json;
             return 200 '{completion}';
         }}
-        location = {stream_path} {{
+{stream_locations}    }}
+"""
+
+_STREAM_LOCATION = """\
+        location = {path} {{
             alias {{prefix}}/stream.sse;
             default_type text/event-stream;
             # The static handler refuses POST; its error page is the same file, fetched by GET.
@@ -156,56 +161,64 @@ _MOCK_HTTP = """\
             # providers stream.
             sub_filter_types text/event-stream;
             sub_filter '<never-in-a-stream>' '';
-            # One event per write, then a pause of (event size / rate) seconds. The response
-            # header goes out as a write of its own: exempt it, or the first event would wait.
-            sendfile off;
-            output_buffers 1 {event_size};
-            postpone_output 0;
-            limit_rate {rate};
-            limit_rate_after {header_bytes};
-        }}
-    }}
+{pacing}        }}
 """
 
 
-@dataclass
-class MockProvider:
-    """``with MockProvider(prefix, chunk_interval_ms) as mock:`` serves both routes."""
+def pacing(write_size: int, rate: int | str, *, header_bytes: int = 0) -> str:
+    """A stream location's directives to send the body ``write_size`` bytes a write, at
+    ``rate`` bytes a second (nginx's ``k`` allowed), the first ``header_bytes`` (the
+    response header, a write of its own) exempt so that the first write does not wait."""
+    lines = [
+        "sendfile off;",
+        f"output_buffers 1 {write_size};",
+        "postpone_output 0;",
+        f"limit_rate {rate};",
+    ]
+    if header_bytes:
+        lines.append(f"limit_rate_after {header_bytes};")
+    return "".join(f"            {line}\n" for line in lines)
 
-    prefix: Path
-    chunk_interval_ms: int
-    port: int = 0
-    url: str = ""
-    pid: int = 0
 
-    def __post_init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.completion = completion()
-        self.stream, self.event_size = padded_stream()
-        self._nginx: NginxProcess | None = None
+class NginxMock(NginxProcess):
+    """nginx as an OpenAI-compatible provider, answering from memory: ``completion`` at
+    ``COMPLETION_PATH``, and ``stream`` sent chunked at each path of ``streams``, with that
+    path's ``pacing()`` directives ("" for as fast as nginx sends)."""
 
-    def __enter__(self) -> MockProvider:
+    def __init__(
+        self, prefix: Path, completion: bytes, stream: bytes, streams: dict[str, str]
+    ) -> None:
+        port = free_port()
+        locations = "".join(
+            _STREAM_LOCATION.format(path=path, pacing=paced) for path, paced in streams.items()
+        )
+        http = _MOCK_HTTP.format(
+            port=port,
+            completion_path=COMPLETION_PATH,
+            completion=nginx_string(completion.decode()),
+            stream_locations=locations,
+        )
+        super().__init__(prefix, http, port)
+        self.completion = completion
+        self.stream = stream
+
+    def __enter__(self) -> Self:
         self.prefix.mkdir(parents=True, exist_ok=True)
         (self.prefix / "stream.sse").write_bytes(self.stream)
-        # nginx pauses size * 1000 / rate ms (whole ms) after each write: pick the rate for it.
-        interval = max(1, self.chunk_interval_ms)
-        http = _MOCK_HTTP.format(
-            port=self.port,
-            completion_path=COMPLETION_PATH,
-            stream_path=STREAM_PATH,
-            completion=nginx_string(self.completion.decode()),
-            event_size=self.event_size,
-            rate=self.event_size * 1000 // interval,
-            header_bytes=STREAM_HEADER_BYTES,
-        )
-        self._nginx = NginxProcess(self.prefix, http, self.port).__enter__()
-        self.pid = self._nginx.pid
+        super().__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._nginx is not None:
-            self._nginx.__exit__(*exc)
+
+class MockProvider(NginxMock):
+    """``with MockProvider(prefix, chunk_interval_ms) as mock:`` serves both routes."""
+
+    def __init__(self, prefix: Path, chunk_interval_ms: int) -> None:
+        stream, self.event_size = padded_stream()
+        # One event per write, then a pause of size * 1000 / rate ms (whole ms): pick the rate
+        # for the interval.
+        rate = self.event_size * 1000 // max(1, chunk_interval_ms)
+        paced = pacing(self.event_size, rate, header_bytes=STREAM_HEADER_BYTES)
+        super().__init__(prefix, completion(), stream, {STREAM_PATH: paced})
 
 
 _PROXY_HTTP = """\

@@ -345,7 +345,7 @@ class NativeUpstream:
         the thread cannot start."""
 
     def fileno(self) -> int: ...
-    def fetch(
+    def post(
         self,
         url: str,
         headers: dict[str, str],
@@ -353,23 +353,15 @@ class NativeUpstream:
         connect_timeout: float,
         first_byte_timeout: float | None = None,
         total_timeout: float | None = None,
+        *,
+        stream: bool = False,
     ) -> int:
-        """Starts a POST whose whole answer comes as one ANSWER event. ``first_byte_timeout``
-        bounds the wait for status and headers, ``total_timeout`` the whole call, both from
-        now. Raises InvalidField (``param`` "url" or the header name; a value is never quoted)
-        for a URL that is not absolute http(s) or a header that cannot be sent, ValueError for
-        a negative or NaN time limit."""
-
-    def stream(
-        self,
-        url: str,
-        headers: dict[str, str],
-        body: bytes,
-        connect_timeout: float,
-        first_byte_timeout: float | None = None,
-        total_timeout: float | None = None,
-    ) -> int:
-        """Like ``fetch``, relayed as HEAD, CHUNK..., END."""
+        """Starts a POST whose whole answer comes as one ANSWER event or, with ``stream``, is
+        relayed as HEAD, CHUNK..., END. ``first_byte_timeout`` bounds the wait for status and
+        headers, ``total_timeout`` the whole call, both from now. Raises InvalidField
+        (``param`` "url" or the header name; a value is never quoted) for a URL that is not
+        absolute http(s) or a header that cannot be sent, ValueError for a negative or NaN
+        time limit."""
 
     def consumed(self, call: int, size: int) -> None: ...
     def cancel(self, call: int) -> bool:

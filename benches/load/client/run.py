@@ -39,13 +39,8 @@ from common import wrk  # noqa: E402
 from common.cpu import ForeignCpu, tree_busy  # noqa: E402
 from common.machine import Quiet, load_1m, machine, tool_version  # noqa: E402
 from common.nginx import free_port, stop_process, wait_for_port  # noqa: E402
-from nginx_mock import (  # noqa: E402
-    COMPLETION_PATH,
-    FIXTURES,
-    PACED_PATH,
-    STREAM_PATH,
-    NginxMock,
-)
+from mock_provider import COMPLETION_PATH, STREAM_PATH, NginxMock  # noqa: E402
+from nginx_mock import FIXTURES, PACED_PATH, fixture_mock  # noqa: E402
 
 ROOT = HERE.parents[2]
 RESULTS = ROOT / "benches" / "results"
@@ -158,7 +153,7 @@ def measure_all(args: argparse.Namespace, quiet: Quiet) -> list[dict[str, Any]]:
             "stream": wrk.write_script(scratch, "stream", STREAM_PATH, stream_request),
             "paced": wrk.write_script(scratch, "paced", PACED_PATH, stream_request),
         }
-        with NginxMock(scratch / "nginx") as mock:
+        with fixture_mock(scratch / "nginx") as mock:
             for round_no in range(1, args.repeats + 1):
                 for client in args.clients:
                     quiet.wait()

@@ -7,11 +7,14 @@
 Every OpenAI-compatible vendor is the same code (``kind: openai_compatible``) with its own
 base URL and key variable; local servers (Ollama, vLLM) take no key. Azure needs your
 resource's URL, so its entry is a template to copy (docs/configuration.md shows it).
+OpenAI, Anthropic and Gemini are the default providers' entries (``settings/defaults.py``).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from floopy.settings.defaults import PROVIDERS
 
 
 def _compatible(base_url: str, key: str | None = None) -> dict[str, Any]:
@@ -22,21 +25,8 @@ def _compatible(base_url: str, key: str | None = None) -> dict[str, Any]:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "openai": {
-        "kind": "openai",
-        "base_url": "https://api.openai.com/v1",
-        "api_key_env": "OPENAI_API_KEY",
-    },
-    "anthropic": {
-        "kind": "anthropic",
-        "base_url": "https://api.anthropic.com",
-        "api_key_env": "ANTHROPIC_API_KEY",
-    },
-    "gemini": {
-        "kind": "gemini",
-        "base_url": "https://generativelanguage.googleapis.com/v1beta",
-        "api_key_env": "GEMINI_API_KEY",
-    },
+    # Copies, so that editing a preset leaves the defaults as documented.
+    **{name: dict(PROVIDERS[name]) for name in ("openai", "anthropic", "gemini")},
     "groq": _compatible("https://api.groq.com/openai/v1", "GROQ_API_KEY"),
     "mistral": _compatible("https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
     "deepseek": _compatible("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),

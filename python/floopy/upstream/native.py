@@ -55,7 +55,7 @@ class NativeUpstream:
         self, url: str, headers: dict[str, str], body: bytes, timeouts: Timeouts
     ) -> Answer:
         self._check_open()
-        call = self._client.fetch(url, headers, body, timeouts.connect, None, timeouts.total)
+        call = self._client.post(url, headers, body, timeouts.connect, None, timeouts.total)
         future: asyncio.Future[Any] = self._loop.create_future()
         self._fetches[call] = future
         try:
@@ -69,8 +69,8 @@ class NativeUpstream:
         self, url: str, headers: dict[str, str], body: bytes, timeouts: Timeouts
     ) -> NativeResponse:
         self._check_open()
-        call = self._client.stream(
-            url, headers, body, timeouts.connect, timeouts.first_byte, timeouts.total
+        call = self._client.post(
+            url, headers, body, timeouts.connect, timeouts.first_byte, timeouts.total, stream=True
         )
         response = NativeResponse(self, call)
         self._streams[call] = response

@@ -85,7 +85,7 @@ impl Default for RequestParser {
 
 fn read_body(body: &[u8], max_depth: usize) -> Result<BodyFacts<'_>> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let read = Reader(BodyReader(Depth::root(max_depth)))
+    let read = Reader(BodyReader, Depth::root(max_depth))
         .deserialize(&mut deserializer)
         .and_then(|read| deserializer.end().map(|()| read))
         .map_err(json_error)?;

@@ -60,9 +60,11 @@ impl NativeUpstream {
         self.0.fileno()
     }
 
-    /// Starts a POST whose whole answer arrives as one ANSWER event (or ERROR).
-    #[pyo3(signature = (url, headers, body, connect_timeout, first_byte_timeout = None, total_timeout = None))]
-    fn fetch(
+    /// Starts a POST. Its whole answer arrives as one ANSWER event or, with `stream`, is
+    /// relayed as HEAD, CHUNK..., then END; ERROR ends the call at any point instead.
+    #[pyo3(signature = (url, headers, body, connect_timeout, first_byte_timeout = None, total_timeout = None, *, stream = false))]
+    #[allow(clippy::too_many_arguments)] // the Python signature's, keywords included
+    fn post(
         &self,
         url: &str,
         headers: &Bound<'_, PyDict>,
@@ -70,26 +72,15 @@ impl NativeUpstream {
         connect_timeout: f64,
         first_byte_timeout: Option<f64>,
         total_timeout: Option<f64>,
+        stream: bool,
     ) -> PyResult<u64> {
         let timeouts = timeouts(connect_timeout, first_byte_timeout, total_timeout)?;
         let prepared = self.prepare(url, headers, body, timeouts)?;
-        Ok(self.0.fetch(prepared))
-    }
-
-    /// Starts a POST relayed as HEAD, CHUNK..., then END (or ERROR at any point).
-    #[pyo3(signature = (url, headers, body, connect_timeout, first_byte_timeout = None, total_timeout = None))]
-    fn stream(
-        &self,
-        url: &str,
-        headers: &Bound<'_, PyDict>,
-        body: &[u8],
-        connect_timeout: f64,
-        first_byte_timeout: Option<f64>,
-        total_timeout: Option<f64>,
-    ) -> PyResult<u64> {
-        let timeouts = timeouts(connect_timeout, first_byte_timeout, total_timeout)?;
-        let prepared = self.prepare(url, headers, body, timeouts)?;
-        Ok(self.0.stream(prepared))
+        Ok(if stream {
+            self.0.stream(prepared)
+        } else {
+            self.0.fetch(prepared)
+        })
     }
 
     /// The caller is done with `size` bytes of the stream's chunks: the stream may read on.

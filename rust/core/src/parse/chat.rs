@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use serde::de::{MapAccess, SeqAccess};
 
 use super::visit::{
-    Complaint, Depth, FieldName, FieldSeed, Kind, Problem, Read, Reader, Scalar, ScalarSeed, Skip,
-    Text,
+    read_elements, read_fields, skip_elements, Complaint, Depth, FieldName, Kind, OrKind, Problem,
+    Read, Scalar, ScalarReader, Skip, Text,
 };
 
 /// What the body says, each field as read (`None` when absent).
@@ -63,83 +63,47 @@ impl FieldName for BodyField {
 }
 
 /// Reads the whole body; a body that is not an object reads as its kind.
-pub(crate) struct BodyReader(pub(crate) Depth);
+pub(crate) struct BodyReader;
 
 impl<'de> Read<'de> for BodyReader {
-    type Value = Result<BodyFacts<'de>, Kind>;
-
-    fn depth(&self) -> Depth {
-        self.0
-    }
+    type Value = OrKind<BodyFacts<'de>>;
 
     fn other(self, kind: Kind) -> Self::Value {
         Err(kind)
     }
 
-    fn map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        self.0.enter()?;
-        let depth = self.0.child();
+    fn map<A: MapAccess<'de>>(self, map: A, inner: Depth) -> Result<Self::Value, A::Error> {
         let mut facts = BodyFacts::default();
-        while let Some(field) = map.next_key_seed(FieldSeed::<BodyField>::new())? {
+        read_fields(map, inner, |field: BodyField, value| {
             match field {
-                Some(BodyField::Model) => facts.model = Some(map.next_value_seed(scalar(depth))?),
-                Some(BodyField::Messages) => {
-                    let read = map.next_value_seed(Reader(MessagesReader(depth)))?;
-                    facts.messages = Some(read);
+                BodyField::Model => facts.model = Some(value.read(ScalarReader)?),
+                BodyField::Messages => facts.messages = Some(value.read(MessagesReader)?),
+                BodyField::Stream => facts.stream = Some(value.read(ScalarReader)?),
+                BodyField::StreamOptions => {
+                    facts.stream_options = Some(value.read(StreamOptionsReader)?)
                 }
-                Some(BodyField::Stream) => facts.stream = Some(map.next_value_seed(scalar(depth))?),
-                Some(BodyField::StreamOptions) => {
-                    let read = map.next_value_seed(Reader(StreamOptionsReader(depth)))?;
-                    facts.stream_options = Some(read);
-                }
-                Some(BodyField::User) => facts.user = Some(map.next_value_seed(scalar(depth))?),
-                Some(BodyField::Tools) => {
-                    facts.tools = Some(map.next_value_seed(array_len(depth))?)
-                }
-                Some(BodyField::Functions) => {
-                    facts.functions = Some(map.next_value_seed(array_len(depth))?)
-                }
-                None => {
-                    map.next_value_seed(Reader(Skip(depth)))?;
-                }
+                BodyField::User => facts.user = Some(value.read(ScalarReader)?),
+                BodyField::Tools => facts.tools = Some(value.read(LenReader)?),
+                BodyField::Functions => facts.functions = Some(value.read(LenReader)?),
             }
-        }
+            Ok(())
+        })?;
         Ok(Ok(facts))
     }
 }
 
-fn scalar(depth: Depth) -> Reader<ScalarSeed> {
-    Reader(ScalarSeed(depth))
-}
-
-fn array_len(depth: Depth) -> Reader<LenReader> {
-    Reader(LenReader(depth))
-}
-
 /// Reads an array as its length (`tools`, `functions`).
-struct LenReader(Depth);
+struct LenReader;
 
 impl<'de> Read<'de> for LenReader {
-    type Value = Result<usize, Kind>;
-
-    fn depth(&self) -> Depth {
-        self.0
-    }
+    type Value = OrKind<usize>;
 
     fn other(self, kind: Kind) -> Self::Value {
         Err(kind)
     }
 
-    fn seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        self.0.enter()?;
-        let mut len = 0;
-        while seq
-            .next_element_seed(Reader(Skip(self.0.child())))?
-            .is_some()
-        {
-            len += 1;
-        }
-        Ok(Ok(len))
+    fn seq<A: SeqAccess<'de>>(self, seq: A, inner: Depth) -> Result<Self::Value, A::Error> {
+        Ok(Ok(skip_elements(seq, inner)?))
     }
 }
 
@@ -153,76 +117,51 @@ impl FieldName for StreamOptionsField {
     }
 }
 
-struct StreamOptionsReader(Depth);
+struct StreamOptionsReader;
 
 impl<'de> Read<'de> for StreamOptionsReader {
-    type Value = Result<StreamOptions<'de>, Kind>;
-
-    fn depth(&self) -> Depth {
-        self.0
-    }
+    type Value = OrKind<StreamOptions<'de>>;
 
     fn other(self, kind: Kind) -> Self::Value {
         Err(kind)
     }
 
-    fn map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        self.0.enter()?;
-        let depth = self.0.child();
+    fn map<A: MapAccess<'de>>(self, map: A, inner: Depth) -> Result<Self::Value, A::Error> {
         let mut options = StreamOptions::default();
-        while let Some(field) = map.next_key_seed(FieldSeed::<StreamOptionsField>::new())? {
+        read_fields(map, inner, |field: StreamOptionsField, value| {
             match field {
-                Some(StreamOptionsField::IncludeUsage) => {
-                    options.include_usage = Some(map.next_value_seed(scalar(depth))?)
-                }
-                None => {
-                    map.next_value_seed(Reader(Skip(depth)))?;
+                StreamOptionsField::IncludeUsage => {
+                    options.include_usage = Some(value.read(ScalarReader)?)
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(Ok(options))
     }
 }
 
-struct MessagesReader(Depth);
+struct MessagesReader;
 
 impl<'de> Read<'de> for MessagesReader {
-    type Value = Result<Messages<'de>, Kind>;
-
-    fn depth(&self) -> Depth {
-        self.0
-    }
+    type Value = OrKind<Messages<'de>>;
 
     fn other(self, kind: Kind) -> Self::Value {
         Err(kind)
     }
 
-    fn seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        self.0.enter()?;
-        let depth = self.0.child();
-        let mut messages = Messages::default();
-        loop {
-            // After the first wrong message the rest is only checked for JSON validity.
-            if messages.problem.is_some() {
-                if seq.next_element_seed(Reader(Skip(depth)))?.is_none() {
-                    break;
-                }
-            } else {
-                match seq.next_element_seed(Reader(MessageReader(depth)))? {
-                    None => break,
-                    Some(Ok(message)) if message.is_user => {
-                        messages.last_user_text = Some(message.text)
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(problem)) => {
-                        let prefix = format!("messages.{}", messages.count);
-                        messages.problem = Some(problem.within(&prefix));
-                    }
-                }
+    fn seq<A: SeqAccess<'de>>(self, seq: A, inner: Depth) -> Result<Self::Value, A::Error> {
+        let mut last_user_text = None;
+        let keep = |message: Message<'de>| {
+            if message.is_user {
+                last_user_text = Some(message.text);
             }
-            messages.count += 1;
-        }
-        Ok(Ok(messages))
+        };
+        let (count, problem) = read_elements(seq, inner, "messages", MessageReader, keep)?;
+        Ok(Ok(Messages {
+            count,
+            problem,
+            last_user_text,
+        }))
     }
 }
 
@@ -247,38 +186,30 @@ impl FieldName for MessageField {
     }
 }
 
-struct MessageReader(Depth);
+#[derive(Clone, Copy)]
+struct MessageReader;
 
 impl<'de> Read<'de> for MessageReader {
     type Value = Result<Message<'de>, Problem>;
-
-    fn depth(&self) -> Depth {
-        self.0
-    }
 
     fn other(self, kind: Kind) -> Self::Value {
         Err(Problem::wrong_type("", "an object", kind))
     }
 
-    fn map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        self.0.enter()?;
-        let depth = self.0.child();
+    fn map<A: MapAccess<'de>>(self, map: A, inner: Depth) -> Result<Self::Value, A::Error> {
         let mut role: Option<Scalar<'de>> = None;
         let mut content = None;
-        while let Some(field) = map.next_key_seed(FieldSeed::<MessageField>::new())? {
+        read_fields(map, inner, |field: MessageField, value| {
             match field {
-                Some(MessageField::Role) => role = Some(map.next_value_seed(scalar(depth))?),
-                Some(MessageField::Content) => {
+                MessageField::Role => role = Some(value.read(ScalarReader)?),
+                MessageField::Content => {
                     // The role usually comes first; then only a user's text is kept.
                     let keep_text = role.as_ref().map_or(true, |role| role.is_str("user"));
-                    let reader = ContentReader { depth, keep_text };
-                    content = Some(map.next_value_seed(Reader(reader))?);
-                }
-                None => {
-                    map.next_value_seed(Reader(Skip(depth)))?;
+                    content = Some(value.read(ContentReader { keep_text })?);
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(judge_message(role, content))
     }
 }
@@ -299,16 +230,11 @@ fn judge_message<'a>(
 
 /// Reads a message's `content`: a string, null, or an array of parts.
 struct ContentReader {
-    depth: Depth,
     keep_text: bool,
 }
 
 impl<'de> Read<'de> for ContentReader {
     type Value = Result<Vec<Cow<'de, str>>, Problem>;
-
-    fn depth(&self) -> Depth {
-        self.depth
-    }
 
     fn other(self, kind: Kind) -> Self::Value {
         let expected = "a string, an array of content parts or null";
@@ -327,31 +253,12 @@ impl<'de> Read<'de> for ContentReader {
         })
     }
 
-    fn seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        self.depth.enter()?;
-        let depth = self.depth.child();
+    fn seq<A: SeqAccess<'de>>(self, seq: A, inner: Depth) -> Result<Self::Value, A::Error> {
         let mut texts = Vec::new();
-        let mut problem: Option<Problem> = None;
-        let mut index = 0;
-        loop {
-            if problem.is_some() {
-                if seq.next_element_seed(Reader(Skip(depth)))?.is_none() {
-                    break;
-                }
-            } else {
-                let reader = PartReader {
-                    depth,
-                    keep_text: self.keep_text,
-                };
-                match seq.next_element_seed(Reader(reader))? {
-                    None => break,
-                    Some(Ok(Some(text))) => texts.push(text),
-                    Some(Ok(None)) => {}
-                    Some(Err(found)) => problem = Some(found.within(&format!("content.{index}"))),
-                }
-            }
-            index += 1;
-        }
+        let part = PartReader {
+            keep_text: self.keep_text,
+        };
+        let (_, problem) = read_elements(seq, inner, "content", part, |text| texts.extend(text))?;
         Ok(problem.map_or(Ok(texts), Err))
     }
 }
@@ -373,44 +280,30 @@ impl FieldName for PartField {
 
 /// Reads one content part: its text when it is a text part and the text is kept, `None` for
 /// other parts (images, audio, files), which the gateway passes on unread.
+#[derive(Clone, Copy)]
 struct PartReader {
-    depth: Depth,
     keep_text: bool,
 }
 
 impl<'de> Read<'de> for PartReader {
     type Value = Result<Option<Cow<'de, str>>, Problem>;
 
-    fn depth(&self) -> Depth {
-        self.depth
-    }
-
     fn other(self, kind: Kind) -> Self::Value {
         Err(Problem::wrong_type("", "an object", kind))
     }
 
-    fn map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        self.depth.enter()?;
-        let depth = self.depth.child();
+    fn map<A: MapAccess<'de>>(self, map: A, inner: Depth) -> Result<Self::Value, A::Error> {
         let mut is_text_part = false;
         let mut text: Option<Scalar<'de>> = None;
-        while let Some(field) = map.next_key_seed(FieldSeed::<PartField>::new())? {
+        read_fields(map, inner, |field: PartField, value| {
             match field {
-                Some(PartField::Type) => {
-                    is_text_part = map.next_value_seed(scalar(depth))?.is_str("text")
-                }
-                Some(PartField::Text) if self.keep_text => {
-                    text = Some(map.next_value_seed(scalar(depth))?)
-                }
+                PartField::Type => is_text_part = value.read(ScalarReader)?.is_str("text"),
+                PartField::Text if self.keep_text => text = Some(value.read(ScalarReader)?),
                 // Only the kind matters when the text is not kept.
-                Some(PartField::Text) => {
-                    text = Some(Scalar::Other(map.next_value_seed(Reader(Skip(depth)))?))
-                }
-                None => {
-                    map.next_value_seed(Reader(Skip(depth)))?;
-                }
+                PartField::Text => text = Some(Scalar::Other(value.read(Skip)?)),
             }
-        }
+            Ok(())
+        })?;
         if !is_text_part {
             return Ok(Ok(None));
         }
