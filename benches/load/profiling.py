@@ -8,6 +8,7 @@ raw folded stacks, summarised here as the functions that hold the most samples, 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -33,10 +34,14 @@ def record(pid: int, seconds: int, output: Path, fmt: str) -> subprocess.Popen[b
 
     Without pausing the process (``--nonblocking``), so it serves at its real speed, and
     without native frames: with them py-spy must pause it, and it counts threads waiting
-    on a lock inside native code as busy."""
-    args = [str(BINARY), "record", "-p", str(pid), "-d", str(seconds), "-r", "100"]
-    args += ["--nonblocking", "-f", fmt, "-o", str(output)]
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    on a lock inside native code as busy. Run from the checkout's root with relative paths:
+    the flame graph's title repeats the command line, which must not name this machine's
+    directories."""
+    root = HERE.parents[1]
+    binary, out = os.path.relpath(BINARY, root), os.path.relpath(output, root)
+    args = [binary, "record", "-p", str(pid), "-d", str(seconds), "-r", "100"]
+    args += ["--nonblocking", "-f", fmt, "-o", out]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=root)
 
 
 def summarise(raw: Path, top: int = 25) -> dict[str, list[tuple[str, float]]]:

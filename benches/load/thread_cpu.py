@@ -1,0 +1,84 @@
+"""Where a Floopy worker's CPU goes under load, thread by thread.
+
+Starts the load bench's nginx mock and ``floopy serve`` (one worker, logging on or off),
+warms it up, runs wrk (closed loop, ``--connections``) and reads the CPU time of every
+thread of the worker from ``/proc/<pid>/task`` before and after. Prints requests/s and the
+CPU per request of each thread name: ``MAIN`` is the event loop, ``floopy-upstream`` the
+native client's runtime, ``floopy-log-*`` the log's batch threads (the embedded store renames
+a thread while it runs a query on it, so its inserts show under the store's own names:
+``MergeMutate`` for merges, ``QueryPipelineEx``, ``ThreadPool`` and ``Unknown`` for inserts).
+
+    .venv/bin/python benches/load/thread_cpu.py            # logging on
+    .venv/bin/python benches/load/thread_cpu.py --no-log   # logging off
+
+A measuring aid, not part of ``make bench-load``: the machine should be quiet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # run as a script: the sibling modules are not a package
+
+import mock_provider as mock  # noqa: E402
+from common import wrk  # noqa: E402
+from targets import Floopy  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int) -> Counter[str]:
+    """Seconds of CPU (user + system) by thread name; the main thread is ``MAIN``."""
+    seconds: Counter[str] = Counter()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = "MAIN" if tid == str(pid) else stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds[name] += (int(fields[11]) + int(fields[12])) / TICKS
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-log", action="store_true", help="LOGGING_ENABLED = False")
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="floopy-thread-cpu-") as tmp:
+        scratch = Path(tmp)
+        with (
+            mock.MockProvider(scratch / "mock", 10) as provider,
+            Floopy("floopy", scratch, provider.url, logging=not args.no_log) as server,
+        ):
+            target = server.target
+            script = wrk.write_script(
+                scratch, "completion", target.completion_path, mock.chat_request(), target.headers
+            )
+            wrk.run(target.url, script, args.connections, 5)  # warm-up
+            worker = server.worker_pid()
+            before = thread_cpu(worker)
+            run = wrk.run(target.url, script, args.connections, args.seconds)
+            after = thread_cpu(worker)
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    total = sum(used.values())
+    print(
+        f"logging {'off' if args.no_log else 'on'}: {run.rps:,.0f} req/s, "
+        f"worker CPU {total * 1e6 / run.requests:.0f} µs per request"
+    )
+    for name, seconds in sorted(used.items(), key=lambda item: -item[1]):
+        per_request = seconds * 1e6 / run.requests
+        if per_request >= 1:
+            print(f"  {name:<18} {per_request:6.0f} µs")
+
+
+if __name__ == "__main__":
+    main()
