@@ -21,10 +21,10 @@ import pytest
 
 from conftest import chat_body
 from floopy._native import HeaderExtractor, RequestParser
+from floopy.context import RequestContext
 from floopy.observability.migrations import migrate
 from floopy.observability.record import RecordBuilder, encode
 from floopy.observability.store import LogStore
-from floopy.pipeline.context import RequestContext
 from floopy.providers.base import Usage
 from floopy.settings import ApiKeyEntry, Settings, load_settings
 

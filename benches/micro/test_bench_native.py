@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import HEADERS, chat_body, chat_stream, network_pieces
 from reference import (
     PythonStreamRelay,
     cache_key,
@@ -21,6 +20,7 @@ from reference import (
     parse_chat_orjson,
 )
 
+from conftest import HEADERS, chat_body, chat_stream, network_pieces
 from floopy import _native
 
 Bench = Any  # pytest-benchmark's fixture

@@ -1,28 +1,27 @@
 """The gateway as an RSGI application, served by granian: ``floopy.app:app``.
 
 One ``Gateway`` per worker process. ``__rsgi_init__`` opens the worker's stores and upstream
-connection pool inside the worker; ``__rsgi__`` finds the handler of a request, renders any
-``FloopyError`` as the OpenAI error envelope, and hands every finished request to the log
-stage, whatever its outcome. The chat pipeline itself reads top to bottom in
-``handlers/chat.py``.
+connection pool inside the worker; ``__rsgi__`` finds the route of a request: a model
+endpoint runs the pipeline (``floopy.pipeline``, where the stage order is written), anything
+else its handler. Any ``FloopyError`` becomes the error envelope, and every finished request
+goes to the log, whatever its outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from floopy import errors
-from floopy.handlers import respond
-from floopy.handlers.chat import chat_completions
-from floopy.handlers.embeddings import embeddings
-from floopy.handlers.messages import messages
+from floopy import errors, pipeline
+from floopy.context import RequestContext
+from floopy.endpoints import chat, embeddings, messages
 from floopy.handlers.meta import healthz, models
 from floopy.handlers.ops import metrics, readyz
-from floopy.pipeline.context import RequestContext
+from floopy.pipeline import respond
 from floopy.worker import Worker
 
 if TYPE_CHECKING:
@@ -33,11 +32,16 @@ log = logging.getLogger("floopy")
 
 Handler = Callable[[Worker, RequestContext, "Scope", "HTTPProtocol"], Awaitable[None]]
 
+
+def _through_pipeline(endpoint: pipeline.Endpoint) -> Handler:
+    return functools.partial(pipeline.serve, endpoint)
+
+
 # path -> (method, handler). Paths are matched without a trailing slash.
 ROUTES: dict[str, tuple[str, Handler]] = {
-    "/v1/chat/completions": ("POST", chat_completions),
-    "/v1/embeddings": ("POST", embeddings),
-    "/v1/messages": ("POST", messages),
+    "/v1/chat/completions": ("POST", _through_pipeline(chat.ENDPOINT)),
+    "/v1/embeddings": ("POST", _through_pipeline(embeddings.ENDPOINT)),
+    "/v1/messages": ("POST", _through_pipeline(messages.ENDPOINT)),
     "/v1/models": ("GET", models),
     "/healthz": ("GET", healthz),
     "/readyz": ("GET", readyz),

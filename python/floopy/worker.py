@@ -9,17 +9,17 @@ import time
 
 import msgspec
 
+from floopy.context import RequestContext
 from floopy.observability import RequestLog
 from floopy.pipeline.auth import KeyStore
-from floopy.pipeline.breaker import BreakerEvent, build_breakers
-from floopy.pipeline.context import RequestContext
+from floopy.pipeline.auth.projects import Projects
 from floopy.pipeline.dispatch import Dispatcher
-from floopy.pipeline.latency import LatencyTracker
+from floopy.pipeline.dispatch.breaker import BreakerEvent, build_breakers
+from floopy.pipeline.dispatch.retry import RetryPolicy
 from floopy.pipeline.parse import Parser
-from floopy.pipeline.projects import Projects
 from floopy.pipeline.ratelimit import build_limiter
-from floopy.pipeline.retry import RetryPolicy
 from floopy.pipeline.routing import Router
+from floopy.pipeline.routing.latency import LatencyTracker
 from floopy.pricing import PriceBook
 from floopy.providers import build_providers
 from floopy.providers.base import Provider

@@ -76,6 +76,8 @@ def test_requests_per_user_are_refused_exactly_past_the_limit(gateway: Gateway) 
     assert 1 <= int(headers["retry-after"]) <= 60
     assert headers["ratelimit-reset"] == headers["retry-after"]
     assert (headers["ratelimit-limit"], headers["ratelimit-remaining"]) == ("3", "0")
+    assert (headers["floopy-provider"], headers["floopy-model"]) == ("", "")
+    assert headers["floopy-fallback-used"] == "false"
     assert ask(client, **{"floopy-user-id": f"other-{user}"}).headers["ratelimit-remaining"] == "2"
 
 

@@ -280,3 +280,59 @@ def test_unknown_routing_rule(client: openai.OpenAI) -> None:
             extra_headers={"floopy-routing-rule": "nope"},
         )
     assert "sturdy" in caught.value.message
+
+
+def routing_headers(headers: httpx.Headers) -> tuple[str, str, str]:
+    return (
+        headers["floopy-provider"],
+        headers["floopy-model"],
+        headers["floopy-fallback-used"],
+    )
+
+
+def test_an_unauthenticated_error_names_no_target(gateway: Gateway) -> None:
+    client = openai.OpenAI(base_url=gateway.base_url, api_key="fpk_wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client.chat.completions.create(model="gpt-4o-mini", messages=prompt()[1])
+    assert routing_headers(caught.value.response.headers) == ("", "", "false")
+
+
+def test_a_bad_request_before_routing_names_no_target(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="no-such-model", messages=prompt()[1])
+    assert routing_headers(caught.value.response.headers) == ("", "", "false")
+
+
+def test_a_provider_s_bad_request_names_the_target(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="mock/fail-5-400", messages=prompt()[1])
+    assert routing_headers(caught.value.response.headers) == ("mock", "fail-5-400", "false")
+
+
+def test_every_target_failing_names_the_last_one_tried(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(
+            model="mock/fail-999-502",
+            messages=prompt()[1],
+            extra_headers={"floopy-fallback": "mock/fail-999-503"},
+        )
+    assert caught.value.status_code == 502
+    assert routing_headers(caught.value.response.headers) == ("mock", "fail-999-503", "true")
+
+
+def test_a_timeout_names_the_target_that_timed_out(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="impatient/fail-9-hang", messages=prompt()[1])
+    assert caught.value.status_code == 504
+    assert routing_headers(caught.value.response.headers) == ("impatient", "fail-9-hang", "false")
+
+
+def test_a_routing_error_on_messages_carries_the_headers(gateway: Gateway) -> None:
+    response = httpx.post(
+        f"{gateway.base_url}/messages",
+        headers={"x-api-key": gateway.key},
+        json={"model": "no-such-model", "max_tokens": 5, "messages": prompt()[1]},
+    )
+    assert response.status_code == 400
+    assert response.json()["type"] == "error"  # Anthropic's envelope
+    assert routing_headers(response.headers) == ("", "", "false")

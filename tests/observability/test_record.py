@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgspec
 
 from floopy._native import HeaderExtractor, RequestParser
+from floopy.context import RequestContext
 from floopy.observability.record import RecordBuilder, encode, project_of
-from floopy.pipeline.context import RequestContext
 from floopy.providers.base import Usage
 from floopy.settings import ApiKeyEntry, Settings, load_settings
 

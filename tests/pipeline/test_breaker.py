@@ -11,9 +11,9 @@ import pytest
 from clocks import Clock
 from redis.asyncio import Redis
 
-from floopy.pipeline.breaker import BreakerEvent, Breakers, NoBreakers, build_breakers
-from floopy.pipeline.breaker.memory import InProcessBreakers
-from floopy.pipeline.breaker.redis import RedisBreakers
+from floopy.pipeline.dispatch.breaker import BreakerEvent, Breakers, NoBreakers, build_breakers
+from floopy.pipeline.dispatch.breaker.memory import InProcessBreakers
+from floopy.pipeline.dispatch.breaker.redis import RedisBreakers
 from floopy.settings import CircuitBreakerConfig
 
 CONFIG = CircuitBreakerConfig(

@@ -11,13 +11,14 @@ import pytest
 from clocks import Clock
 
 from floopy import _native, errors
-from floopy.pipeline.breaker.memory import InProcessBreakers
-from floopy.pipeline.context import RequestContext
+from floopy.context import RequestContext
+from floopy.endpoints.chat import ChatCalls
 from floopy.pipeline.dispatch import Dispatcher
-from floopy.pipeline.latency import LatencyTracker
-from floopy.pipeline.retry import RetryPolicy
+from floopy.pipeline.dispatch.breaker.memory import InProcessBreakers
+from floopy.pipeline.dispatch.retry import RetryPolicy
 from floopy.pipeline.routing import Target
-from floopy.providers.base import Call, Completion, StreamSummary, upstream_error
+from floopy.pipeline.routing.latency import LatencyTracker
+from floopy.providers.base import Call, Completion, Stream, StreamSummary, upstream_error
 from floopy.settings import CircuitBreakerConfig
 
 BODY = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
@@ -99,12 +100,25 @@ class Harness:
     def complete(self, *targets: str) -> tuple[RequestContext, Completion]:
         ctx = context()
         chain = [Target(name.split("/")[0], name.split("/")[1], name) for name in targets]
-        return ctx, asyncio.run(self.dispatcher.complete(ctx, chain))
+        reply = asyncio.run(self.dispatcher.dispatch(ctx, chain, calls(ctx)))
+        assert isinstance(reply, Completion)
+        return ctx, reply
 
     def fails(self, *targets: str) -> errors.FloopyError:
         with pytest.raises(errors.FloopyError) as caught:
             self.complete(*targets)
         return caught.value
+
+
+def calls(ctx: RequestContext) -> ChatCalls:
+    assert ctx.chat is not None
+    return ChatCalls(ctx.body, ctx.chat)
+
+
+async def open_stream(h: Harness, ctx: RequestContext, targets: list[Target]) -> Stream:
+    reply = await h.dispatcher.dispatch(ctx, targets, calls(ctx))
+    assert not isinstance(reply, Completion)
+    return reply  # type: ignore[return-value]
 
 
 def context(stream: bool = False) -> RequestContext:
@@ -228,7 +242,7 @@ def test_a_stream_reports_its_outcome_when_it_ends() -> None:
 
     async def relay() -> list[bytes]:
         ctx = context(stream=True)
-        stream = await h.dispatcher.stream(ctx, [Target("a", "m", "a/m")])
+        stream = await open_stream(h, ctx, [Target("a", "m", "a/m")])
         pieces = [piece async for piece in stream]
         await stream.close()
         return pieces
@@ -244,7 +258,7 @@ def test_a_stream_the_client_left_is_no_failure() -> None:
     h = Harness(a)
 
     async def leave_early() -> None:
-        stream = await h.dispatcher.stream(context(stream=True), [Target("a", "m", "a/m")])
+        stream = await open_stream(h, context(stream=True), [Target("a", "m", "a/m")])
         await stream.close()
 
     for _ in range(5):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from floopy import errors
-from floopy.pipeline.projects import Projects
+from floopy.pipeline.auth.projects import Projects
 from floopy.settings import ApiKeyEntry, OrganizationConfig, Settings
 
 HASH = "sha256:" + "0" * 64

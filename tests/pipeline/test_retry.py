@@ -10,7 +10,7 @@ import pytest
 from clocks import Clock
 
 from floopy import errors
-from floopy.pipeline.retry import Deadline, RetryPolicy, falls_back, is_retriable
+from floopy.pipeline.dispatch.retry import Deadline, RetryPolicy, falls_back, is_retriable
 from floopy.providers.base import retry_after_seconds, upstream_error
 
 

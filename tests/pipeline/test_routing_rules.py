@@ -4,6 +4,7 @@ floopy-routing-rule header over the key's rule over the model name."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from types import SimpleNamespace
@@ -13,10 +14,10 @@ import pytest
 from clocks import Clock
 
 from floopy import _native, errors
-from floopy.handlers import admission
-from floopy.pipeline.context import RequestContext
-from floopy.pipeline.latency import LatencyTracker
+from floopy.context import RequestContext
+from floopy.pipeline import routing
 from floopy.pipeline.routing import Router
+from floopy.pipeline.routing.latency import LatencyTracker
 from floopy.settings import ApiKeyEntry, load_settings
 
 TARGETS = [
@@ -123,11 +124,17 @@ HASH = "sha256:" + "1" * 64
 
 
 def routed(headers: dict[str, str], key_rule: str | None, body_model: str = "tiny") -> list[str]:
-    worker = SimpleNamespace(router=router("fallback"))
     ctx = RequestContext(request_id="req_1", method="POST", path="/", client_ip="127.0.0.1")
     ctx.headers = _native.HeaderExtractor().extract(headers.items())
     ctx.key = ApiKeyEntry(id="k", hash=HASH, routing_rule=key_rule)
-    targets = names(admission.route(worker, ctx, body_model))  # type: ignore[arg-type]
+    exchange = SimpleNamespace(
+        worker=SimpleNamespace(router=router("fallback")),
+        ctx=ctx,
+        parsed=lambda: SimpleNamespace(model=body_model),
+        targets=[],
+    )
+    asyncio.run(routing.run(exchange))  # type: ignore[arg-type]
+    targets = names(exchange.targets)
     assert ctx.routing_rule == (headers.get("floopy-routing-rule") or key_rule)
     return targets
 

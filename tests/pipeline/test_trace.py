@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from floopy import errors
-from floopy.pipeline.context import RequestContext
+from floopy.context import RequestContext
 
 
 def context() -> RequestContext:

@@ -127,8 +127,8 @@ def calls_of(provider: Any) -> Iterator[Callable[[], Awaitable[object]]]:
     yield lambda: provider.complete(chat(stream=False))
     yield lambda: provider.stream(chat(stream=True))
     if isinstance(provider, AnthropicProvider):
-        yield lambda: provider.messages_complete(chat(stream=False), {})
-        yield lambda: provider.messages_stream(chat(stream=True), {})
+        yield lambda: provider.messages_complete(chat(stream=False))
+        yield lambda: provider.messages_stream(chat(stream=True))
     if isinstance(provider, OpenAIProvider | GeminiProvider):
         yield lambda: provider.embed(embedding())
 

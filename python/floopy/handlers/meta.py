@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from floopy.handlers import respond
+from floopy.pipeline import respond
+from floopy.pipeline.auth import authenticate
 
 if TYPE_CHECKING:
     from granian._granian import RSGIHTTPProtocol as HTTPProtocol
     from granian.rsgi import Scope
 
-    from floopy.pipeline.context import RequestContext
+    from floopy.context import RequestContext
     from floopy.worker import Worker
 
 
 async def models(worker: Worker, ctx: RequestContext, scope: Scope, proto: HTTPProtocol) -> None:
-    ctx.headers = worker.parser.headers(scope.headers.items())
-    ctx.key = worker.keys.authenticate(ctx.headers.api_key)
+    authenticate(worker, ctx, scope)
     respond.send_json(proto, ctx, worker.models_body, routed=False)
 
 

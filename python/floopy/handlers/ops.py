@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from floopy.handlers import respond
+from floopy.pipeline import respond
 
 if TYPE_CHECKING:
     from granian._granian import RSGIHTTPProtocol as HTTPProtocol
     from granian.rsgi import Scope
 
-    from floopy.pipeline.context import RequestContext
+    from floopy.context import RequestContext
     from floopy.worker import Worker
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"

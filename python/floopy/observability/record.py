@@ -15,15 +15,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from floopy.observability.redact import Redactor
 
 if TYPE_CHECKING:
-    from floopy.pipeline.context import RequestContext
+    from floopy.context import BreakerEvent, RequestContext
     from floopy.settings import Settings
 
 # A sink is what a batch worker inserts into: ``traces`` takes one row per request with all
@@ -138,7 +137,10 @@ class RecordBuilder:
             organization=organization_of(ctx),
             project=project_of(ctx),
             api_key_id=key.id if key is not None else "",
-            user_id=(headers.user_id if headers else None) or (chat.user if chat else None) or "",
+            user_id=ctx.user_id
+            or (headers.user_id if headers else None)
+            or (chat.user if chat else None)
+            or "",
             session_id=(headers.session_id if headers else None) or "",
             session_name=(headers.session_name if headers else None) or "",
             session_path=(headers.session_path if headers else None) or "",
@@ -159,8 +161,8 @@ class RecordBuilder:
             total_tokens=usage.total_tokens if usage else 0,
             cached_tokens=usage.cached_tokens if usage else 0,
             reasoning_tokens=usage.reasoning_tokens if usage else 0,
-            cache_write_tokens=getattr(usage, "cache_write_tokens", 0) if usage else 0,
-            cost_usd=getattr(ctx, "cost_usd", None),
+            cache_write_tokens=usage.cache_write_tokens if usage else 0,
+            cost_usd=ctx.cost_usd,
             cache_status=ctx.cache_status or "",
             cache_tier=ctx.cache_tier or "",
             firewall_verdict=ctx.firewall_verdict or "",
@@ -219,33 +221,30 @@ class RecordBuilder:
         return self._redact(text) if self._redact else text
 
 
-def breaker_event_record(event: Any) -> BreakerEventRecord:
-    """The row of a circuit-breaker state change; read by attribute, as the breaker's event
-    type belongs to the dispatch stage."""
+def breaker_event_record(event: BreakerEvent) -> BreakerEventRecord:
+    """The row of a circuit-breaker state change."""
     return BreakerEventRecord(
         event_id=uuid.uuid4().hex,
-        time=_epoch(getattr(event, "time", None)),
-        provider=str(getattr(event, "provider", "") or ""),
-        model=str(getattr(event, "model", "") or ""),
-        from_state=str(getattr(event, "from_state", "") or ""),
-        to_state=str(getattr(event, "to_state", "") or ""),
-        reason=str(getattr(event, "reason", "") or ""),
+        time=event.time,
+        provider=event.provider,
+        model=event.model,
+        from_state=event.from_state,
+        to_state=event.to_state,
+        reason=event.reason,
     )
 
 
 def organization_of(ctx: RequestContext) -> str:
-    resolved = getattr(ctx, "organization", None)
-    if isinstance(resolved, str) and resolved:
-        return resolved
+    if ctx.organization:
+        return ctx.organization
     return ctx.key.organization if ctx.key is not None else ""
 
 
 def project_of(ctx: RequestContext) -> str:
     """The project the auth stage resolved; else DESIGN section 4's order: a key locked to a
     project, the floopy-project-id header, the key's default, then "default"."""
-    resolved = getattr(ctx, "project", None)
-    if isinstance(resolved, str) and resolved:
-        return resolved
+    if ctx.project:
+        return ctx.project
     key, headers = ctx.key, ctx.headers
     if key is not None and key.locked_to_project and key.project:
         return key.project
@@ -290,11 +289,3 @@ def _host_of(peer: str) -> str:
     """granian gives the peer as ``host:port``; the port is noise in a log."""
     host, sep, port = peer.rpartition(":")
     return host.strip("[]") if sep and port.isdigit() else peer
-
-
-def _epoch(value: object) -> float:
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.timestamp()
-    return time.time()

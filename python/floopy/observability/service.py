@@ -39,7 +39,7 @@ from floopy.observability.replay import Replayer
 from floopy.observability.store import LogStore, StoreUnavailable
 
 if TYPE_CHECKING:
-    from floopy.pipeline.context import RequestContext
+    from floopy.context import BreakerEvent, RequestContext
     from floopy.settings import Settings
 
 log = logging.getLogger("floopy.log")
@@ -145,7 +145,7 @@ class RequestLog:
         plumbing.workers[REQUESTS].put(encode(record))
         plumbing.workers[TRACES].put(encode(self._builder.trace(ctx, record)))
 
-    def breaker_event(self, event: Any) -> None:
+    def breaker_event(self, event: BreakerEvent) -> None:
         if self._plumbing is None:
             return
         try:

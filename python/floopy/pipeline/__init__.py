@@ -1,14 +1,78 @@
-"""The request pipeline, one module per stage, run in this order; each may answer early.
+"""The request pipeline of the model endpoints, written once: ``STAGES`` below, run in order
+by ``serve`` for ``/v1/chat/completions``, ``/v1/messages`` and ``/v1/embeddings`` alike.
 
-1. parse: body and headers, by the native core (size limits, JSON validity, floopy-* headers)
-2. auth: gateway API key (hashed at rest) to organization, project, key policy
-3. rate limit: per key / org / user; 429 with ``Retry-After``
-4. cache: exact, then semantic, then advanced (when enabled for the request)
-5. firewall: verdict cache, then LLM safety classifier; block, flag or pass
-6. routing: routing rule or model name to an ordered list of (provider, model) targets
-7. dispatch: translate, call upstream, retry, circuit breaker, fall back, relay the stream
-8. respond: response headers, then the body or the SSE stream
-9. log (off the request path): request record, trace spans, circuit-breaker events
+Each stage is one module (a package once it has helpers or backends) with one contract: it
+reads and sets the exchange (``exchange.Exchange``: the request context and what only lives
+while the request is served) and may answer early, by raising a ``FloopyError`` (the client
+gets it in its API's envelope) or by setting ``exchange.reply`` (a cache hit: the stages marked
+``until_answered`` are then skipped). Each stage runs in its own trace span, so the log has a
+span and a latency per stage. The module docstring of each stage says what it reads and sets.
 
-``floopy.app`` builds the pipeline; ``context.RequestContext`` carries what each stage sets.
+Endpoints (``floopy.endpoints``) only say how their body parses and which error envelope they
+answer in; adding a stage is one module and one line here.
 """
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from floopy import errors
+from floopy.pipeline import auth, cache, dispatch, firewall, parse, ratelimit, respond, routing
+from floopy.pipeline.exchange import Endpoint, Exchange, Stage
+
+if TYPE_CHECKING:
+    from granian._granian import RSGIHTTPProtocol as HTTPProtocol
+    from granian.rsgi import Scope
+
+    from floopy.context import RequestContext
+    from floopy.worker import Worker
+
+log = logging.getLogger("floopy")
+
+STAGES: tuple[Stage, ...] = (
+    Stage("auth", auth.run),  # API key, floopy-* headers, project       401 400 403
+    Stage("parse", parse.run),  # body within limits, by the endpoint      413 400
+    Stage("rate_limit", ratelimit.run),  # RATE_LIMITS budgets             429
+    Stage("cache", cache.run),  # a repeat answered at once (not built yet)
+    Stage("firewall", firewall.run, until_answered=True),  # screening (not built yet)
+    Stage("routing", routing.run, until_answered=True),  # rule or model -> targets  400
+    Stage("dispatch", dispatch.run, until_answered=True),  # retry, fall back   4xx 502 504
+    Stage("respond", respond.run),  # headers, then the body or the stream
+)
+# Once the response is complete (not for an error answer).
+AFTER_RESPONSE = (ratelimit.spend_tokens,)
+# Then, whatever the outcome, the log (``Worker.finished``, off the request path).
+
+__all__ = ["AFTER_RESPONSE", "STAGES", "Endpoint", "serve"]
+
+
+async def serve(
+    endpoint: Endpoint, worker: Worker, ctx: RequestContext, scope: Scope, proto: HTTPProtocol
+) -> None:
+    """Runs the stages for one request; an error becomes the answer, with the routing
+    headers of the last target tried."""
+    ctx.api_format = endpoint.api_format
+    exchange = Exchange(worker, endpoint, ctx, scope, proto)
+    try:
+        await _run_stages(exchange)
+    except errors.FloopyError as exc:
+        respond.send_error(proto, ctx, exc, routed=True)
+        return
+    except Exception:
+        log.exception("unhandled error on %s %s (%s)", ctx.method, ctx.path, ctx.request_id)
+        internal = errors.InternalError("internal error; see the log")
+        respond.send_error(proto, ctx, internal, routed=True)
+        return
+    for step in AFTER_RESPONSE:
+        await step(exchange)
+
+
+async def _run_stages(exchange: Exchange, stages: tuple[Stage, ...] = STAGES) -> None:
+    ctx = exchange.ctx
+    for stage in stages:
+        if stage.until_answered and exchange.reply is not None:
+            continue
+        with ctx.span(stage.name) as span:
+            exchange.span = span
+            await stage.run(exchange)

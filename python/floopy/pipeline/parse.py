@@ -1,10 +1,30 @@
-"""Stage 1, parse: headers and body through the native core, errors into the error tree."""
+"""Stage: parse. The body read within the size limit, then parsed by the endpoint (the
+native parser for chat and messages: size, depth, model and messages).
+
+Reads the scope and the body; sets ``ctx.body``, ``ctx.chat`` (chat and messages) and the
+exchange's parsed request. Answers early with 413 for a body over ``MAX_BODY_BYTES`` and 400
+for one that does not parse. ``Parser`` holds the worker's configured native parsers, headers
+included (auth reads them first).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from floopy import _native, errors
+
+if TYPE_CHECKING:
+    from granian._granian import RSGIHTTPProtocol as HTTPProtocol
+    from granian.rsgi import Scope
+
+    from floopy.pipeline.exchange import Exchange
+
+
+async def run(exchange: Exchange) -> None:
+    parser = exchange.worker.parser
+    exchange.ctx.body = await read_body(exchange.scope, exchange.proto, parser)
+    exchange.request = exchange.endpoint.parse(exchange)
 
 
 class Parser:
@@ -46,3 +66,23 @@ def as_floopy_error(exc: _native.NativeError) -> errors.FloopyError:
     if isinstance(exc, _native.PayloadTooLarge):
         return errors.PayloadTooLarge(str(exc))
     return errors.BadRequest(str(exc), param=exc.param)
+
+
+async def read_body(scope: Scope, proto: HTTPProtocol, parser: Parser) -> bytes:
+    declared = scope.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise errors.BadRequest("Content-Length is not a number") from None
+        parser.check_length(size)
+        return await proto()
+    # No declared length (chunked): stop reading as soon as the limit is passed.
+    parts: list[bytes] = []
+    received = 0
+    async for part in proto:
+        received += len(part)
+        if received > parser.max_body_bytes:
+            raise payload_too_large(received, parser.max_body_bytes)
+        parts.append(part)
+    return b"".join(parts)

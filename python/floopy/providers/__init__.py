@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from floopy.providers.anthropic import AnthropicProvider
@@ -14,8 +15,6 @@ from floopy.providers.openai import AzureOpenAIProvider, OpenAIProvider
 if TYPE_CHECKING:
     from floopy.settings import ProviderConfig, Settings
     from floopy.upstream import Upstream
-
-OPENAI_WIRE = ("openai", "openai_compatible")
 
 
 def timeouts_of(config: ProviderConfig, settings: Settings) -> Timeouts:
@@ -31,39 +30,43 @@ def build_providers(settings: Settings, upstream: Upstream) -> dict[str, Provide
     """One provider object per configured provider, sharing the worker's upstream client."""
     built: dict[str, Provider] = {}
     for name, config in settings.providers.items():
-        if config.kind == "echo":
-            built[name] = EchoProvider(name)
-            continue
-        timeouts = timeouts_of(config, settings)
-        if config.kind in OPENAI_WIRE:
-            built[name] = OpenAIProvider(
-                name,
-                config.kind,
-                base_url=config.base_url,
-                api_key=config.api_key(),
-                extra_headers=dict(config.headers),
-                upstream=upstream,
-                timeouts=timeouts,
-            )
-        elif config.kind == "anthropic":
-            built[name] = _anthropic(name, settings, upstream, timeouts)
-        elif config.kind == "gemini":
-            built[name] = GeminiProvider(
-                name,
-                base_url=config.base_url,
-                api_key=config.api_key(),
-                extra_headers=dict(config.headers),
-                upstream=upstream,
-                timeouts=timeouts,
-            )
-        elif config.kind == "azure":
-            built[name] = _azure(name, config, upstream, timeouts)
-        else:
+        factory = FACTORIES.get(config.kind)
+        if factory is None:
             raise ValueError(f"PROVIDERS['{name}']: kind '{config.kind}' is not supported yet")
+        built[name] = factory(name, settings, upstream)
     return built
 
 
-def _anthropic(name: str, settings: Settings, upstream: Upstream, timeouts: Timeouts) -> Provider:
+def _echo(name: str, settings: Settings, upstream: Upstream) -> Provider:
+    return EchoProvider(name)
+
+
+def _openai(name: str, settings: Settings, upstream: Upstream) -> Provider:
+    config = settings.providers[name]
+    return OpenAIProvider(
+        name,
+        config.kind,
+        base_url=config.base_url,
+        api_key=config.api_key(),
+        extra_headers=dict(config.headers),
+        upstream=upstream,
+        timeouts=timeouts_of(config, settings),
+    )
+
+
+def _gemini(name: str, settings: Settings, upstream: Upstream) -> Provider:
+    config = settings.providers[name]
+    return GeminiProvider(
+        name,
+        base_url=config.base_url,
+        api_key=config.api_key(),
+        extra_headers=dict(config.headers),
+        upstream=upstream,
+        timeouts=timeouts_of(config, settings),
+    )
+
+
+def _anthropic(name: str, settings: Settings, upstream: Upstream) -> Provider:
     config = settings.providers[name]
     # Anthropic requires max_tokens: each model's catalog limit, by the name the provider
     # knows it by, is the default when the client sets none.
@@ -78,13 +81,14 @@ def _anthropic(name: str, settings: Settings, upstream: Upstream, timeouts: Time
         api_key=config.api_key(),
         extra_headers=dict(config.headers),
         upstream=upstream,
-        timeouts=timeouts,
+        timeouts=timeouts_of(config, settings),
         max_output_tokens=max_output_tokens,
         default_max_tokens=settings.default_max_tokens,
     )
 
 
-def _azure(name: str, config: ProviderConfig, upstream: Upstream, timeouts: Timeouts) -> Provider:
+def _azure(name: str, settings: Settings, upstream: Upstream) -> Provider:
+    config = settings.providers[name]
     assert config.api_version is not None, "validated by ProviderConfig"
     return AzureOpenAIProvider(
         name,
@@ -94,5 +98,16 @@ def _azure(name: str, config: ProviderConfig, upstream: Upstream, timeouts: Time
         deployments=dict(config.deployments),
         extra_headers=dict(config.headers),
         upstream=upstream,
-        timeouts=timeouts,
+        timeouts=timeouts_of(config, settings),
     )
+
+
+# Provider kind -> the factory that builds one from its settings.
+FACTORIES: dict[str, Callable[[str, Settings, Upstream], Provider]] = {
+    "echo": _echo,
+    "openai": _openai,
+    "openai_compatible": _openai,
+    "anthropic": _anthropic,
+    "gemini": _gemini,
+    "azure": _azure,
+}

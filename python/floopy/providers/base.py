@@ -1,7 +1,12 @@
-"""The one small protocol every provider implements.
+"""What a provider is, as small protocols, one per capability:
 
-A provider only translates and calls: it builds the upstream request from an OpenAI-format
-chat request, turns the upstream answer back into OpenAI format (whole or as a stream) and maps
+- ``Provider``: every provider answers chat completions, whole and streamed;
+- ``MessagesProvider``: it also speaks Anthropic's Messages API natively, so ``/v1/messages``
+  bodies pass through untranslated (the rest get them over chat: ``operations``);
+- ``EmbeddingsProvider``: it also serves embeddings.
+
+A provider only translates and calls: it builds the upstream request from the client's body,
+turns the upstream answer back into the client's format (whole or as a stream) and maps
 upstream errors into the gateway's error tree. It knows nothing of pipeline stages, logging or
 the HTTP server. OpenAI-compatible vendors are configuration on one shared module.
 """
@@ -13,7 +18,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from floopy import errors
 
@@ -79,8 +84,12 @@ class Stream(Protocol):
 
 @dataclass(slots=True, frozen=True)
 class Call:
-    """One chat-completion call to one provider: the client's body (raw bytes, OpenAI
-    format), the model to ask for at the provider, and the stream options."""
+    """One call to one provider: the client's body (raw bytes, in the format of ``api``),
+    the model to ask for at the provider, and the stream options.
+
+    ``api`` is the format the client spoke: ``chat`` (OpenAI chat completions) or
+    ``messages`` (Anthropic's Messages API, with the client's ``anthropic-*`` headers in
+    ``client_headers``, as (name, value) pairs)."""
 
     body: bytes
     model: str
@@ -88,9 +97,13 @@ class Call:
     stream: bool
     include_usage: bool
     user_text: str | None = None
+    api: Literal["chat", "messages"] = "chat"
+    client_headers: tuple[tuple[str, str], ...] = ()
 
 
 class Provider(Protocol):
+    """Every provider: chat completions, whole and streamed."""
+
     name: str
     kind: str
 
@@ -104,6 +117,16 @@ class Provider(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class MessagesProvider(Protocol):
+    """A provider that speaks Anthropic's Messages API natively: ``call.body`` is an
+    Anthropic request, and the answer goes back to the client as the provider sent it."""
+
+    async def messages_complete(self, call: Call) -> Completion: ...
+
+    async def messages_stream(self, call: Call) -> Stream: ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -128,10 +151,8 @@ class Embeddings:
 
 
 @runtime_checkable
-class EmbeddingProvider(Protocol):
+class EmbeddingsProvider(Protocol):
     """A provider that also serves ``POST /v1/embeddings`` (not every provider does)."""
-
-    name: str
 
     async def embed(self, call: EmbeddingCall) -> Embeddings:
         """Raises a FloopyError on failure."""

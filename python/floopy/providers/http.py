@@ -22,7 +22,8 @@ each can say which limit ran out (the native client also enforces ``total`` on i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 from floopy import errors
 from floopy.providers.base import StreamSummary
@@ -30,6 +31,7 @@ from floopy.upstream import Answer, Response, Timeouts, Upstream
 
 __all__ = [
     "Answer",
+    "HttpProvider",
     "RelayedStream",
     "Timeouts",
     "UpstreamBody",
@@ -83,6 +85,59 @@ async def open_stream(
         raise _timed_out(provider, timeouts, exc) from None
     except OSError as exc:
         raise errors.ProviderError(f"{provider} is unreachable: {exc}") from exc
+
+
+S = TypeVar("S", bound="RelayedStream")
+
+
+class HttpProvider:
+    """The skeleton every HTTP provider shares: its name, the worker's upstream client, its
+    time limits and request headers; a whole answer and an opened stream, each non-200
+    answer turned into the provider's own error (``_error``)."""
+
+    kind: str
+
+    def __init__(
+        self, name: str, *, upstream: Upstream, timeouts: Timeouts, headers: dict[str, str]
+    ) -> None:
+        self.name = name
+        self._upstream = upstream
+        self._timeouts = timeouts
+        self._headers = headers
+
+    async def close(self) -> None:
+        """The upstream client belongs to the worker, which closes it."""
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str] | None = None) -> Answer:
+        """The whole answer of a 200; any other status raises the provider's error."""
+        answer = await post(
+            self._upstream, self.name, url, body, headers or self._headers, self._timeouts
+        )
+        if answer.status != 200:
+            raise self._error(answer)
+        return answer
+
+    async def _relay(
+        self,
+        url: str,
+        body: bytes,
+        relayed: Callable[[UpstreamBody], S],
+        headers: dict[str, str] | None = None,
+    ) -> S:
+        """The stream ``relayed`` makes of the open upstream body, once its first event is in
+        hand; a non-200 answer raises the provider's error."""
+        opened = await open_stream(
+            self._upstream, self.name, url, body, headers or self._headers, self._timeouts
+        )
+        if isinstance(opened, Answer):
+            raise self._error(opened)
+        stream = relayed(opened)
+        await stream.open()
+        return stream
+
+    def _error(self, answer: Answer) -> errors.FloopyError:
+        """The client-facing error of a non-200 answer."""
+        raise NotImplementedError
 
 
 def _timed_out(provider: str, timeouts: Timeouts, exc: TimeoutError) -> errors.GatewayTimeout:

@@ -29,12 +29,11 @@ from floopy.providers.base import (
 )
 from floopy.providers.http import (
     Answer,
+    HttpProvider,
     RelayedStream,
     Timeouts,
     UpstreamBody,
-    open_stream,
     oversized_event,
-    post,
 )
 from floopy.upstream import Upstream
 
@@ -111,7 +110,7 @@ def error_message(body: bytes) -> str:
     return parsed.error or parsed.message or ""
 
 
-class OpenAIProvider:
+class OpenAIProvider(HttpProvider):
     """Speaks the OpenAI chat-completions wire format to ``base_url``."""
 
     def __init__(
@@ -125,53 +124,36 @@ class OpenAIProvider:
         upstream: Upstream,
         timeouts: Timeouts,
     ) -> None:
-        self.name = name
+        headers = {"Content-Type": "application/json", **extra_headers}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        super().__init__(name, upstream=upstream, timeouts=timeouts, headers=headers)
         self.kind = kind
         self._root = base_url.rstrip("/")
-        self._upstream = upstream
-        self._timeouts = timeouts
-        self._headers = {"Content-Type": "application/json", **extra_headers}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
 
     async def complete(self, call: Call) -> Completion:
         body = self._body(call, ask_usage=False)
-        url = self._endpoint(call.model, "chat/completions")
-        answer = await post(self._upstream, self.name, url, body, self._headers, self._timeouts)
-        self._check(answer)
+        answer = await self._post(self._endpoint(call.model, "chat/completions"), body)
         return _completion(answer.body)
 
     async def stream(self, call: Call) -> OpenAIStream:
         body = self._body(call, ask_usage=not call.include_usage)
+        relay = OpenAIStreamRelay(strip_usage=not call.include_usage)
         url = self._endpoint(call.model, "chat/completions")
-        opened = await open_stream(
-            self._upstream, self.name, url, body, self._headers, self._timeouts
-        )
-        if isinstance(opened, Answer):
-            self._check(opened)
-            raise errors.ProviderError(f"{self.name} answered HTTP {opened.status}")
-        stream = OpenAIStream(opened, OpenAIStreamRelay(strip_usage=not call.include_usage))
-        await stream.open()
-        return stream
+        return await self._relay(url, body, lambda opened: OpenAIStream(opened, relay))
 
     async def embed(self, call: EmbeddingCall) -> Embeddings:
         """The client's body forwarded (with the provider's model name), the answer as is."""
         body = call.body if call.model == call.requested_model else _with_model(call)
-        url = self._endpoint(call.model, "embeddings")
-        answer = await post(self._upstream, self.name, url, body, self._headers, self._timeouts)
-        self._check(answer)
+        answer = await self._post(self._endpoint(call.model, "embeddings"), body)
         return Embeddings(body=answer.body, usage=_embedding_usage(answer.body))
-
-    async def close(self) -> None:
-        """The upstream client belongs to the worker, which closes it."""
 
     def _endpoint(self, model: str, operation: str) -> str:
         return f"{self._root}/{operation}"
 
-    def _check(self, answer: Answer) -> None:
-        if answer.status != 200:
-            message = error_message(answer.body)
-            raise upstream_error(self.name, answer.status, message, headers=answer.headers)
+    def _error(self, answer: Answer) -> errors.FloopyError:
+        message = error_message(answer.body)
+        return upstream_error(self.name, answer.status, message, headers=answer.headers)
 
     def _body(self, call: Call, *, ask_usage: bool) -> bytes:
         ask_usage = call.stream and ask_usage

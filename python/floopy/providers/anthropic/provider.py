@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import msgspec
 
+from floopy import errors
 from floopy.providers.anthropic.request import AnthropicRequest, to_anthropic
 from floopy.providers.anthropic.response import to_completion
-from floopy.providers.anthropic.stream import AnthropicStream, ChunkTranslator, EventRelay, Mode
+from floopy.providers.anthropic.stream import AnthropicStream, ChunkTranslator, EventRelay
 from floopy.providers.anthropic.wire import (
     API_VERSION,
     finish_reason,
@@ -17,7 +18,7 @@ from floopy.providers.anthropic.wire import (
     usage_of,
 )
 from floopy.providers.base import Call, Completion
-from floopy.providers.http import Answer, Timeouts, open_stream, post
+from floopy.providers.http import Answer, HttpProvider, Timeouts
 from floopy.upstream import Upstream
 
 # Request headers of a /v1/messages client that shape how Anthropic reads the body.
@@ -31,7 +32,7 @@ def messages_url(base_url: str) -> str:
     return f"{root}/v1/messages"
 
 
-class AnthropicProvider:
+class AnthropicProvider(HttpProvider):
     kind = "anthropic"
 
     def __init__(
@@ -46,24 +47,19 @@ class AnthropicProvider:
         max_output_tokens: dict[str, int],
         default_max_tokens: int,
     ) -> None:
-        self.name = name
+        headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
+        headers.update(extra_headers)
+        if api_key:
+            headers["x-api-key"] = api_key
+        super().__init__(name, upstream=upstream, timeouts=timeouts, headers=headers)
         self._url = messages_url(base_url)
-        self._upstream = upstream
-        self._timeouts = timeouts
         # Anthropic requires max_tokens: the catalog's limit of the model, else the default.
         self._max_output_tokens = max_output_tokens
         self._default_max_tokens = default_max_tokens
-        self._headers = {
-            "content-type": "application/json",
-            "anthropic-version": API_VERSION,
-            **extra_headers,
-        }
-        if api_key:
-            self._headers["x-api-key"] = api_key
 
     async def complete(self, call: Call) -> Completion:
         request = self._translate(call, stream=False)
-        answer = await self._post(msgspec.json.encode(request.body), self._headers)
+        answer = await self._post(self._url, msgspec.json.encode(request.body))
         return to_completion(self.name, answer.body, request.json_tool)
 
     async def stream(self, call: Call) -> AnthropicStream:
@@ -72,13 +68,15 @@ class AnthropicProvider:
             model=call.model, include_usage=call.include_usage, json_tool=request.json_tool
         )
         body = msgspec.json.encode(request.body)
-        return await self._open_stream(body, self._headers, translator)
+        return await self._relay(
+            self._url, body, lambda opened: AnthropicStream(opened, translator)
+        )
 
-    async def messages_complete(self, call: Call, client_headers: dict[str, str]) -> Completion:
+    async def messages_complete(self, call: Call) -> Completion:
         """``/v1/messages`` natively: ``call.body`` is already an Anthropic request; the answer
         goes back to the client byte for byte."""
-        headers = self._native_headers(client_headers)
-        data = (await self._post(self._native_body(call), headers)).body
+        headers = self._native_headers(call.client_headers)
+        data = (await self._post(self._url, self._native_body(call), headers)).body
         try:
             message = message_decoder.decode(data)
         except (msgspec.DecodeError, RecursionError):
@@ -89,12 +87,15 @@ class AnthropicProvider:
             finish_reason=finish_reason(message.stop_reason),
         )
 
-    async def messages_stream(self, call: Call, client_headers: dict[str, str]) -> AnthropicStream:
-        headers = self._native_headers(client_headers)
-        return await self._open_stream(self._native_body(call), headers, EventRelay())
-
-    async def close(self) -> None:
-        """The upstream client belongs to the worker, which closes it."""
+    async def messages_stream(self, call: Call) -> AnthropicStream:
+        headers = self._native_headers(call.client_headers)
+        relay = EventRelay()
+        return await self._relay(
+            self._url,
+            self._native_body(call),
+            lambda opened: AnthropicStream(opened, relay),
+            headers,
+        )
 
     def _translate(self, call: Call, *, stream: bool) -> AnthropicRequest:
         doc = msgspec.json.decode(call.body)
@@ -108,27 +109,9 @@ class AnthropicProvider:
         doc["model"] = call.model
         return msgspec.json.encode(doc)
 
-    def _native_headers(self, client_headers: dict[str, str]) -> dict[str, str]:
-        forwarded = {
-            name: client_headers[name] for name in FORWARDED_HEADERS if name in client_headers
-        }
+    def _native_headers(self, client_headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+        forwarded = {name: value for name, value in client_headers if name in FORWARDED_HEADERS}
         return {**self._headers, **forwarded}
 
-    async def _post(self, body: bytes, headers: dict[str, str]) -> Answer:
-        """The whole answer of a 200; any other status raises its mapped error."""
-        answer = await post(self._upstream, self.name, self._url, body, headers, self._timeouts)
-        if answer.status != 200:
-            raise http_error(self.name, answer.status, answer.body, answer.headers)
-        return answer
-
-    async def _open_stream(
-        self, body: bytes, headers: dict[str, str], mode: Mode
-    ) -> AnthropicStream:
-        opened = await open_stream(
-            self._upstream, self.name, self._url, body, headers, self._timeouts
-        )
-        if isinstance(opened, Answer):
-            raise http_error(self.name, opened.status, opened.body, opened.headers)
-        stream = AnthropicStream(opened, mode)
-        await stream.open()
-        return stream
+    def _error(self, answer: Answer) -> errors.FloopyError:
+        return http_error(self.name, answer.status, answer.body, answer.headers)

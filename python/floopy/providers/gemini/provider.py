@@ -20,11 +20,11 @@ from floopy.providers.gemini.failures import gemini_error
 from floopy.providers.gemini.request import generate_content_body
 from floopy.providers.gemini.response import translate_completion
 from floopy.providers.gemini.stream import GeminiStream, StreamTranslator
-from floopy.providers.http import Answer, Timeouts, open_stream, post
+from floopy.providers.http import Answer, HttpProvider, Timeouts
 from floopy.upstream import Upstream
 
 
-class GeminiProvider:
+class GeminiProvider(HttpProvider):
     kind = "gemini"
 
     def __init__(
@@ -37,70 +37,40 @@ class GeminiProvider:
         upstream: Upstream,
         timeouts: Timeouts,
     ) -> None:
-        self.name = name
-        self._base_url = base_url.rstrip("/")
-        self._upstream = upstream
-        self._timeouts = timeouts
-        self._headers = {"Content-Type": "application/json", **extra_headers}
+        headers = {"Content-Type": "application/json", **extra_headers}
         if api_key:
-            self._headers["x-goog-api-key"] = api_key
+            headers["x-goog-api-key"] = api_key
+        super().__init__(name, upstream=upstream, timeouts=timeouts, headers=headers)
+        self._base_url = base_url.rstrip("/")
 
     async def complete(self, call: Call) -> Completion:
-        body = self._generate_body(call)
-        answer = await post(
-            self._upstream,
-            self.name,
-            self._url(call.model, "generateContent"),
-            body,
-            self._headers,
-            self._timeouts,
-        )
-        self._check(answer)
+        answer = await self._post(self._url(call.model, "generateContent"), self._body(call))
         return translate_completion(answer.body, call.model)
 
     async def stream(self, call: Call) -> GeminiStream:
-        body = self._generate_body(call)
         translator = StreamTranslator(call.model, call.include_usage)
         url = self._url(call.model, "streamGenerateContent") + "?alt=sse"
-        opened = await open_stream(
-            self._upstream, self.name, url, body, self._headers, self._timeouts
+        return await self._relay(
+            url, self._body(call), lambda opened: GeminiStream(opened, translator)
         )
-        if isinstance(opened, Answer):
-            self._check(opened)
-            raise errors.ProviderError(f"{self.name} answered HTTP {opened.status}")
-        stream = GeminiStream(opened, translator)
-        await stream.open()
-        return stream
 
     async def embed(self, call: EmbeddingCall) -> Embeddings:
         method, request = embed_request(call, f"models/{_model_id(call.model)}")
-        answer = await post(
-            self._upstream,
-            self.name,
-            self._url(call.model, method),
-            msgspec.json.encode(request),
-            self._headers,
-            self._timeouts,
-        )
-        self._check(answer)
+        answer = await self._post(self._url(call.model, method), msgspec.json.encode(request))
         vectors = embed_vectors(method, answer.body)
         # Gemini's embedding answers carry no token counts: the client reads 0, the log
         # an unknown usage (and so an unknown cost), not a free request.
         body = embeddings_body(vectors, call.model, Usage(), call.encoding_format)
         return Embeddings(body=body, usage=None)
 
-    async def close(self) -> None:
-        """The upstream client belongs to the worker, which closes it."""
-
-    def _generate_body(self, call: Call) -> bytes:
+    def _body(self, call: Call) -> bytes:
         return msgspec.json.encode(generate_content_body(parse_chat(call.body)))
 
     def _url(self, model: str, method: str) -> str:
         return f"{self._base_url}/models/{quote(_model_id(model), safe='-._~')}:{method}"
 
-    def _check(self, answer: Answer) -> None:
-        if answer.status != 200:
-            raise gemini_error(self.name, answer.status, answer.body, answer.headers)
+    def _error(self, answer: Answer) -> errors.FloopyError:
+        return gemini_error(self.name, answer.status, answer.body, answer.headers)
 
 
 def _model_id(model: str) -> str:

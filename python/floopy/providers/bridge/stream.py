@@ -19,7 +19,7 @@ import msgspec
 from floopy._native import SseParser
 from floopy.providers.anthropic.wire import ERROR_STATUS, error_event
 from floopy.providers.base import Stream, Usage
-from floopy.translate.anthropic_response import anthropic_usage, message_id, stop_reason
+from floopy.providers.bridge.response import anthropic_usage, message_id, stop_reason
 
 
 class _Function(msgspec.Struct):

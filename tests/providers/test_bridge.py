@@ -19,9 +19,9 @@ from floopy import errors
 from floopy._native import SseParser
 from floopy.providers.anthropic.request import to_anthropic
 from floopy.providers.base import Completion, StreamSummary, Usage
-from floopy.translate.anthropic_request import TOOL_ERROR_MARK, to_openai
-from floopy.translate.anthropic_response import to_message
-from floopy.translate.anthropic_stream import EventWriter, MessagesStream
+from floopy.providers.bridge.request import TOOL_ERROR_MARK, to_openai
+from floopy.providers.bridge.response import to_message
+from floopy.providers.bridge.stream import EventWriter, MessagesStream
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 needs_fixtures = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/fixtures absent")

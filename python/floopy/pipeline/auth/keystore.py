@@ -1,4 +1,4 @@
-"""Stage 2, auth: the presented gateway API key to its API_KEYS entry (organization, project,
+"""The presented gateway API key to its API_KEYS entry (organization, project,
 key policy).
 
 Keys are looked up by their SHA-256 hash, so the gateway never holds a plaintext key. The

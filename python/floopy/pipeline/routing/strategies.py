@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 from floopy.pricing import PriceBook
 
 if TYPE_CHECKING:
-    from floopy.pipeline.latency import LatencyTracker
-    from floopy.pipeline.routing import Target
+    from floopy.pipeline.routing.latency import LatencyTracker
+    from floopy.pipeline.routing.target import Target
     from floopy.settings import RoutingRule, Settings
 
 BYTES_PER_TOKEN = 4  # a rough prompt-size estimate, enough to rule out small context windows

@@ -1,4 +1,10 @@
-"""Stage 8, respond: status, headers and body, or the SSE stream relayed as it arrives."""
+"""Stage: respond. Status, headers and body, or the SSE stream relayed as it arrives; also
+how every answer of the gateway is written, errors included (``send_error``).
+
+Reads the reply; sets ``ctx.usage``, ``ctx.finish_reason``, ``ctx.cost_usd``,
+``ctx.response_body`` (a whole answer, or a stream's content), ``ctx.ttft_ms`` and, for a
+stream cut short or a client gone, ``ctx.status`` and ``ctx.error_code``.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,14 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from floopy import errors
+from floopy.providers.base import Completion
+from floopy.providers.operations import Whole
 
 if TYPE_CHECKING:
     from granian._granian import RSGIHTTPProtocol as HTTPProtocol
 
-    from floopy.pipeline.context import RequestContext
+    from floopy.context import RequestContext
+    from floopy.pipeline.exchange import Exchange
     from floopy.providers.base import Stream
 
 log = logging.getLogger("floopy")
@@ -19,6 +28,26 @@ log = logging.getLogger("floopy")
 JSON = "application/json"
 SSE = "text/event-stream"
 Headers = list[tuple[str, str]]
+
+
+async def run(exchange: Exchange) -> None:
+    ctx, reply, span = exchange.ctx, exchange.reply, exchange.span
+    assert reply is not None, "runs after dispatch"
+    prices = exchange.worker.prices
+    if isinstance(reply, Whole):
+        if span is not None:
+            span.set(stream=False)
+        ctx.usage = reply.usage
+        if isinstance(reply, Completion):  # embeddings' vectors are not logged
+            ctx.finish_reason, ctx.response_body = reply.finish_reason, reply.body
+        ctx.cost_usd = prices.cost(ctx.provider, ctx.model, ctx.usage)
+        send_json(exchange.proto, ctx, reply.body, routed=True)
+        return
+    if span is not None:
+        span.set(stream=True)
+    await relay(exchange.proto, ctx, reply)
+    ctx.response_body = reply.summary.content.encode()
+    ctx.cost_usd = prices.cost(ctx.provider, ctx.model, ctx.usage)
 
 
 def base_headers(ctx: RequestContext, content_type: str) -> Headers:
@@ -43,9 +72,13 @@ def send_json(proto: HTTPProtocol, ctx: RequestContext, body: bytes, *, routed: 
     proto.response_bytes(200, headers, body)
 
 
-def send_error(proto: HTTPProtocol, ctx: RequestContext, exc: errors.FloopyError) -> None:
+def send_error(
+    proto: HTTPProtocol, ctx: RequestContext, exc: errors.FloopyError, *, routed: bool = False
+) -> None:
+    """The error in the client's envelope; ``routed`` (a model endpoint) adds the routing
+    headers, naming the last target tried (empty when none was chosen)."""
     ctx.status, ctx.error_code = exc.status, exc.code
-    headers = base_headers(ctx, JSON)
+    headers = routing_headers(ctx, JSON) if routed else base_headers(ctx, JSON)
     headers.extend(exc.headers.items())
     if exc.status < 500 and exc.status != 429:
         headers.append(("x-should-retry", "false"))  # the OpenAI SDKs honour this hint

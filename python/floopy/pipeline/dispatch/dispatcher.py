@@ -1,4 +1,4 @@
-"""Stage 7, dispatch: call the targets in order until one answers.
+"""The dispatcher: call the targets in order until one answers.
 
 For each target, in the order routing chose:
 
@@ -10,31 +10,34 @@ For each target, in the order routing chose:
    target; a request the provider rejected as malformed goes back to the client at once,
    since every provider would reject it too.
 
-Each attempt's outcome goes to the target's circuit breaker and its latency to the latency
-tracker. Streams are handed over only before their first event, which is why providers return
-a stream only once its first event has arrived; a stream's outcome reaches the breaker when
-it ends, so a stream that breaks half-way counts as the failure it is.
+Each attempt asks the target's provider for the operation the request needs (chat, messages
+or embeddings: ``providers.operations``). Its outcome goes to the target's circuit breaker and
+its latency to the latency tracker; the context names the last target tried, so an error
+answer says which provider failed. Streams are handed over only before their first event,
+which is why providers return a stream only once its first event has arrived; a stream's
+outcome reaches the breaker when it ends, so a stream that breaks half-way counts as the
+failure it is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import NoReturn, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, NoReturn
 
 from floopy import errors
-from floopy.pipeline.breaker import Breakers, NoBreakers
-from floopy.pipeline.context import RequestContext
-from floopy.pipeline.latency import LatencyTracker
-from floopy.pipeline.retry import Deadline, RetryPolicy, falls_back, is_retriable
-from floopy.pipeline.routing import Target
-from floopy.providers.base import Call, Completion, Provider, Stream
+from floopy.pipeline.dispatch.breaker import Breakers, NoBreakers
+from floopy.pipeline.dispatch.retry import Deadline, RetryPolicy, falls_back, is_retriable
+from floopy.pipeline.routing.latency import LatencyTracker
+from floopy.providers.operations import Operations, Reply, Whole
 from floopy.settings import defaults
 
-T = TypeVar("T")
-
-Attempt = Callable[[Provider, Call], Awaitable[T]]
+if TYPE_CHECKING:
+    from floopy.context import RequestContext
+    from floopy.pipeline.exchange import ProviderRequest
+    from floopy.pipeline.routing.target import Target
+    from floopy.providers.base import Provider, Stream
 
 NO_RETRIES = RetryPolicy(attempts=0, backoff=0.0, backoff_max=0.0)
 
@@ -42,7 +45,7 @@ NO_RETRIES = RetryPolicy(attempts=0, backoff=0.0, backoff_max=0.0)
 class Dispatcher:
     def __init__(
         self,
-        providers: dict[str, Provider],
+        providers: Mapping[str, Provider],
         *,
         breakers: Breakers | None = None,
         latency: LatencyTracker | None = None,
@@ -51,7 +54,7 @@ class Dispatcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._providers = providers
+        self._operations = {name: Operations(provider) for name, provider in providers.items()}
         self._breakers = breakers or NoBreakers()
         self._latency = latency or LatencyTracker()
         self._retry = retry
@@ -59,79 +62,49 @@ class Dispatcher:
         self._sleep = sleep
         self._clock = clock
 
-    async def complete(self, ctx: RequestContext, targets: list[Target]) -> Completion:
-        return await self._first_success(ctx, targets, lambda p, c: p.complete(c))
-
-    async def stream(
-        self,
-        ctx: RequestContext,
-        targets: list[Target],
-        open_stream: Attempt[Stream] | None = None,
-    ) -> Stream:
-        """The first target's stream to reach its first event; ``open_stream`` calls each
-        provider its own way (``/v1/messages``), ``provider.stream`` by default. The
-        stream's outcome reaches the breaker when it ends."""
-        stream = await self._first_success(
-            ctx, targets, open_stream or _provider_stream, settled_later=True
-        )
+    async def dispatch(
+        self, ctx: RequestContext, targets: list[Target], request: ProviderRequest
+    ) -> Reply:
+        """The first target's answer: whole, or a stream whose first event has arrived (its
+        outcome reaches the breaker when it ends)."""
+        reply = await self._first_success(ctx, targets, request)
+        if not request.stream or isinstance(reply, Whole):
+            return reply
         provider, model = ctx.provider or "", ctx.model or ""
 
         async def settle(error: str | None) -> None:
             await self._breakers.record(provider, model, ok=error is None, error=error)
 
-        return SettledStream(stream, settle)
-
-    async def attempt(
-        self,
-        ctx: RequestContext,
-        targets: list[Target],
-        attempt: Callable[[Provider, Call], Awaitable[T]],
-    ) -> T:
-        """Like ``complete``, with the same retry and fallback rules, for endpoints that
-        call each provider their own way (``/v1/messages``). The breaker counts an attempt
-        as a success once ``attempt`` returns (streams go through ``stream``)."""
-        return await self._first_success(ctx, targets, attempt)
+        return SettledStream(reply, settle)
 
     async def _first_success(
-        self,
-        ctx: RequestContext,
-        targets: list[Target],
-        attempt: Attempt[T],
-        *,
-        settled_later: bool = False,
-    ) -> T:
+        self, ctx: RequestContext, targets: list[Target], request: ProviderRequest
+    ) -> Reply:
         deadline = Deadline(self._deadline, self._clock)
         failures: list[tuple[Target, errors.FloopyError]] = []
         for position, target in enumerate(targets):
             if not await self._breakers.allow(target.provider, target.model):
                 failures.append((target, _circuit_open(target)))
                 continue
+            ctx.provider, ctx.model = target.provider, target.model
+            ctx.fallback_used = position > 0
             try:
-                result = await self._with_retries(ctx, target, attempt, deadline, settled_later)
+                return await self._with_retries(ctx, target, request, deadline)
             except errors.FloopyError as exc:
                 if not falls_back(exc):
                     raise
                 failures.append((target, exc))
                 if deadline.remaining() <= 0:
                     break
-                continue
-            ctx.provider, ctx.model = target.provider, target.model
-            ctx.fallback_used = position > 0
-            return result
         raise _all_failed(failures)
 
     async def _with_retries(
-        self,
-        ctx: RequestContext,
-        target: Target,
-        attempt: Attempt[T],
-        deadline: Deadline,
-        settled_later: bool,
-    ) -> T:
+        self, ctx: RequestContext, target: Target, request: ProviderRequest, deadline: Deadline
+    ) -> Reply:
         retry = 0
         while True:
             try:
-                return await self._once(ctx, target, attempt, deadline, retry, settled_later)
+                return await self._once(ctx, target, request, deadline, retry)
             except errors.FloopyError as exc:
                 wait = self._retry_wait(exc, retry, deadline)
                 if wait is None:
@@ -156,29 +129,28 @@ class Dispatcher:
         self,
         ctx: RequestContext,
         target: Target,
-        attempt: Attempt[T],
+        request: ProviderRequest,
         deadline: Deadline,
         retry: int,
-        settled_later: bool,
-    ) -> T:
-        """One attempt. Its success counts for the breaker now, unless ``settled_later``
-        (a stream, whose outcome is known when it ends)."""
-        provider = self._providers[target.provider]
+    ) -> Reply:
+        """One attempt. Its success counts for the breaker now, unless it is a stream,
+        whose outcome is known when it ends."""
+        operations = self._operations[target.provider]
         started = self._clock()
         with ctx.span(
             "provider_attempt", provider=target.provider, model=target.model, attempt=retry
         ):
             try:
                 async with asyncio.timeout(deadline.remaining()):
-                    result = await attempt(provider, self._call(ctx, target))
+                    reply = await operations.send(request.call(target), stream=request.stream)
             except TimeoutError:
                 await self._failed(target, _deadline_passed(target))
             except errors.FloopyError as exc:
                 await self._failed(target, exc)
         self._latency.observe(target.provider, target.model, self._clock() - started)
-        if not settled_later:
+        if not request.stream:
             await self._breakers.record(target.provider, target.model, ok=True)
-        return result
+        return reply
 
     async def _failed(self, target: Target, exc: errors.FloopyError) -> NoReturn:
         """Counts the failure against the target, then raises it. A request the provider
@@ -190,26 +162,6 @@ class Dispatcher:
         else:
             await self._breakers.record(provider, model, ok=True)
         raise exc
-
-    @staticmethod
-    def _call(ctx: RequestContext, target: Target) -> Call:
-        chat = ctx.chat
-        if chat is None:  # an endpoint without a chat body (embeddings): the target is all
-            return Call(
-                body=ctx.body,
-                model=target.model,
-                requested_model=target.requested,
-                stream=False,
-                include_usage=False,
-            )
-        return Call(
-            body=ctx.body,
-            model=target.model,
-            requested_model=chat.model,
-            stream=chat.stream,
-            include_usage=chat.include_usage,
-            user_text=chat.last_user_text,
-        )
 
 
 class SettledStream:
@@ -236,10 +188,6 @@ class SettledStream:
         if not self._settled:
             self._settled = True
             await self._settle(self.summary.error)
-
-
-async def _provider_stream(provider: Provider, call: Call) -> Stream:
-    return await provider.stream(call)
 
 
 def _circuit_open(target: Target) -> errors.ProviderError:

@@ -19,7 +19,10 @@ from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
+from floopy.context import BreakerEvent
 from floopy.settings import CircuitBreakerConfig
+
+__all__ = ["BreakerEvent", "Change", "Circuit", "State"]
 
 BUCKETS = 10  # the window is measured in this many buckets, plus the current one
 
@@ -28,18 +31,6 @@ class State(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerEvent:
-    """One state change of one target's breaker, for the circuit-breaker log sink."""
-
-    provider: str
-    model: str
-    from_state: str
-    to_state: str
-    reason: str
-    time: float  # Unix time of the change
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from floopy.pipeline.breaker.memory import InProcessBreakers
-from floopy.pipeline.breaker.redis import RedisBreakers
-from floopy.pipeline.breaker.state import BreakerEvent, State
+from floopy.pipeline.dispatch.breaker.memory import InProcessBreakers
+from floopy.pipeline.dispatch.breaker.redis import RedisBreakers
+from floopy.pipeline.dispatch.breaker.state import BreakerEvent, State
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -1,4 +1,7 @@
-"""The request context: what each stage reads and sets, carried to the log at the end."""
+"""What the gateway hands to the log: the request context (what each stage reads and sets,
+carried to the log once the request ended) and circuit-breaker state changes.
+
+Both the pipeline and observability import this module; it imports neither."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from floopy.pipeline.trace import Attribute, Span, Trace
+from floopy.trace import Attribute, Span, Trace
 
 if TYPE_CHECKING:
     from floopy._native import ChatRequest, FloopyHeaders
@@ -85,3 +88,15 @@ class RequestContext:
         duration = self.trace.end(span)
         if duration is not None and span.parent_id is None:
             self.stages_ms[span.name] = self.stages_ms.get(span.name, 0.0) + duration
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerEvent:
+    """One state change of one target's breaker, for the circuit-breaker log sink."""
+
+    provider: str
+    model: str
+    from_state: str
+    to_state: str
+    reason: str
+    time: float  # Unix time of the change

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from floopy.pipeline.breaker.state import BreakerEvent, Change, Circuit
+from floopy.pipeline.dispatch.breaker.state import BreakerEvent, Change, Circuit
 from floopy.settings import CircuitBreakerConfig
 
 # Targets come from client-chosen model names too: past this many breakers, closed ones

@@ -10,7 +10,7 @@ import struct
 import pytest
 
 from floopy import errors
-from floopy.handlers.embeddings import input_texts, parse_embedding_request
+from floopy.endpoints.embeddings import input_texts, parse_embedding_request
 from floopy.providers.base import EmbeddingCall, Usage
 from floopy.providers.echo import EchoProvider
 from floopy.providers.embeddings import embeddings_body

@@ -1,4 +1,4 @@
-"""Stage 6, routing: a model name (and per-request fallbacks) into an ordered list of targets.
+"""A model name (and per-request fallbacks) into an ordered list of targets.
 
 A model resolves through the catalog (``MODELS``), then explicitly as ``provider/model``, then
 by its family's prefix (``gpt-``, ``o1``, ``claude-``, ``gemini-``, ...) to the configured
@@ -14,12 +14,12 @@ routes. A rule's targets come first, in its strategy's order, then ``floopy-fall
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from floopy import errors
-from floopy.pipeline.latency import LatencyTracker
-from floopy.pipeline.strategies import compile_rules
+from floopy.pipeline.routing.latency import LatencyTracker
+from floopy.pipeline.routing.strategies import compile_rules
+from floopy.pipeline.routing.target import Target
 
 if TYPE_CHECKING:
     from floopy.settings import Settings
@@ -32,13 +32,6 @@ _FAMILIES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"gemini-"), "gemini"),
 )
 _FAMILY_NAMES = {"openai": "gpt-*, o1*, o3*, o4*", "anthropic": "claude-*", "gemini": "gemini-*"}
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    provider: str
-    model: str  # the name the provider knows the model by
-    requested: str  # the name the client asked for
 
 
 class Router:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from floopy.pipeline.breaker.state import (
+from floopy.pipeline.dispatch.breaker.state import (
     BUCKETS,
     BreakerEvent,
     Change,

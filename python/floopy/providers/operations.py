@@ -1,0 +1,108 @@
+"""What each provider can be asked, found once at start-up, so dispatch never asks a provider
+what it is.
+
+- every provider answers chat completions;
+- ``/v1/messages`` goes natively to a ``MessagesProvider`` (the body untouched, the answer
+  relayed as it came), and over chat to any other: the request translated to OpenAI's
+  format, the answer or its stream translated back (``bridge``);
+- embeddings go to an ``EmbeddingsProvider``; any other provider is a 400 that names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import msgspec
+
+from floopy import errors
+from floopy.providers.base import (
+    Call,
+    Completion,
+    EmbeddingCall,
+    Embeddings,
+    EmbeddingsProvider,
+    MessagesProvider,
+    Provider,
+    Stream,
+)
+from floopy.providers.bridge.request import to_openai
+from floopy.providers.bridge.response import to_message
+from floopy.providers.bridge.stream import MessagesStream
+
+Whole = Completion | Embeddings
+Reply = Whole | Stream
+
+
+class Operations:
+    """One provider's operations, by the API the client spoke."""
+
+    __slots__ = ("_embeddings", "_messages", "provider")
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self._messages: MessagesProvider = (
+            provider if isinstance(provider, MessagesProvider) else MessagesOverChat(provider)
+        )
+        self._embeddings = provider if isinstance(provider, EmbeddingsProvider) else None
+
+    async def send(self, call: Call | EmbeddingCall, *, stream: bool) -> Reply:
+        """The answer to ``call``: a stream when asked for (embeddings never stream)."""
+        if stream and isinstance(call, Call):
+            return await self.stream(call)
+        return await self.whole(call)
+
+    async def whole(self, call: Call | EmbeddingCall) -> Whole:
+        """A whole answer; raises a FloopyError."""
+        if isinstance(call, EmbeddingCall):
+            return await self._embedder().embed(call)
+        if call.api == "messages":
+            return await self._messages.messages_complete(call)
+        return await self.provider.complete(call)
+
+    async def stream(self, call: Call) -> Stream:
+        """A stream whose first event has arrived; raises a FloopyError."""
+        if call.api == "messages":
+            return await self._messages.messages_stream(call)
+        return await self.provider.stream(call)
+
+    def _embedder(self) -> EmbeddingsProvider:
+        if self._embeddings is None:
+            provider = self.provider
+            raise errors.BadRequest(
+                f"provider '{provider.name}' ({provider.kind}) has no embeddings; "
+                "use a model of an OpenAI-compatible or Gemini provider",
+                param="model",
+            )
+        return self._embeddings
+
+
+class MessagesOverChat:
+    """``/v1/messages`` for a provider that speaks only chat completions: the Anthropic
+    request translated to OpenAI's format, the answer translated back."""
+
+    __slots__ = ("_provider",)
+
+    def __init__(self, provider: Provider) -> None:
+        self._provider = provider
+
+    async def messages_complete(self, call: Call) -> Completion:
+        completion = await self._provider.complete(_translated(call))
+        return to_message(completion, self._provider.name)
+
+    async def messages_stream(self, call: Call) -> Stream:
+        inner = await self._provider.stream(_translated(call))
+        return MessagesStream(inner, call.model)
+
+
+def _translated(call: Call) -> Call:
+    body = msgspec.json.encode(to_openai(_document(call.body)))
+    # The stream's usage chunk is always asked for: message_delta carries the usage.
+    return dataclasses.replace(call, body=body, api="chat", include_usage=call.stream)
+
+
+def _document(body: bytes) -> dict[str, Any]:
+    doc = msgspec.json.decode(body)
+    if not isinstance(doc, dict):  # the native parser has refused anything else already
+        raise errors.BadRequest("the request body must be a JSON object")
+    return doc
