@@ -47,6 +47,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # run as a script: the sibling modules are not a package
 
+import baseline  # noqa: E402
 import litellm_proxy  # noqa: E402
 import mock_provider as mock  # noqa: E402
 import oha  # noqa: E402
@@ -61,6 +62,7 @@ from targets import Direct, Floopy, NginxGateway, Server, Target  # noqa: E402
 ROOT = HERE.parents[1]
 RESULTS = ROOT / "benches" / "results"
 TARGETS = ("direct", "nginx", "floopy", "floopy-nolog", "floopy-aiohttp", "litellm")
+BASELINE_TARGETS = ("floopy-baseline", "floopy-nolog-baseline")  # with --baseline REF
 PROFILED = "floopy"
 
 
@@ -128,9 +130,18 @@ def parse_args() -> argparse.Namespace:
     add("--max-wait", type=int, default=1200, help="seconds of waiting for quiet, in total")
     add("--out", help="name of the result files in benches/results/ (load; quick: load_quick)")
     add("--rerun", action="store_true", help="replace these targets in the existing --out")
+    add(
+        "--baseline",
+        help="an earlier commit, benched beside the checkout: its targets are "
+        + ", ".join(BASELINE_TARGETS),
+    )
     args = parser.parse_args()
     args.targets = [t for t in args.targets.split(",") if t]
-    unknown = set(args.targets) - set(TARGETS)
+    if args.baseline and not set(args.targets) & set(BASELINE_TARGETS):
+        args.targets += list(BASELINE_TARGETS)
+    if set(args.targets) & set(BASELINE_TARGETS) and not args.baseline:
+        parser.error("the baseline targets need --baseline REF")
+    unknown = set(args.targets) - set(TARGETS) - set(BASELINE_TARGETS)
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
     if "floopy-aiohttp" in args.targets and not has_upstream_client_setting():
@@ -199,6 +210,7 @@ class Bench:
         self.completion_body.write_bytes(mock.chat_request())
         self.stream_body = scratch / "stream.json"
         self.stream_body.write_bytes(mock.chat_request(model=mock.STREAM_MODEL, stream=True))
+        self.baseline = baseline.export(args.baseline, scratch) if args.baseline else None
 
     def server(self, name: str) -> Server:
         args, provider = self.args, self.provider
@@ -208,9 +220,12 @@ class Bench:
             return NginxGateway(self.scratch, provider)
         if name == "litellm":
             return litellm_proxy.LiteLLM(self.scratch, provider.url, args.litellm_version)
-        logging = name != "floopy-nolog"
+        logging = not name.startswith("floopy-nolog")
         client = "aiohttp" if name == "floopy-aiohttp" else None
-        return Floopy(name, self.scratch, provider.url, logging=logging, upstream_client=client)
+        source = self.baseline if name.endswith(baseline.SUFFIX) else None
+        return Floopy(
+            name, self.scratch, provider.url, logging=logging, upstream_client=client, source=source
+        )
 
     def measure_target(self, name: str) -> dict[str, Any]:
         self.quiet.wait()

@@ -117,8 +117,10 @@ class Floopy(Server):
         *,
         logging: bool,
         upstream_client: str | None = None,
+        source: Path | None = None,
     ) -> None:
         self.directory = scratch / name
+        self.source = source  # another commit's python/ tree (baseline.py), else the checkout
         self.settings_text = floopy_settings(
             mock_url, self.directory / "data", logging=logging, upstream_client=upstream_client
         )
@@ -127,7 +129,7 @@ class Floopy(Server):
         self.target = Target(name, f"http://127.0.0.1:{port}")
         self.target.stream_path = mock.COMPLETION_PATH  # the model picks the stream provider
         self.target.headers = {"Authorization": f"Bearer {FLOOPY_KEY}"}
-        self.target.version = floopy_version()
+        self.target.version = floopy_version() + (" (baseline)" if source else "")
         self.log_path = self.directory / "gateway.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -142,6 +144,8 @@ class Floopy(Server):
             "FLOOPY_PORT": str(self.port),
             PROVIDER_KEY_ENV: "sk-bench-provider-key",
         }
+        if self.source is not None:
+            env["PYTHONPATH"] = str(self.source)
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "floopy", "serve"],

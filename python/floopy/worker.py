@@ -77,8 +77,8 @@ class Worker:
         return worker
 
     def finished(self, ctx: RequestContext) -> None:
-        """Stage 9, log: called once per request after its response ended, whatever the
-        outcome. Must never block or raise."""
+        """The log, after the pipeline (``floopy.pipeline``): called once per request after
+        its response ended, whatever the outcome. Must never block or raise."""
         if self.log is not None:
             self.log.finished(ctx)
 

@@ -1,4 +1,5 @@
-"""Stage 9, log: request records, trace spans and circuit-breaker events to ClickHouse.
+"""The log, after the pipeline: request records, trace spans and circuit-breaker events to
+ClickHouse.
 
 record      the rows, built from a finished request (redaction applied)
 batch       one batch worker per sink: bounded queue, a thread inserting in batches

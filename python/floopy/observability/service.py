@@ -1,4 +1,5 @@
-"""Stage 9, log, for one worker process: records in, rows out, never in the way.
+"""The log (after the pipeline), for one worker process: records in, rows out, never in the
+way.
 
 ``RequestLog.finished`` is called once per request after its response. It builds the
 request's rows and hands them to the batch workers (requests, traces); breaker events go the

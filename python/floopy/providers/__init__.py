@@ -1,9 +1,10 @@
-"""Providers: one module per wire format, behind the protocol in ``base``."""
+"""Providers: one module per wire format, behind the capability protocols in ``base``;
+``FACTORIES`` builds each configured provider by its kind."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from floopy.providers.anthropic import AnthropicProvider
 from floopy.providers.base import Provider
@@ -41,33 +42,37 @@ def _echo(name: str, settings: Settings, upstream: Upstream) -> Provider:
     return EchoProvider(name)
 
 
-def _openai(name: str, settings: Settings, upstream: Upstream) -> Provider:
+class Wire(TypedDict):
+    """What every HTTP provider is built from: where it is, its key, headers and limits."""
+
+    base_url: str
+    api_key: str | None
+    extra_headers: dict[str, str]
+    upstream: Upstream
+    timeouts: Timeouts
+
+
+def wire_of(name: str, settings: Settings, upstream: Upstream) -> Wire:
     config = settings.providers[name]
-    return OpenAIProvider(
-        name,
-        config.kind,
+    return Wire(
         base_url=config.base_url,
         api_key=config.api_key(),
         extra_headers=dict(config.headers),
         upstream=upstream,
         timeouts=timeouts_of(config, settings),
     )
+
+
+def _openai(name: str, settings: Settings, upstream: Upstream) -> Provider:
+    kind = settings.providers[name].kind
+    return OpenAIProvider(name, kind, **wire_of(name, settings, upstream))
 
 
 def _gemini(name: str, settings: Settings, upstream: Upstream) -> Provider:
-    config = settings.providers[name]
-    return GeminiProvider(
-        name,
-        base_url=config.base_url,
-        api_key=config.api_key(),
-        extra_headers=dict(config.headers),
-        upstream=upstream,
-        timeouts=timeouts_of(config, settings),
-    )
+    return GeminiProvider(name, **wire_of(name, settings, upstream))
 
 
 def _anthropic(name: str, settings: Settings, upstream: Upstream) -> Provider:
-    config = settings.providers[name]
     # Anthropic requires max_tokens: each model's catalog limit, by the name the provider
     # knows it by, is the default when the client sets none.
     max_output_tokens = {
@@ -77,11 +82,7 @@ def _anthropic(name: str, settings: Settings, upstream: Upstream) -> Provider:
     }
     return AnthropicProvider(
         name,
-        base_url=config.base_url,
-        api_key=config.api_key(),
-        extra_headers=dict(config.headers),
-        upstream=upstream,
-        timeouts=timeouts_of(config, settings),
+        **wire_of(name, settings, upstream),
         max_output_tokens=max_output_tokens,
         default_max_tokens=settings.default_max_tokens,
     )
@@ -92,13 +93,9 @@ def _azure(name: str, settings: Settings, upstream: Upstream) -> Provider:
     assert config.api_version is not None, "validated by ProviderConfig"
     return AzureOpenAIProvider(
         name,
-        base_url=config.base_url,
-        api_key=config.api_key(),
+        **wire_of(name, settings, upstream),
         api_version=config.api_version,
         deployments=dict(config.deployments),
-        extra_headers=dict(config.headers),
-        upstream=upstream,
-        timeouts=timeouts_of(config, settings),
     )
 
 
