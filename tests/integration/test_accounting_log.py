@@ -45,6 +45,8 @@ class Logged:
     requests: dict[str, dict[str, Any]]  # request id -> row
     spans: list[dict[str, Any]]
     output: str  # what the gateway process printed
+    counts: tuple[int, int]  # count() and uniqExact(request_id) of the requests, no FINAL
+    rollup: tuple[int, int, float]  # requests, total tokens and cost in the minute rollup
 
 
 def drive(url: str) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
@@ -69,15 +71,21 @@ def drive(url: str) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
     return ids, failed
 
 
-def read_rows(data_dir: Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+def read_rows(data_dir: Path) -> tuple[Any, ...]:
+    """The rows, spans, counts and rollup totals, read without FINAL: a duplicate shows."""
     with embedded_client(data_dir) as client:
         requests = client.query("SELECT * FROM floopy.requests").named_results()
         spans = list(client.query("SELECT * FROM floopy.spans").named_results())
+        counts = client.query(
+            "SELECT count(), uniqExact(request_id) FROM floopy.requests"
+        ).result_rows[0]
+        rollup = client.query(
+            "SELECT sum(requests), sum(total_tokens), sum(cost_usd) FROM floopy.requests_by_minute"
+        ).result_rows[0]
     by_id: dict[str, dict[str, Any]] = {}
     for row in requests:
-        assert row["request_id"] not in by_id, f"{row['request_id']} logged twice"
         by_id[row["request_id"]] = row
-    return by_id, spans
+    return by_id, spans, tuple(counts), tuple(rollup)
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +99,8 @@ def logged(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         ids, failed = drive(url)
     finally:
         output = stop(proc) + log.read_text(errors="replace")
-    requests, spans = read_rows(root / "data")
-    yield Logged(ids, failed, requests, spans, output)
+    requests, spans, counts, rollup = read_rows(root / "data")
+    yield Logged(ids, failed, requests, spans, output, counts, rollup)
 
 
 @pytest.mark.parametrize("way", list(WAYS))
@@ -118,6 +126,16 @@ def test_logged_tokens_and_cost(kind: str, way: str, logged: Logged) -> None:
         expected.reasoning,
     )
     assert row["cost_usd"] == pytest.approx(expected.cost_usd, abs=1e-12)
+
+
+def test_every_request_is_one_row_and_the_rollup_agrees(logged: Logged) -> None:
+    expected_rows = len(KINDS) * (len(WAYS) + 1)  # the priced requests and one 401 each
+    assert logged.counts == (expected_rows, expected_rows), "count() against uniqExact(id)"
+    priced = sum(PRICED_ACCOUNTING[kind].total for kind in KINDS) * len(WAYS)
+    cost = sum(PRICED_ACCOUNTING[kind].cost_usd for kind in KINDS) * len(WAYS)
+    requests, total_tokens, rollup_cost = logged.rollup
+    assert (requests, total_tokens) == (expected_rows, priced)
+    assert rollup_cost == pytest.approx(cost, abs=1e-12)
 
 
 def secrets() -> dict[str, str]:
