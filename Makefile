@@ -36,7 +36,7 @@ system-deps:  ## install the Debian packages the tests use, where missing
 run: build  ## start the gateway on embedded defaults at http://127.0.0.1:8787
 	$(BIN)/floopy serve
 
-test: system-deps build  ## install what the tests need, build, run cargo tests and pytest
+test: system-deps build  ## install what the tests need, build, run cargo tests and pytest (a skip for a missing file or service fails it; the skip count is printed)
 	cargo test --workspace --quiet
 	$(BIN)/pytest -q -p no:cacheprovider
 

@@ -4,6 +4,10 @@ Provider names are the kinds (``openai``, ``azure``, ``gemini``, ``anthropic``),
 asks for ``<kind>/<behaviour>`` and the mock's model-name conventions pick the behaviour.
 Every (kind, behaviour) pair the tests cost is in the catalog with the same made-up prices,
 distinct per token class so that a token priced in the wrong class shows.
+
+Each provider has a key of its own (PROVIDER_KEYS), different from the gateway key and from
+every other provider's, so a key sent to the wrong provider, or the gateway key sent
+upstream, shows in what the mock received.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -27,7 +32,49 @@ PRICES = {
     "cache_write_price": 1.25,
     "reasoning_price": 3.0,
 }
-PRICED_BEHAVIOURS = ("plain", "tools", "parallel-tools", "cached")
+PRICED_BEHAVIOURS = ("plain", "tools", "parallel-tools", "cached", "priced")
+# provider -> (environment variable, key value, the header its wire format carries it in)
+PROVIDER_KEYS = {
+    "openai": ("FLOOPY_TEST_OPENAI_KEY", "sk-openai-contract-1f0c9e7a", "authorization"),
+    "azure": ("FLOOPY_TEST_AZURE_KEY", "azure-contract-5b2d8c41", "api-key"),
+    "gemini": ("FLOOPY_TEST_GEMINI_KEY", "AIza-gemini-contract-9e4a7f30", "x-goog-api-key"),
+    "anthropic": ("FLOOPY_TEST_ANTHROPIC_KEY", "sk-ant-contract-3c6e1b92", "x-api-key"),
+}
+BAD_GEMINI_KEY = "bad-key-for-gemini"
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """What one answer must be counted and cost as: tokens in OpenAI's convention (prompt
+    includes cached and cache-write tokens, completion includes reasoning) and USD."""
+
+    prompt: int
+    completion: int
+    cached: int
+    cache_write: int
+    reasoning: int
+    cost_usd: float
+
+    @property
+    def total(self) -> int:
+        return self.prompt + self.completion
+
+
+# The ``priced`` behaviour of each mock sends fixed usage (PRICED_USAGE in its wire module);
+# these are worked out by hand from it and PRICES (USD per million tokens: input 1.00,
+# cached 0.50, cache write 1.25, output 2.00, reasoning 3.00).
+PRICED_ACCOUNTING = {
+    # prompt 1,500 of which 1,000 cached; completion 400 of which 120 reasoning:
+    # 500 x 1.00 + 1,000 x 0.50 + 280 x 2.00 + 120 x 3.00 = 1,920 micro-USD
+    "openai": Accounting(1500, 400, 1000, 0, 120, 0.001920),
+    "azure": Accounting(1500, 400, 1000, 0, 120, 0.001920),
+    # input_tokens 300 (uncached) + cache read 2,000 + cache write 500 = prompt 2,800;
+    # 300 x 1.00 + 2,000 x 0.50 + 500 x 1.25 + 250 x 2.00 = 2,425 micro-USD
+    "anthropic": Accounting(2800, 250, 2000, 500, 0, 0.002425),
+    # promptTokenCount 1,800 of which 1,200 cached; candidates 300 + thoughts 200 = 500:
+    # 600 x 1.00 + 1,200 x 0.50 + 300 x 2.00 + 200 x 3.00 = 2,400 micro-USD
+    "gemini": Accounting(1800, 500, 1200, 0, 200, 0.002400),
+}
 TOOL_ARGS = {"location": "Paris, France", "unit": "celsius"}
 WEATHER_TOOL = {
     "type": "function",
@@ -51,19 +98,28 @@ TIME_TOOL = {
 }
 
 
+def key_env(kind: str) -> dict[str, str]:
+    return {"api_key_env": PROVIDER_KEYS[kind][0]}
+
+
+def key_values() -> dict[str, str]:
+    """The environment the gateway needs for every provider's key."""
+    values = {env: value for env, value, _ in PROVIDER_KEYS.values()}
+    return {**values, "FLOOPY_TEST_BAD_KEY": BAD_GEMINI_KEY}
+
+
 def providers(mock_url: str) -> dict[str, dict[str, Any]]:
-    keyed = {"api_key_env": "FLOOPY_TEST_MOCK_KEY"}
     return {
-        "openai": {"kind": "openai", "base_url": f"{mock_url}/v1", **keyed},
+        "openai": {"kind": "openai", "base_url": f"{mock_url}/v1", **key_env("openai")},
         "azure": {
             "kind": "azure",
             "base_url": mock_url,
             "api_version": "2024-10-21",
             "deployments": {"mapped": "my-deployment"},
-            **keyed,
+            **key_env("azure"),
         },
-        "gemini": {"kind": "gemini", "base_url": f"{mock_url}/v1beta", **keyed},
-        "anthropic": {"kind": "anthropic", "base_url": mock_url, **keyed},
+        "gemini": {"kind": "gemini", "base_url": f"{mock_url}/v1beta", **key_env("gemini")},
+        "anthropic": {"kind": "anthropic", "base_url": mock_url, **key_env("anthropic")},
         "compat": {"kind": "openai_compatible", "base_url": f"{mock_url}/v1"},
         "gemini_badkey": {
             "kind": "gemini",
@@ -98,9 +154,7 @@ def contract_gateway(
     if "RETRY_ATTEMPTS" in SETTING_NAMES:
         extra["RETRY_ATTEMPTS"] = "0"  # each error case once, at once
     settings = write_settings(root / "settings.py", mock_upstream, root / "data", **extra)
-    url, proc = start_gateway(
-        settings, root / "gateway.log", {"FLOOPY_TEST_BAD_KEY": "bad-key-for-gemini"}
-    )
+    url, proc = start_gateway(settings, root / "gateway.log", key_values())
     gateway = Gateway(url=url, key=TEST_KEY, mock_url=mock_upstream, data_dir=root, proc=proc)
     try:
         yield gateway
@@ -116,20 +170,3 @@ def received(gateway: Gateway) -> list[dict[str, Any]]:
 def forget(gateway: Gateway) -> None:
     request = urllib.request.Request(f"{gateway.mock_url}/_requests", method="DELETE")
     urllib.request.urlopen(request).close()
-
-
-def expected_cost(usage: dict[str, Any]) -> float:
-    """What the catalog's PRICES make of an OpenAI-format usage object."""
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
-    cached = prompt_details.get("cached_tokens") or 0
-    written = prompt_details.get("cache_write_tokens") or 0
-    reasoning = completion_details.get("reasoning_tokens") or 0
-    micro = (
-        (usage["prompt_tokens"] - cached - written) * PRICES["input_price"]
-        + cached * PRICES["cached_input_price"]
-        + written * PRICES["cache_write_price"]
-        + (usage["completion_tokens"] - reasoning) * PRICES["output_price"]
-        + reasoning * PRICES["reasoning_price"]
-    )
-    return micro / 1_000_000

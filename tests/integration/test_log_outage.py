@@ -130,7 +130,16 @@ def test_an_outage_spools_to_disk_and_recovery_replays_every_row_once(
             "SELECT request_id, countIf(name = 'provider_attempt'), countIf(name = 'request') "
             "FROM floopy.spans GROUP BY request_id"
         ).result_rows
+        raw = client.query(
+            "SELECT count(), uniqExact(request_id), sum(total_tokens) FROM floopy.requests"
+        ).result_rows[0]
+        rolled = client.query(
+            "SELECT sum(requests), sum(total_tokens) FROM floopy.requests_by_minute"
+        ).result_rows[0]
         client.close()
+        rows, unique, tokens = raw
+        assert rows == unique == len(counts), "count() against uniqExact(request_id)"
+        assert tuple(rolled) == (rows, tokens), "the rollup counts each replayed row once"
         assert {r for r, _, _ in spans} == set(counts)
         assert all(attempts >= 1 and roots == 1 for _, attempts, roots in spans)
         assert not spool_files(spool_dir(tmp_path / "data"), "requests")

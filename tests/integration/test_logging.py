@@ -132,10 +132,11 @@ def read_back(
     data: Path,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
     with embedded_client(data) as client:
-        requests = {
-            row["request_id"]: row
-            for row in client.query("SELECT * FROM floopy.requests FINAL").named_results()
-        }
+        # Without FINAL: a row written twice must show as two, not be merged away here.
+        requests: dict[str, dict[str, Any]] = {}
+        for row in client.query("SELECT * FROM floopy.requests").named_results():
+            assert row["request_id"] not in requests, f"{row['request_id']} logged twice"
+            requests[row["request_id"]] = row
         spans: dict[str, list[dict[str, Any]]] = {}
         for row in client.query(
             "SELECT * FROM floopy.spans FINAL ORDER BY start_time"

@@ -1,9 +1,12 @@
 """One contract, every provider kind: the same openai-SDK script gets equivalent answers (text,
 tool calls, finish reason, usage, cost) from OpenAI-, Azure-, Gemini- and Anthropic-speaking
-upstreams, streamed and not, and the same errors when they fail.
+upstreams, streamed and not, and the same errors when they fail: a stream that breaks or
+simply stops half-way ends with an error event, never ``[DONE]``. Each provider gets its own
+key and nobody else's; the gateway key never goes upstream.
 
 The upstreams are the mock provider process speaking each wire format; answers are checked
-against OpenAI's OpenAPI schema as they reach the client.
+against the fields OpenAI's API reference requires as they reach the client, after the
+checks of what they say.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from providers.openapi_schema import chunk_valid, completion_valid
 from .conftest import Gateway
 from .provider_gateway import (
     KINDS,
+    PRICED_ACCOUNTING,
+    PROVIDER_KEYS,
     TIME_TOOL,
     TOOL_ARGS,
     WEATHER_TOOL,
+    Accounting,
     contract_gateway,
-    expected_cost,
     forget,
     received,
 )
@@ -75,8 +80,8 @@ def stream_calls(stream: Any) -> tuple[dict[int, dict[str, str]], str | None]:
     return calls, finish
 
 
-def raw_chunks(gateway: Gateway, body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The stream as the client receives it, every chunk decoded; ends with [DONE]."""
+def raw_events(gateway: Gateway, body: dict[str, Any]) -> list[str]:
+    """The data of every event of the stream, as the client receives it."""
     with httpx.stream(
         "POST",
         f"{gateway.base_url}/chat/completions",
@@ -85,9 +90,39 @@ def raw_chunks(gateway: Gateway, body: dict[str, Any]) -> list[dict[str, Any]]:
         timeout=30,
     ) as resp:
         assert resp.status_code == 200
-        lines = [line for line in resp.iter_lines() if line.startswith("data: ")]
-    assert lines[-1] == "data: [DONE]"
-    return [json.loads(line[6:]) for line in lines[:-1]]
+        return [line[6:] for line in resp.iter_lines() if line.startswith("data: ")]
+
+
+def raw_chunks(gateway: Gateway, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stream's chunks decoded; it must end with [DONE]."""
+    events = raw_events(gateway, body)
+    assert events[-1] == "[DONE]"
+    return [json.loads(data) for data in events[:-1]]
+
+
+def counted(usage: dict[str, Any]) -> tuple[int, int, int, int, int, int]:
+    """prompt, completion, total, cached, cache-write and reasoning tokens of a usage object."""
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return (
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+        usage["total_tokens"],
+        prompt_details.get("cached_tokens", 0),
+        prompt_details.get("cache_write_tokens", 0),
+        completion_details.get("reasoning_tokens", 0),
+    )
+
+
+def tokens_of(expected: Accounting) -> tuple[int, int, int, int, int, int]:
+    return (
+        expected.prompt,
+        expected.completion,
+        expected.total,
+        expected.cached,
+        expected.cache_write,
+        expected.reasoning,
+    )
 
 
 # --- answers -------------------------------------------------------------------------------------
@@ -102,9 +137,7 @@ def test_simple(kind: str, client: openai.OpenAI) -> None:
     assert completion.choices[0].message.content == "Mock reply to: hello there"
     assert completion.choices[0].finish_reason == "stop"
     assert raw.headers["floopy-provider"] == kind
-    usage = raw.http_response.json()["usage"]
-    usage_is_consistent(usage)
-    assert float(raw.headers["floopy-cost"]) == pytest.approx(expected_cost(usage), abs=1e-9)
+    usage_is_consistent(raw.http_response.json()["usage"])
     completion_valid(raw.http_response.json())
 
 
@@ -156,13 +189,13 @@ def test_tools(kind: str, client: openai.OpenAI) -> None:
     raw = client.chat.completions.with_raw_response.create(
         model=f"{kind}/tools", messages=say("weather in Paris?"), tools=[WEATHER_TOOL]
     )
-    completion_valid(raw.http_response.json())
     choice = raw.parse().choices[0]
     assert choice.finish_reason == "tool_calls"
     call = choice.message.tool_calls[0]  # type: ignore[index]
     assert call.id and call.type == "function"
     assert call.function.name == "get_weather"  # type: ignore[union-attr]
     assert json.loads(call.function.arguments) == TOOL_ARGS  # type: ignore[union-attr]
+    completion_valid(raw.http_response.json())
 
 
 @kinds
@@ -242,16 +275,31 @@ def test_json_mode(kind: str, response_format: dict[str, Any], client: openai.Op
     assert completion.choices[0].finish_reason == "stop"
 
 
-@pytest.mark.parametrize("kind", ["gemini", "anthropic"])  # the mocks that cache and think
-def test_cached_tokens_are_priced_once(kind: str, client: openai.OpenAI) -> None:
+# --- accounting: literal numbers, worked out by hand (provider_gateway.PRICED_ACCOUNTING) ---------
+
+
+@kinds
+def test_usage_and_cost_of_an_answer(kind: str, client: openai.OpenAI) -> None:
+    expected = PRICED_ACCOUNTING[kind]
     raw = client.chat.completions.with_raw_response.create(
-        model=f"{kind}/cached", messages=say("a long prompt, cached")
+        model=f"{kind}/priced", messages=say("a long prompt, cached")
     )
-    usage = raw.http_response.json()["usage"]
-    assert usage["prompt_tokens_details"]["cached_tokens"] == 40
-    assert float(raw.headers["floopy-cost"]) == pytest.approx(expected_cost(usage), abs=1e-9)
-    uncached_price = usage["prompt_tokens"] * 1.0 / 1_000_000
-    assert float(raw.headers["floopy-cost"]) != pytest.approx(uncached_price, abs=1e-9)
+    assert counted(raw.http_response.json()["usage"]) == tokens_of(expected)
+    assert float(raw.headers["floopy-cost"]) == pytest.approx(expected.cost_usd, abs=1e-12)
+
+
+@kinds
+def test_usage_of_a_streamed_answer(kind: str, contract_gateway: Gateway) -> None:
+    """The stream's usage chunk; its cost is checked in the log (test_accounting_log.py)."""
+    body = {
+        "model": f"{kind}/priced",
+        "messages": say("a long prompt, cached"),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    chunks = raw_chunks(contract_gateway, body)
+    assert chunks[-1]["choices"] == []
+    assert counted(chunks[-1]["usage"]) == tokens_of(PRICED_ACCOUNTING[kind])
 
 
 # --- failures ------------------------------------------------------------------------------------
@@ -308,6 +356,53 @@ def test_stream_cut_midway_reaches_the_client_as_an_error(kind: str, client: ope
     with pytest.raises(openai.APIError):
         for _ in stream:
             pass
+
+
+@kinds
+@pytest.mark.parametrize("fault", ["cut-2", "end-2"])
+def test_stream_stopping_midway_ends_with_an_error_event_not_done(
+    kind: str, fault: str, contract_gateway: Gateway
+) -> None:
+    """``cut``: the connection drops; ``end``: the upstream closes its answer cleanly but
+    half-way, with no finish reason. Either way the client must not take the half answer
+    for a whole one."""
+    body = {"model": f"{kind}/{fault}", "messages": say("a long answer"), "stream": True}
+    events = raw_events(contract_gateway, body)
+    assert "[DONE]" not in events
+    *chunks, last = [json.loads(data) for data in events]
+    assert "choices" not in last, "the stream ends with an error event"
+    assert last["error"]["code"] == "PROVIDER_ERROR" and kind in last["error"]["message"]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text and "Mock reply to: a long answer".startswith(text)
+    assert all(c["choices"][0]["finish_reason"] is None for c in chunks if c["choices"])
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+
+def key_in(headers: dict[str, str], key: str) -> bool:
+    return any(key in value for value in headers.values())
+
+
+@kinds
+@pytest.mark.parametrize("stream", [False, True])
+def test_each_provider_gets_its_own_key_and_nothing_else(
+    kind: str, stream: bool, contract_gateway: Gateway, client: openai.OpenAI
+) -> None:
+    forget(contract_gateway)
+    answer = client.chat.completions.create(
+        model=f"{kind}/plain", messages=say("whose key?"), stream=stream
+    )
+    if stream:
+        list(answer)  # type: ignore[arg-type]
+    (upstream,) = received(contract_gateway)
+    headers = {name.lower(): value for name, value in upstream["headers"].items()}
+    _, own_key, header = PROVIDER_KEYS[kind]
+    assert headers[header].removeprefix("Bearer ") == own_key
+    others = [value for other, (_, value, _) in PROVIDER_KEYS.items() if other != kind]
+    assert not [key for key in others if key_in(headers, key)], "another provider's key"
+    assert not key_in(headers, contract_gateway.key), "the gateway key went upstream"
+    assert not key_in(upstream.get("query") or {}, own_key), "the key travelled in the URL"
 
 
 # --- the Anthropic Messages API in front of every kind -------------------------------------------

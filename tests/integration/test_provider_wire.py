@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from .conftest import Gateway
-from .provider_gateway import WEATHER_TOOL, contract_gateway, forget, received
+from .provider_gateway import PROVIDER_KEYS, WEATHER_TOOL, contract_gateway, forget, received
 
 pytestmark = pytest.mark.integration
 __all__ = ["contract_gateway"]
@@ -43,7 +43,7 @@ def test_gemini_request_on_the_wire(client: openai.OpenAI, contract_gateway: Gat
     )
     upstream = last_upstream(contract_gateway)
     assert upstream["path"] == "/v1beta/models/plain:generateContent"
-    assert upstream["headers"]["x-goog-api-key"] == "sk-mock-upstream-key"
+    assert upstream["headers"]["x-goog-api-key"] == PROVIDER_KEYS["gemini"][1]
     assert "key" not in upstream["query"], "the key must not travel in the URL"
     assert upstream["body"] == {
         "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
@@ -148,7 +148,7 @@ def test_azure_deployment_url_and_key(client: openai.OpenAI, contract_gateway: G
     assert by_name["path"] == "/openai/deployments/plain/chat/completions"
     assert mapped["path"] == "/openai/deployments/my-deployment/chat/completions"
     assert by_name["query"] == {"api-version": "2024-10-21"}
-    assert by_name["headers"]["api-key"] == "sk-mock-upstream-key"
+    assert by_name["headers"]["api-key"] == PROVIDER_KEYS["azure"][1]
     assert "Authorization" not in by_name["headers"]
 
 

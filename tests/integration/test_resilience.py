@@ -23,7 +23,9 @@ from .conftest import TEST_KEY, Gateway, start_gateway, stop, write_settings
 pytestmark = pytest.mark.integration
 
 RULE_KEY = "fpk_test_rule_key_0123456789abcdefghijklmnopqrstuv"
-COOLDOWN = 1.0
+# Long enough that the second request surely lands while the breaker is open, however
+# loaded the machine; the test then waits it out.
+COOLDOWN = 4.0
 
 
 def _sha(key: str) -> str:
@@ -51,10 +53,11 @@ def gateway(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         ),
     )
     with settings.open("a") as extra:
-        # The same mock behind a provider with short timeouts, for slow and hanging answers.
+        # The same mock behind a provider with short timeouts, for slow and hanging answers
+        # (10 s and 8 s: far past the limits, and a normal answer far inside them).
         extra.write(
             "PROVIDERS['impatient'] = {'kind': 'openai_compatible', "
-            f"'base_url': '{mock_upstream}/v1', 'first_byte_timeout': 0.5, 'total_timeout': 0.5}}\n"
+            f"'base_url': '{mock_upstream}/v1', 'first_byte_timeout': 2.0, 'total_timeout': 2.0}}\n"
         )
     log = root / "gateway.log"
     url, proc = start_gateway(settings, log)
@@ -170,7 +173,7 @@ def test_a_stream_with_a_slow_first_byte_falls_back(
 ) -> None:
     token, messages = prompt()
     raw = client.chat.completions.with_raw_response.create(
-        model="impatient/slow-2000",
+        model="impatient/slow-8000",
         messages=messages,
         stream=True,
         extra_headers={"floopy-fallback": "gpt-4o-mini"},
@@ -245,7 +248,7 @@ def test_the_breaker_opens_skips_the_target_then_lets_it_back(
     assert models_called(gateway, token).count("fail-3-500") == 3
     assert ask().headers["floopy-fallback-used"] == "true"
     assert models_called(gateway, token).count("fail-3-500") == 3, "open: skipped, no attempt"
-    time.sleep(COOLDOWN + 0.1)
+    time.sleep(COOLDOWN + 0.2)
     probe = ask()  # half-open: one probe goes through, and this time the target answers
     assert probe.headers["floopy-fallback-used"] == "false"
     assert probe.headers["floopy-model"] == "fail-3-500"

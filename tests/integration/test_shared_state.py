@@ -24,7 +24,7 @@ def gateways(
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
-    root = tmp_path_factory.mktemp("shared")
+    root = tmp_path_factory.mktemp("two_instances")
 
     def settings(name: str) -> Path:
         # Same settings, own data directory: like two hosts, they share only Redis.

@@ -27,10 +27,13 @@ from .logstore import wait_for
 
 pytestmark = pytest.mark.integration
 
-# Short limits: each stream below would run for seconds without them.
+# Limits far from every pace the mock keeps, so a loaded machine cannot tip a test either
+# way: the first event comes at once (a limit of 2 s leaves it ample time), the ``hasty``
+# streams need 6 s or more and are cut at 2 s, the ``quiet`` ones fall silent for 20 s and
+# are cut after 2 s of silence.
 LIMITED_PROVIDERS = {
-    "hasty": {"first_byte_timeout": 0.5, "total_timeout": 0.6},
-    "quiet": {"first_byte_timeout": 0.4, "total_timeout": 30.0},
+    "hasty": {"first_byte_timeout": 2.0, "total_timeout": 2.0},
+    "quiet": {"first_byte_timeout": 2.0, "total_timeout": 60.0},
 }
 
 
@@ -132,13 +135,13 @@ def upstream_dropped(gateway: Gateway, model: str) -> bool:
 
 
 def test_a_chat_stream_gone_silent_ends_with_a_timeout_event(gateway: Gateway) -> None:
-    request_id, events = chat_stream(gateway, "quiet/drip-3000")
+    request_id, events = chat_stream(gateway, "quiet/drip-20000")
     *content, last = events
     assert len(content) == 1, "one chunk, then the mock fell silent"
     assert last["error"]["code"] == "GATEWAY_TIMEOUT"
     assert "first_byte_timeout" in last["error"]["message"]
     assert_logged_as_timeout(gateway, request_id)
-    assert breaker_opened(gateway, "quiet/drip-3000")
+    assert breaker_opened(gateway, "quiet/drip-20000")
 
 
 def test_the_openai_sdk_raises_the_timeout(gateway: Gateway) -> None:
@@ -173,10 +176,10 @@ def messages_stream(gateway: Gateway, model: str) -> tuple[str, list[tuple[str, 
 @pytest.mark.parametrize(
     ("model", "limit"),
     [
-        ("claude-hasty/drip-50", "total_timeout"),  # relayed natively, events torn in reads
-        ("claude-quiet/drip-3000", "first_byte_timeout"),
+        ("claude-hasty/drip-250", "total_timeout"),  # relayed natively, events torn in reads
+        ("claude-quiet/drip-20000", "first_byte_timeout"),
         ("hasty/drip-30", "total_timeout"),  # translated from an OpenAI-format provider
-        ("quiet/drip-2900", "first_byte_timeout"),
+        ("quiet/drip-19000", "first_byte_timeout"),
     ],
 )
 def test_a_messages_stream_past_its_limit_ends_with_an_anthropic_error_event(
@@ -198,7 +201,7 @@ def test_the_anthropic_sdk_raises_the_timeout(gateway: Gateway) -> None:
     with (
         pytest.raises(anthropic.APIStatusError) as caught,
         claude.messages.stream(
-            model="claude-hasty/drip-60", max_tokens=300, messages=ask()
+            model="claude-hasty/drip-300", max_tokens=300, messages=ask()
         ) as stream,
     ):
         for _ in stream:

@@ -7,10 +7,14 @@ The same model-name conventions as the OpenAI mock (``openai_server.py``):
                           its input split across input_json_delta events
     parallel-tools        a short text, then a call of each of the first two tools
     cached                a plain reply whose usage reads and writes the prompt cache
+    priced                a plain reply with fixed usage (PRICED_USAGE: input, cache read,
+                          cache write, output), which the accounting tests price by hand
     error-<status>        that HTTP status with an Anthropic error body (429 adds retry-after,
                           529 is overloaded_error)
     slow-<ms>             waits <ms> before answering
     cut-<n>               streams n text deltas, then drops the connection
+    end-<n>               streams n text deltas, then ends the response cleanly: no
+                          content_block_stop, message_delta or message_stop
     fail-<n>              streams n text deltas, then an ``error`` event (overloaded)
     drip-<ms>             streams message_start and ping, then every later event in two
                           halves <ms> apart (the gateway sees events torn across reads)
@@ -21,7 +25,7 @@ reply's token count cuts it (stop_reason max_tokens). Like the real API, it answ
 without ``x-api-key`` (or ``Authorization: Bearer``), 400 without a known
 ``anthropic-version``, and 400 for a body the real API refuses: no max_tokens, roles that do
 not alternate, tool results not answering the previous turn's tool calls, blank text blocks.
-Requests are recorded in the shared list ``add_routes`` is given.
+Requests are recorded in the list ``add_routes`` is given (the one of the whole process).
 """
 
 from __future__ import annotations
@@ -36,6 +40,14 @@ VERSIONS = ("2023-06-01", "2026-10-21")
 # Sampling parameters the 2026-10-21 version no longer accepts.
 REMOVED_IN_2026 = ("temperature", "top_p", "top_k")
 TOOL_INPUT = {"location": "Paris, France", "unit": "celsius"}
+# input_tokens is the uncached part of the prompt, as Anthropic counts it.
+PRICED_USAGE = {
+    "input_tokens": 300,
+    "cache_creation_input_tokens": 500,
+    "cache_read_input_tokens": 2000,
+    "output_tokens": 250,
+    "service_tier": "standard",
+}
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -179,6 +191,8 @@ def usage(body: dict[str, Any], content: list[dict[str, Any]]) -> dict[str, Any]
         sum(len(json.dumps(m)) // 4 for m in body["messages"])
         + len(json.dumps(body.get("system", ""))) // 4
     )
+    if body["model"] == "priced":
+        return dict(PRICED_USAGE)
     output = max(1, len(json.dumps(content)) // 4)
     cache_read, cache_write = (40, 20) if body["model"] == "cached" else (0, 0)
     return {
@@ -267,7 +281,7 @@ async def stream(request: web.Request, body: dict[str, Any]) -> web.StreamRespon
     await response.prepare(request)
     events = stream_events(body)
     model = body["model"]
-    for prefix in ("cut-", "fail-"):
+    for prefix in ("cut-", "fail-", "end-"):
         if model.startswith(prefix):
             keep = int(model.removeprefix(prefix))
             events = events[: 4 + keep]  # message_start, ping, content_block_start, deltas

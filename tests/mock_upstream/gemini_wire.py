@@ -9,12 +9,15 @@ The same model-name conventions as the OpenAI mock (``openai_server.py``):
                           allows), with a thoughtSignature, as Gemini 2.5 sends
     parallel-tools        a short text, then a call of each of the first two functions
     cached                a plain reply whose usage has cached content and thinking tokens
+    priced                a plain reply with fixed usage (PRICED_USAGE: cached content and
+                          thinking tokens), which the accounting tests price by hand
     blocked               no candidate: the prompt was blocked (promptFeedback.blockReason)
     safety                a candidate stopped by SAFETY, without content
     error-<status>        that HTTP status with a Gemini error body (429 carries RetryInfo
                           retryDelay 7s and no retry-after header, as Gemini does)
     slow-<ms>             waits <ms> before answering
     cut-<n>               streams n chunks, then drops the connection
+    end-<n>               streams n chunks, then ends the response cleanly, no finishReason
     fail-<n>              streams n chunks, then an ``{"error": ...}`` event
     bare-<n>              streams n chunks, then a bare ``{"error": ...}`` line (no ``data:``)
 
@@ -22,8 +25,8 @@ Like the real API it answers 403 without ``x-goog-api-key``, 400 API_KEY_INVALID
 starting with ``bad``, and 400 INVALID_ARGUMENT for a body it would refuse: unknown fields,
 roles other than user/model, turns without parts, a function-response turn whose count of
 responses differs from the calls of the turn before, both ``parameters`` and
-``parametersJsonSchema`` on one declaration. Requests are recorded in the shared list
-``add_routes`` is given, with their path and query.
+``parametersJsonSchema`` on one declaration. Requests are recorded, with their path and
+query, in the list ``add_routes`` is given (the one of the whole process).
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ from aiohttp import web
 
 TOOL_ARGS = {"location": "Paris, France", "unit": "celsius"}
 SIGNATURE = "c2lnbmF0dXJlLW9mLXRoZS10aG91Z2h0"
+# promptTokenCount includes the cached tokens; thoughts are not in candidatesTokenCount.
+PRICED_USAGE = {
+    "promptTokenCount": 1800,
+    "cachedContentTokenCount": 1200,
+    "candidatesTokenCount": 300,
+    "thoughtsTokenCount": 200,
+    "totalTokenCount": 2300,
+}
 TOP_FIELDS = {
     "contents",
     "systemInstruction",
@@ -239,6 +250,8 @@ def call_part(name: str, signed: bool = False) -> dict[str, Any]:
 
 
 def usage(body: dict[str, Any], model: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    if model == "priced":
+        return dict(PRICED_USAGE)
     prompt = sum(len(json.dumps(c)) // 4 for c in body["contents"])
     prompt += len(json.dumps(body.get("systemInstruction", ""))) // 4
     output = max(1, len(json.dumps(parts)) // 4)
@@ -378,7 +391,7 @@ async def stream(request: web.Request, body: dict[str, Any], model: str) -> web.
     await response.prepare(request)
     chunks = stream_chunks(body, model)
     prefix, _, count = model.partition("-")
-    broken = prefix in ("cut", "fail", "bare") and count.isdigit()
+    broken = prefix in ("cut", "fail", "bare", "end") and count.isdigit()
     if broken:
         chunks = chunks[: int(count)]
     for chunk in chunks:

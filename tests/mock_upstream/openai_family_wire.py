@@ -8,7 +8,7 @@ behaviour chosen by the body's model, as on the OpenAI paths.
 
 Embeddings: deterministic vectors from a hash of each input (8 dimensions unless
 ``dimensions`` says otherwise), base64 when ``encoding_format`` asks for it, usage counting
-one token per word; ``error-<status>`` as for chat. Requests are recorded in the shared list
+one token per word; ``error-<status>`` as for chat. Requests are recorded in the list
 ``add_routes`` is given, with their path and query.
 """
 

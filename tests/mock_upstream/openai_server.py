@@ -5,9 +5,13 @@ The requested model picks the behaviour, so tests drive it through the gateway u
     <anything>            a reply quoting the last user message (streamed in 3-char pieces);
                           JSON (``{"reply": ...}``) when response_format asks for JSON
     tools                 a call of the first tool, arguments split across stream chunks
+    priced                a plain reply with fixed usage (PRICED_USAGE: cached and reasoning
+                          tokens), which the accounting tests price by hand
     error-<status>        that HTTP status with an OpenAI error body (429 adds retry-after)
     slow-<ms>             waits <ms> before answering
     cut-<n>               streams n content chunks, then drops the connection
+    end-<n>               streams n content chunks, then ends the response cleanly: no
+                          finish reason, no [DONE]
     drip-<ms>             streams up to 200 chunks, one every <ms>; notes a client that left
     fail-<n>-<fault>      fails the first n requests per prompt, then answers (faults.py)
 
@@ -32,6 +36,13 @@ import openai_family_wire
 from aiohttp import web
 
 RECEIVED: list[dict[str, Any]] = []
+PRICED_USAGE = {
+    "prompt_tokens": 1500,
+    "completion_tokens": 400,
+    "total_tokens": 1900,
+    "prompt_tokens_details": {"cached_tokens": 1000, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 120, "audio_tokens": 0},
+}
 
 ERROR_TYPES = {
     400: ("invalid_request_error", "context_length_exceeded"),
@@ -61,6 +72,8 @@ def quote_last_user(body: dict[str, Any]) -> str:
 
 
 def usage_for(body: dict[str, Any], text: str) -> dict[str, Any]:
+    if body["model"] == "priced":
+        return PRICED_USAGE
     prompt = sum(len(json.dumps(m)) // 4 for m in body.get("messages", []))
     completion = max(1, len(text) // 4)
     return {
@@ -213,6 +226,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         assert request.transport is not None
         request.transport.abort()  # the connection drops mid-stream, no [DONE]
         return response
+    if model.startswith("end-"):
+        events = events[: int(model.removeprefix("end-")) + 1]  # a clean end, half-way
     for event in events:
         await response.write(event)
     await response.write_eof()

@@ -118,7 +118,9 @@ def test_closing_sends_everything_queued(tmp_path: Path) -> None:
     assert [row for batch in store.batches for row in batch] == rows("r", 10)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="platform: per-thread nice is Linux"
+)
 def test_the_batch_thread_yields_the_cpu_to_the_request_path(tmp_path: Path) -> None:
     seen: list[int] = []
 

@@ -1,6 +1,7 @@
 """The Anthropic provider's translations: OpenAI request -> Messages request, message ->
-chat completion, event stream -> chunks; checked against the recorded Anthropic exchanges in
-../shared/fixtures, the openai SDK's own types and OpenAI's OpenAPI schemas."""
+chat completion, event stream -> chunks; checked against Anthropic exchanges in the project's
+fixtures (``tests/fixtures/anthropic``), the openai SDK's own types and the fields OpenAI's
+API reference requires."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -32,9 +32,7 @@ from floopy.providers.base import StreamSummary
 
 from .openapi_schema import chunk_valid, completion_valid
 from .upstream import upstream_body
-
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "anthropic"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures absent")
+from .wire_fixtures import fixture_bytes
 
 WEATHER = {
     "type": "function",
@@ -47,7 +45,7 @@ WEATHER = {
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return fixture_bytes("anthropic", name)
 
 
 def translate(doc: dict[str, Any], *, stream: bool = False, default: int = 4096) -> Any:
@@ -334,14 +332,13 @@ def normalized(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-@needs_fixtures
 def test_recorded_request_is_what_its_openai_twin_translates_to() -> None:
     recorded = json.loads(fixture("messages_request.json"))
     tool = recorded["tools"][0]
     openai_request = {
         "model": "claude-haiku-4-5",
-        "max_tokens": 1024,
-        "temperature": 0.2,
+        "max_tokens": 512,
+        "temperature": 0.3,
         "stop": ["END"],
         "tool_choice": "auto",
         "tools": [
@@ -356,24 +353,24 @@ def test_recorded_request_is_what_its_openai_twin_translates_to() -> None:
         ],
         "messages": [
             {"role": "system", "content": recorded["system"]},
-            {"role": "user", "content": "What's the weather in SF in Celsius?"},
+            {"role": "user", "content": "When does the next train to Porto leave?"},
             {
                 "role": "assistant",
                 "content": None,
                 "tool_calls": [
                     {
-                        "id": "toolu_013DU6hV4C1M8dJ32ybQFAFi",
+                        "id": "toolu_01Hx7RkVq3mTzP9bWc4NdLsE",
                         "type": "function",
                         "function": {
-                            "name": "get_weather",
-                            "arguments": '{"location": "SF", "units": "c"}',
+                            "name": "next_departure",
+                            "arguments": '{"destination": "Porto", "after": "now"}',
                         },
                     }
                 ],
             },
             {
                 "role": "tool",
-                "tool_call_id": "toolu_013DU6hV4C1M8dJ32ybQFAFi",
+                "tool_call_id": "toolu_01Hx7RkVq3mTzP9bWc4NdLsE",
                 "content": recorded["messages"][2]["content"][0]["content"],
             },
         ],
@@ -395,34 +392,37 @@ def completion(data: bytes, json_tool: str | None = None) -> tuple[Any, dict[str
     return result, body
 
 
-@needs_fixtures
 def test_recorded_text_response() -> None:
-    result, body = completion(fixture("messages_response_end_turn_recorded.json"))
+    result, body = completion(fixture("messages_response_end_turn.json"))
     choice = body["choices"][0]
-    assert (
-        choice["message"]["content"]
-        == "The weather in SF is currently **20°C** (68°F) and **Sunny**!"
+    assert choice["message"]["content"] == (
+        "The next train to Porto leaves at **14:05** from platform 3."
     )
     assert choice["finish_reason"] == "stop" == result.finish_reason
-    assert body["id"] == "msg_01LzoWDaDa7jiMvVbBiguxJy"
-    assert body["usage"]["prompt_tokens"] == 705 and body["usage"]["completion_tokens"] == 25
-    assert result.usage.total_tokens == 730
+    assert body["id"] == "msg_01Tq8ZbV4nXr2KcW7mLs9PdH"
+    # input_tokens 14 is the uncached part; the 1,650 written to the cache are prompt too.
+    assert body["usage"]["prompt_tokens"] == 1664 and body["usage"]["completion_tokens"] == 21
+    details = body["usage"]["prompt_tokens_details"]
+    assert details == {"cached_tokens": 0, "cache_write_tokens": 1650}
+    assert (result.usage.cache_write_tokens, result.usage.total_tokens) == (1650, 1685)
 
 
-@needs_fixtures
 def test_recorded_tool_use_response() -> None:
-    result, body = completion(fixture("messages_response_tool_use_recorded.json"))
+    result, body = completion(fixture("messages_response_tool_use.json"))
     message = body["choices"][0]["message"]
     assert message["content"] is None
     assert message["tool_calls"] == [
         {
-            "id": "toolu_013DU6hV4C1M8dJ32ybQFAFi",
+            "id": "toolu_01Hx7RkVq3mTzP9bWc4NdLsE",
             "type": "function",
-            "function": {"name": "get_weather", "arguments": '{"location":"SF","units":"c"}'},
+            "function": {
+                "name": "next_departure",
+                "arguments": '{"destination":"Porto","after":"now"}',
+            },
         }
     ]
     assert body["choices"][0]["finish_reason"] == "tool_calls" == result.finish_reason
-    assert result.usage.prompt_tokens == 597 and result.usage.completion_tokens == 71
+    assert result.usage.prompt_tokens == 583 and result.usage.completion_tokens == 64
 
 
 def anthropic_message(**fields: Any) -> bytes:
@@ -502,7 +502,6 @@ def test_unreadable_message_is_a_provider_error() -> None:
 # --- errors -----------------------------------------------------------------------------------
 
 
-@needs_fixtures
 @pytest.mark.parametrize(
     ("name", "status", "kind", "code"),
     [
@@ -581,41 +580,40 @@ def assembled(chunks: list[dict[str, Any]]) -> tuple[str, dict[int, dict[str, st
     return content, calls, finish
 
 
-@needs_fixtures
 @pytest.mark.parametrize("piece", [0, 1, 7])
 def test_recorded_text_stream(piece: int) -> None:
     data, tally = translate_stream(fixture("messages_stream_text.sse"), piece=piece)
     chunks = chunks_of(data)
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     content, calls, finish = assembled(chunks)
-    assert (content, calls, finish) == ("Hello there!", {}, "stop")
+    assert (content, calls, finish) == ("Hi! How can I help?", {}, "stop")
     assert chunks[-1]["choices"] == []
-    assert chunks[-1]["usage"]["prompt_tokens"] == 11
-    assert chunks[-1]["usage"]["completion_tokens"] == 6
+    # 9 uncached input tokens and 1,650 read from the cache.
+    assert chunks[-1]["usage"]["prompt_tokens"] == 1659
+    assert chunks[-1]["usage"]["prompt_tokens_details"]["cached_tokens"] == 1650
+    assert chunks[-1]["usage"]["completion_tokens"] == 8
     summary = StreamSummary()
     tally.fill(summary)
-    assert summary.completed and summary.content == "Hello there!"
-    assert summary.usage is not None and summary.usage.total_tokens == 17
+    assert summary.completed and summary.content == "Hi! How can I help?"
+    assert summary.usage is not None and summary.usage.total_tokens == 1667
 
 
-@needs_fixtures
 def test_recorded_tool_use_stream() -> None:
     data, _ = translate_stream(fixture("messages_stream_tool_use.sse"), include_usage=False)
     chunks = chunks_of(data)
     assert all(chunk["choices"] for chunk in chunks), "usage chunk not asked for"
     content, calls, finish = assembled(chunks)
-    assert content == "I'll check the current weather in Paris for you."
+    assert content == "I'll look up the next departure to Porto."
     assert calls == {
         0: {
-            "id": "toolu_01NRLabsLyVHZPKxbKvkfSMn",
-            "name": "get_weather",
-            "arguments": '{"location": "Paris"}',
+            "id": "toolu_01Gc5Vm8Nx2Rb7Tk4Wq9Ld3S",
+            "name": "next_departure",
+            "arguments": '{"destination": "Porto", "after": "now"}',
         }
     }
     assert finish == "tool_calls"
 
 
-@needs_fixtures
 def test_recorded_error_event_becomes_an_openai_error_event() -> None:
     data, tally = translate_stream(fixture("messages_stream_error_event.sse"))
     assert json.loads(data[0])["error"]["message"] == "overloaded_error: Overloaded"
@@ -735,7 +733,6 @@ def relayed(response: FakeResponse, mode: Mode) -> tuple[bytes, AnthropicStream]
     return asyncio.run(run())
 
 
-@needs_fixtures
 def test_error_event_before_anything_was_sent_raises_so_dispatch_can_fall_back() -> None:
     response = FakeResponse(fixture("messages_stream_error_event.sse"), 5)
     translator = ChunkTranslator(model="m", include_usage=False, json_tool=None)
@@ -744,7 +741,6 @@ def test_error_event_before_anything_was_sent_raises_so_dispatch_can_fall_back()
     assert "overloaded_error" in caught.value.message and response.closed
 
 
-@needs_fixtures
 def test_relay_passes_bytes_through_and_summarizes() -> None:
     data = fixture("messages_stream_tool_use.sse")
     out, stream = relayed(FakeResponse(data, random.randint(3, 50)), EventRelay())
@@ -752,10 +748,9 @@ def test_relay_passes_bytes_through_and_summarizes() -> None:
     summary = stream.summary
     assert summary.completed and summary.error is None
     assert summary.finish_reason == "tool_calls"
-    assert summary.usage is not None and summary.usage.completion_tokens == 65
+    assert summary.usage is not None and summary.usage.completion_tokens == 71
 
 
-@needs_fixtures
 def test_stream_ending_early_ends_with_an_error_event() -> None:
     data = fixture("messages_stream_text.sse")
     cut = data[: data.index(b"event: content_block_stop")]
@@ -764,4 +759,4 @@ def test_stream_ending_early_ends_with_an_error_event() -> None:
     events = [e.data for e in SseParser().feed(out)]
     assert json.loads(events[-1])["error"]["message"] == "anthropic ended the stream early"
     assert stream.summary.error == "anthropic ended the stream early"
-    assert stream.summary.content == "Hello there!"
+    assert stream.summary.content == "Hi! How can I help?"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -22,13 +21,11 @@ from floopy.providers.base import Completion, StreamSummary, Usage
 from floopy.providers.bridge.request import TOOL_ERROR_MARK, to_openai
 from floopy.providers.bridge.response import to_message
 from floopy.providers.bridge.stream import EventWriter, MessagesStream
-
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
-needs_fixtures = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/fixtures absent")
+from providers.wire_fixtures import fixture_bytes
 
 
 def fixture(path: str) -> bytes:
-    return (SHARED / path).read_bytes()
+    return fixture_bytes(*path.split("/"))
 
 
 def request(**fields: Any) -> dict[str, Any]:
@@ -44,39 +41,37 @@ def request(**fields: Any) -> dict[str, Any]:
 # --- request ----------------------------------------------------------------------------------
 
 
-@needs_fixtures
 def test_recorded_request_as_openai() -> None:
     body = to_openai(json.loads(fixture("anthropic/messages_request.json")))
     assert body["messages"] == [
-        {"role": "system", "content": "You are a helpful weather assistant. Answer briefly."},
-        {"role": "user", "content": "What's the weather in SF in Celsius?"},
+        {"role": "system", "content": "You answer questions about train timetables. Be short."},
+        {"role": "user", "content": "When does the next train to Porto leave?"},
         {
             "role": "assistant",
             "content": None,
             "tool_calls": [
                 {
-                    "id": "toolu_013DU6hV4C1M8dJ32ybQFAFi",
+                    "id": "toolu_01Hx7RkVq3mTzP9bWc4NdLsE",
                     "type": "function",
                     "function": {
-                        "name": "get_weather",
-                        "arguments": '{"location":"SF","units":"c"}',
+                        "name": "next_departure",
+                        "arguments": '{"destination":"Porto","after":"now"}',
                     },
                 }
             ],
         },
         {
             "role": "tool",
-            "tool_call_id": "toolu_013DU6hV4C1M8dJ32ybQFAFi",
-            "content": '{"location": "SF", "temperature": "20\\u00b0C", "condition": "Sunny"}',
+            "tool_call_id": "toolu_01Hx7RkVq3mTzP9bWc4NdLsE",
+            "content": '{"destination": "Porto", "departs": "14:05", "platform": "3"}',
         },
     ]
-    assert body["tools"][0]["function"]["name"] == "get_weather"
-    assert body["tools"][0]["function"]["parameters"]["required"] == ["location", "units"]
+    assert body["tools"][0]["function"]["name"] == "next_departure"
+    assert body["tools"][0]["function"]["parameters"]["required"] == ["destination", "after"]
     assert body["tool_choice"] == "auto"
-    assert (body["max_tokens"], body["temperature"], body["stop"]) == (1024, 0.2, ["END"])
+    assert (body["max_tokens"], body["temperature"], body["stop"]) == (512, 0.3, ["END"])
 
 
-@needs_fixtures
 def test_recorded_request_survives_the_round_trip() -> None:
     """Anthropic -> OpenAI -> Anthropic gives the request back (in block form)."""
     recorded = json.loads(fixture("anthropic/messages_request.json"))
@@ -84,7 +79,10 @@ def test_recorded_request_survives_the_round_trip() -> None:
         to_openai(recorded), model="claude-haiku-4-5", default_max_tokens=1, stream=False
     )
     assert back.body["system"] == [{"type": "text", "text": recorded["system"]}]
-    assert back.body["messages"][1]["content"][0]["input"] == {"location": "SF", "units": "c"}
+    assert back.body["messages"][1]["content"][0]["input"] == {
+        "destination": "Porto",
+        "after": "now",
+    }
     assert back.body["messages"][2]["content"] == recorded["messages"][2]["content"]
     assert back.body["tools"] == recorded["tools"]
     assert back.body["stop_sequences"] == ["END"]
@@ -217,18 +215,17 @@ def test_bad_blocks_are_bad_requests(messages: list[Any], param: str) -> None:
 # --- response ---------------------------------------------------------------------------------
 
 
-@needs_fixtures
 def test_recorded_openai_tool_response_as_a_message() -> None:
-    usage = Usage(prompt_tokens=82, completion_tokens=17, total_tokens=99, cached_tokens=32)
-    inner = Completion(fixture("openai/chat_completions_tools_response.json"), usage, "tool_calls")
+    usage = Usage(prompt_tokens=86, completion_tokens=22, total_tokens=108, cached_tokens=64)
+    inner = Completion(fixture("openai/chat_tools_response.json"), usage, "tool_calls")
     result = to_message(inner, "mock")
     message = Message.model_validate(json.loads(result.body))
     assert message.stop_reason == "tool_use"
     block = message.content[0]
-    assert block.type == "tool_use" and block.id == "call_abc123"
-    assert block.input == {"location": "Boston, MA"}
-    assert (message.usage.input_tokens, message.usage.cache_read_input_tokens) == (50, 32)
-    assert message.usage.output_tokens == 17
+    assert block.type == "tool_use" and block.id == "call_R2dK8wQz5NfJ1hTs6VmC0bXa"
+    assert block.input == {"city": "Lisbon", "unit": "celsius"}
+    assert (message.usage.input_tokens, message.usage.cache_read_input_tokens) == (22, 64)
+    assert message.usage.output_tokens == 22
     assert result.usage is usage and result.finish_reason == "tool_calls"
 
 
@@ -286,22 +283,20 @@ def translate_stream(data: bytes, piece: int = 0) -> bytes:
     return writer.start() + b"".join(writer.feed(p) for p in pieces) + writer.end()
 
 
-@needs_fixtures
 @pytest.mark.parametrize("piece", [0, 3])
 def test_recorded_openai_tool_stream_as_events(piece: int) -> None:
-    out = translate_stream(fixture("openai/chat_completions_tools_stream.sse"), piece)
+    out = translate_stream(fixture("openai/chat_tools_stream.sse"), piece)
     message, names = accumulate(out)
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
     assert message.stop_reason == "tool_use"
     block = message.content[0]
     assert block.type == "tool_use" and block.name == "get_weather"
-    assert block.id == "call_4XzlGBLtUe9dy3GVNV4jhq7h"
-    assert message.usage.input_tokens == 44 and message.usage.output_tokens == 16
+    assert block.id == "call_Vb7Xq2Lm9RkT4sWn8YpD3cHf"
+    assert message.usage.input_tokens == 47 and message.usage.output_tokens == 14
 
 
-@needs_fixtures
 def test_recorded_openai_text_stream_as_events() -> None:
-    out = translate_stream(fixture("openai/chat_completions_text_stream.sse"))
+    out = translate_stream(fixture("openai/chat_text_stream.sse"))
     message, names = accumulate(out)
     assert names.count("content_block_start") == names.count("content_block_stop") == 1
     assert message.content[0].type == "text" and message.content[0].text

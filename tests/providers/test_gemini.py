@@ -1,8 +1,8 @@
 """Gemini translation, both ways, without a network: requests, answers, streams, errors.
 
-The recorded and assembled Gemini fixtures in ``../shared/fixtures/gemini`` are translated
+The project's Gemini fixtures in ``tests/fixtures/gemini`` are translated
 and must give the content, tool calls, finish reason and usage they imply; every chunk and
-completion is checked against OpenAI's OpenAPI schema.
+completion is checked against the fields OpenAI's API reference requires.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from floopy.providers.gemini.response import translate_completion
 from floopy.providers.gemini.stream import BareErrorWatch, GeminiStream, StreamTranslator
 from floopy.providers.gemini.wire import Error
 
-from .openapi_schema import chunk_valid, completion_valid, fixture_path
+from .openapi_schema import chunk_valid, completion_valid
 from .upstream import upstream_body
+from .wire_fixtures import fixture_path
 
 WEATHER = {
     "type": "function",
@@ -270,40 +271,40 @@ def completion(data: dict[str, Any] | bytes) -> tuple[dict[str, Any], Any]:
 
 def test_recorded_text_answer() -> None:
     body, translated = completion(
-        fixture_path("gemini", "generate_content_text_response_recorded.json").read_bytes()
+        fixture_path("gemini", "generate_content_text_response.json").read_bytes()
     )
     message = body["choices"][0]["message"]
-    assert message["content"].startswith("This clip is an audio recording of President Kennedy")
+    assert message["content"].startswith("Lisbon's tram 28 runs from Martim Moniz")
     assert body["choices"][0]["finish_reason"] == "stop"
     assert body["model"] == "gemini-2.0-flash"
-    assert body["usage"]["prompt_tokens"] == 754
-    assert body["usage"]["completion_tokens"] == 49
-    assert body["usage"]["total_tokens"] == 803
-    assert translated.finish_reason == "stop" and translated.usage.total_tokens == 803
+    assert body["usage"]["prompt_tokens"] == 12
+    assert body["usage"]["completion_tokens"] == 27
+    assert body["usage"]["total_tokens"] == 39
+    assert translated.finish_reason == "stop" and translated.usage.total_tokens == 39
 
 
 def test_recorded_function_call_answer() -> None:
     for name in (
-        "generate_content_function_call_response_recorded.json",
-        "generate_content_multiturn_function_response_response_recorded.json",
+        "generate_content_function_call_response.json",
+        "generate_content_multiturn_function_call_response.json",
     ):
         body, _ = completion(fixture_path("gemini", name).read_bytes())
         choice = body["choices"][0]
         assert choice["finish_reason"] == "tool_calls"  # Gemini said STOP
         call = choice["message"]["tool_calls"][0]
         assert call["id"].startswith("call_") and call["type"] == "function"
-        assert json.loads(call["function"]["arguments"])["location"] == "Mountain View, CA"
+        assert json.loads(call["function"]["arguments"])["destination"] == "Porto"
         assert choice["message"]["content"] is None
         assert "usage" not in body  # these recordings carry none
 
 
 def test_recorded_cached_answer_counts_cached_tokens() -> None:
     body, translated = completion(
-        fixture_path("gemini", "generate_content_cached_response_recorded.json").read_bytes()
+        fixture_path("gemini", "generate_content_cached_response.json").read_bytes()
     )
-    assert body["usage"]["prompt_tokens"] == 323388
-    assert body["usage"]["prompt_tokens_details"]["cached_tokens"] == 323383
-    assert translated.usage.cached_tokens == 323383
+    assert body["usage"]["prompt_tokens"] == 48213
+    assert body["usage"]["prompt_tokens_details"]["cached_tokens"] == 48102
+    assert translated.usage.cached_tokens == 48102
 
 
 def test_thinking_and_tool_use_tokens_in_usage() -> None:
@@ -413,43 +414,43 @@ def finish_of(chunks: list[Any]) -> str | None:
 
 
 def test_assembled_text_stream() -> None:
-    raw = fixture_path("gemini", "stream_generate_content_text_assembled.sse").read_bytes()
+    raw = fixture_path("gemini", "stream_text.sse").read_bytes()
     chunks, translator = translate_stream(raw)
-    assert content_of(chunks) == "Here are some comedy movies showing in Mountain View."
+    assert content_of(chunks) == "Here are three trains to Porto leaving after noon."
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert finish_of(chunks) == "stop"
     assert chunks[-1]["choices"] == []
-    assert chunks[-1]["usage"]["total_tokens"] == 803
-    assert translator.usage is not None and translator.usage.prompt_tokens == 754
+    assert chunks[-1]["usage"]["total_tokens"] == 40
+    assert translator.usage is not None and translator.usage.prompt_tokens == 31
     assert len({c["id"] for c in chunks}) == 1
     assert translator.finish_reason == "stop" and translator.ttft_ms is not None
 
 
 def test_recorded_text_stream_with_a_finish_reason_on_every_event() -> None:
-    raw = fixture_path("gemini", "stream_generate_content_text_recorded.sse").read_bytes()
+    raw = fixture_path("gemini", "stream_text_finish_on_every_event.sse").read_bytes()
     chunks, translator = translate_stream(raw)
     text = content_of(chunks)
-    assert text.startswith("In the quaint, sunlit cottage")
-    assert text.endswith("their love for each other and for adventure stronger than ever.")
+    assert text.startswith("On the night train to Porto, a conductor named Inês")
+    assert text.endswith("she read them aloud on her last shift.")
     assert finish_of(chunks) == "stop"
-    assert translator.usage is None  # this old recording has no usageMetadata
+    assert translator.usage is None  # the older format: no usageMetadata
     assert all(c["choices"] for c in chunks), "no usage chunk without usage"
 
 
 def test_assembled_function_call_stream() -> None:
-    raw = fixture_path("gemini", "stream_generate_content_function_call_assembled.sse").read_bytes()
+    raw = fixture_path("gemini", "stream_function_call.sse").read_bytes()
     chunks, translator = translate_stream(raw, include_usage=False)
     calls = [call for c in chunks for call in c["choices"][0]["delta"].get("tool_calls") or []]
     assert len(calls) == 1
     assert calls[0]["index"] == 0 and calls[0]["id"].startswith("call_")
-    assert calls[0]["function"]["name"] == "find_movies"
+    assert calls[0]["function"]["name"] == "find_trains"
     assert json.loads(calls[0]["function"]["arguments"]) == {
-        "location": "Mountain View, CA",
-        "description": "comedy",
+        "destination": "Porto",
+        "date": "2025-06-14",
     }
     assert finish_of(chunks) == "tool_calls"
     assert all(c["choices"] for c in chunks), "usage was not asked for"
-    assert translator.usage is not None and translator.usage.total_tokens == 320
+    assert translator.usage is not None and translator.usage.total_tokens == 138
 
 
 def test_stream_ids_match_the_whole_answer() -> None:
@@ -523,7 +524,7 @@ def test_resource_exhausted_is_429_with_the_retry_delay() -> None:
     raw = fixture_path("gemini", "error_429_resource_exhausted.json").read_bytes()
     error = gemini_error("gemini", 429, raw, {})
     assert isinstance(error, errors.RateLimitExceeded)
-    assert error.headers["Retry-After"] == "1"  # no RetryInfo in this recording
+    assert error.headers["Retry-After"] == "1"  # no RetryInfo in this body
     body = {
         "error": {
             "code": 429,
@@ -585,13 +586,13 @@ def stream_through(
 
 
 def test_stream_object_over_a_recorded_stream_in_small_pieces() -> None:
-    raw = fixture_path("gemini", "stream_generate_content_text_assembled.sse").read_bytes()
+    raw = fixture_path("gemini", "stream_text.sse").read_bytes()
     out, stream, _ = stream_through(raw, piece=5)
     assert out.count(b"data: [DONE]") == 1
     summary = stream.summary
-    assert summary.content == "Here are some comedy movies showing in Mountain View."
+    assert summary.content == "Here are three trains to Porto leaving after noon."
     assert summary.finish_reason == "stop" and summary.completed and summary.error is None
-    assert summary.usage is not None and summary.usage.total_tokens == 803
+    assert summary.usage is not None and summary.usage.total_tokens == 40
 
 
 def test_stream_that_ends_during_open_ends_once() -> None:

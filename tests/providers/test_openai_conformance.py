@@ -1,5 +1,5 @@
-"""The recorded OpenAI streams in ``../shared/fixtures/openai``, relayed as the gateway relays
-them, give the content, tool calls, finish reason and usage they imply, in chunks that follow
+"""OpenAI streams in the project's fixtures (``tests/fixtures/openai``), relayed as the gateway
+relays them, give the content, tool calls, finish reason and usage they imply, in chunks that follow
 OpenAI's OpenAPI schema; a usage chunk the client did not ask for is kept from it but still
 counted."""
 
@@ -14,22 +14,23 @@ import pytest
 from floopy._native import OpenAIStreamRelay
 from floopy.providers.openai import OpenAIStream
 
-from .openapi_schema import chunk_valid, completion_valid, fixture_path
+from .openapi_schema import chunk_valid, completion_valid
 from .upstream import upstream_body
+from .wire_fixtures import fixture_path
 
 STREAMS = {
-    "chat_completions_text_stream.sse": {"finish": "stop", "usage": (14, 30, 44), "calls": []},
-    "chat_completions_length_stream.sse": {
+    "chat_text_stream.sse": {"finish": "stop", "usage": (21, 12, 33), "calls": []},
+    "chat_length_stream.sse": {
         "finish": "length",
-        "usage": (79, 1, 80),
+        "usage": (57, 1, 58),
         "content": '{"',
         "calls": [],
     },
-    "chat_completions_tools_stream.sse": {
+    "chat_tools_stream.sse": {
         "finish": "tool_calls",
-        "usage": (44, 16, 60),
+        "usage": (47, 14, 61),
         "content": "",
-        "calls": [("get_weather", {"city": "New York City"})],
+        "calls": [("get_weather", {"city": "Lisbon"})],
     },
 }
 
@@ -104,13 +105,28 @@ def test_recorded_stream(name: str, strip_usage: bool) -> None:
 
 
 def test_recorded_text_stream_content() -> None:
-    raw = fixture_path("openai", "chat_completions_text_stream.sse").read_bytes()
+    raw = fixture_path("openai", "chat_text_stream.sse").read_bytes()
     _, stream = relay(raw, strip_usage=True, piece=1)  # byte by byte
-    assert stream.summary.content.startswith("I'm unable to provide real-time weather")
+    assert stream.summary.content == "The Eiffel Tower is about 330 metres tall, antennas included."
 
 
 def test_recorded_completion_follows_the_schema() -> None:
-    # (The spec's own example, chat_completions_tools_response.json, omits the required
-    # message.refusal; the live recording has it.)
-    raw = fixture_path("openai", "chat_completions_tools_response_recorded.json").read_text()
+    raw = fixture_path("openai", "chat_tools_response.json").read_text()
     completion_valid(json.loads(raw))
+
+
+def test_the_schema_refuses_what_a_client_would_choke_on() -> None:
+    """The schema excerpt is a real check: a completion without ``message.refusal`` or with
+    an unknown finish reason fails it, and so does a chunk with a string usage."""
+    doc = json.loads(fixture_path("openai", "chat_tools_response.json").read_text())
+    del doc["choices"][0]["message"]["refusal"]
+    with pytest.raises(AssertionError, match="refusal"):
+        completion_valid(doc)
+    doc = json.loads(fixture_path("openai", "chat_tools_response.json").read_text())
+    doc["choices"][0]["finish_reason"] = "done"
+    with pytest.raises(AssertionError, match="finish_reason"):
+        completion_valid(doc)
+    chunk = json.loads(data_lines(fixture_path("openai", "chat_text_stream.sse").read_bytes())[0])
+    chunk["usage"] = "21 tokens"
+    with pytest.raises(AssertionError, match="usage"):
+        chunk_valid(chunk)

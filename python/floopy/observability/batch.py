@@ -20,7 +20,7 @@ import threading
 
 from floopy.observability.fallback import Spool
 from floopy.observability.metrics import SinkCounters
-from floopy.observability.store import LogStore, StoreUnavailable
+from floopy.observability.store import LogStore, StoreUnavailable, content_token
 
 log = logging.getLogger("floopy.log")
 
@@ -159,7 +159,7 @@ class BatchWorker:
             return
         if self._health.up:
             try:
-                self._store.insert_lines(self.sink, batch)
+                self._store.insert_lines(self.sink, batch, dedup_token=content_token(batch))
                 self._counters.add("inserted", len(batch))
                 return
             except StoreUnavailable as exc:

@@ -12,7 +12,6 @@ and delete, with a new batch layout) stays one row in the ReplacingMergeTree tab
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,7 @@ from floopy.observability.fallback import (
     try_lock,
 )
 from floopy.observability.metrics import Metrics
-from floopy.observability.store import LogStore, StoreUnavailable
+from floopy.observability.store import LogStore, StoreUnavailable, content_token
 
 log = logging.getLogger("floopy.log")
 
@@ -91,9 +90,8 @@ class Replayer:
         return rows
 
     def _insert(self, sink: str, batch: list[bytes]) -> int:
-        token = hashlib.blake2b(b"\n".join(batch), digest_size=16).hexdigest()
         try:
-            self._store.insert_lines(sink, batch, dedup_token=token)
+            self._store.insert_lines(sink, batch, dedup_token=content_token(batch))
             return len(batch)
         except StoreUnavailable:
             if not self._store.ping():
@@ -104,9 +102,8 @@ class Replayer:
     def _insert_one_by_one(self, sink: str, batch: list[bytes]) -> int:
         inserted = 0
         for line in batch:
-            token = hashlib.blake2b(line, digest_size=16).hexdigest()
             try:
-                self._store.insert_lines(sink, [line], dedup_token=token)
+                self._store.insert_lines(sink, [line], dedup_token=content_token([line]))
                 inserted += 1
             except StoreUnavailable as exc:
                 if not self._store.ping():

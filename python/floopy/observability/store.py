@@ -12,6 +12,7 @@ and a clickhouse-connect client is not meant to be shared across threads. Every 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -43,6 +44,13 @@ INSERT_SETTINGS = {
     "max_threads": 1,
     "max_insert_threads": 1,
 }
+
+
+def content_token(lines: Sequence[bytes]) -> str:
+    """The deduplication token of a block, from its content: the live insert and any replay
+    of the same block carry the same one, so an insert the store applied but never
+    acknowledged is not counted again when its rows are replayed from the spool."""
+    return hashlib.blake2b(b"\n".join(lines), digest_size=16).hexdigest()
 
 
 class StoreUnavailable(Exception):
