@@ -24,6 +24,7 @@ from floopy.pricing import PriceBook
 from floopy.providers import build_providers
 from floopy.providers.base import Provider
 from floopy.redis_client import open_redis
+from floopy.scrub import SecretScrubber
 from floopy.settings import Settings, load_settings
 from floopy.upstream import Upstream, open_upstream
 
@@ -43,6 +44,7 @@ class Worker:
             max_properties=settings.max_properties,
         )
         self.keys = KeyStore.from_settings(settings)
+        self.secrets = SecretScrubber.from_settings(settings)
         self.providers: dict[str, Provider] = build_providers(settings, upstream)
         # Shared state across instances when REDIS_URL is set; in this process otherwise.
         self.redis = open_redis(settings.redis_url) if settings.redis_url else None
@@ -61,6 +63,7 @@ class Worker:
                 backoff_max=settings.retry_backoff_max,
             ),
             deadline=settings.upstream_deadline,
+            secrets=self.secrets,
         )
         self.prices = PriceBook(settings)
         self.models_body = _models_list(settings)

@@ -6,6 +6,8 @@ test that puts a unique token in its prompt gets a fresh fault budget.
     fail-<n>-<status>-after<ms>    ... with ``retry-after-ms: <ms>`` (and retry-after)
     fail-<n>-reset                 the connection drops before any response
     fail-<n>-hang                  no answer for 10 s (the gateway's timeout fires first)
+    fail-<n>-<status>-leakkey      ... whose error message quotes the key the mock was sent,
+                                   as OpenAI's "Incorrect API key provided" does
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from typing import Any
 
 from aiohttp import web
 
-_FAULT = re.compile(r"fail-(?P<times>\d+)-(?P<fault>\d{3}|reset|hang)(?:-after(?P<ms>\d+))?")
+_FAULT = re.compile(
+    r"fail-(?P<times>\d+)-(?P<fault>\d{3}|reset|hang)(?:-after(?P<ms>\d+))?(?P<leak>-leakkey)?"
+)
+_KEY_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
 _seen: Counter[tuple[str, str]] = Counter()
 
 
@@ -46,8 +51,19 @@ async def inject(
         await asyncio.sleep(10)
         return web.Response(status=504)
     response = error_response(int(fault))
+    if match["leak"]:
+        _quote_the_key(request, response)
     if match["ms"] is not None:
         millis = int(match["ms"])
         response.headers["retry-after-ms"] = str(millis)
         response.headers["retry-after"] = str(math.ceil(millis / 1000))
     return response
+
+
+def _quote_the_key(request: web.Request, response: web.Response) -> None:
+    presented = next((request.headers[h] for h in _KEY_HEADERS if h in request.headers), "")
+    key = presented.removeprefix("Bearer ").strip()
+    assert response.body is not None and isinstance(response.body, bytes)
+    doc = json.loads(response.body)
+    doc["error"]["message"] = f"Incorrect API key provided: {key}. You can find your key..."
+    response.body = json.dumps(doc).encode()

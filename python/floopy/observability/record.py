@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from floopy.observability.redact import Redactor
+from floopy.scrub import SecretScrubber
 
 if TYPE_CHECKING:
     from floopy.context import BreakerEvent, RequestContext
@@ -122,6 +123,8 @@ class RecordBuilder:
         self._bodies = settings.log_bodies
         self._body_max = settings.log_body_max_bytes
         self._redact = Redactor(settings.log_scrub)
+        # Provider keys leave no trace in any row, whatever LOG_SCRUB says.
+        self._secrets = SecretScrubber.from_settings(settings)
 
     def wants(self, ctx: RequestContext) -> bool:
         return ctx.path.startswith(LOGGED_PATH_PREFIX)
@@ -137,17 +140,19 @@ class RecordBuilder:
             organization=organization_of(ctx),
             project=project_of(ctx),
             api_key_id=key.id if key is not None else "",
-            user_id=ctx.user_id
-            or (headers.user_id if headers else None)
-            or (chat.user if chat else None)
-            or "",
-            session_id=(headers.session_id if headers else None) or "",
-            session_name=(headers.session_name if headers else None) or "",
-            session_path=(headers.session_path if headers else None) or "",
+            user_id=self._clean(
+                ctx.user_id
+                or (headers.user_id if headers else None)
+                or (chat.user if chat else None)
+                or ""
+            ),
+            session_id=self._clean((headers.session_id if headers else None) or ""),
+            session_name=self._clean((headers.session_name if headers else None) or ""),
+            session_path=self._clean((headers.session_path if headers else None) or ""),
             properties=self._properties(headers.properties if headers else {}),
             method=ctx.method,
             path=ctx.path,
-            requested_model=ctx.requested_model or (chat.model if chat else ""),
+            requested_model=self._clean(ctx.requested_model or (chat.model if chat else "")),
             model=ctx.model or "",
             provider=ctx.provider or "",
             fallback_used=ctx.fallback_used,
@@ -199,7 +204,7 @@ class RecordBuilder:
                     start_time=started_at + (span.start - started),
                     duration_ms=span.duration_ms or 0.0,
                     status=span.status,
-                    attributes=_attributes(span.attributes) if span.attributes else {},
+                    attributes=self._span_attributes(span.attributes) if span.attributes else {},
                 )
             )
         return TraceRecord(
@@ -210,15 +215,26 @@ class RecordBuilder:
         )
 
     def _properties(self, properties: Mapping[str, str]) -> dict[str, str]:
-        if not self._redact:
-            return dict(properties)
-        return {name: self._redact(value) for name, value in properties.items()}
+        return {name: self._clean(value) for name, value in properties.items()}
 
     def _body(self, body: bytes) -> str:
         if not self._bodies or not body:
             return ""
-        text = body[: self._body_max].decode("utf-8", "replace")
+        return self._clean(body[: self._body_max].decode("utf-8", "replace"))
+
+    def _clean(self, text: str) -> str:
+        """Client-supplied or upstream text, as the log may keep it."""
+        if not text:
+            return text
+        text = self._secrets.scrub(text)
         return self._redact(text) if self._redact else text
+
+    def _span_attributes(self, attributes: Mapping[str, object]) -> dict[str, str]:
+        cleaned = _attributes(attributes)
+        message = cleaned.get("error.message")
+        if message:
+            cleaned["error.message"] = self._clean(message)
+        return cleaned
 
 
 def breaker_event_record(event: BreakerEvent) -> BreakerEventRecord:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+from floopy.scrub import KEY_PREFIX, KEY_SHAPED, MASK
+
 Scrubber = Callable[[str], str]
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
@@ -21,15 +23,6 @@ _CARD_SHAPE = re.compile(r"\d(?:[ -]?\d){12,18}")
 _PHONE_CANDIDATE = re.compile(r"[+(\d][\d ().-]{7,20}\d")
 _PHONE_SHAPE = re.compile(
     r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}|\+\d{8,15}"
-)
-_API_KEY = re.compile(
-    r"\b(?:sk-(?:ant-|proj-|or-)?[A-Za-z0-9_-]{16,}"
-    r"|fpk_[A-Za-z0-9_-]{20,}"
-    r"|AIza[0-9A-Za-z_-]{35}"
-    r"|xox[abprs]-[A-Za-z0-9-]{10,}"
-    r"|gh[pousr]_[A-Za-z0-9]{30,}"
-    r"|gsk_[A-Za-z0-9]{20,}"
-    r"|AKIA[0-9A-Z]{16})"
 )
 _BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}")
 
@@ -83,9 +76,9 @@ def _scrub_bearer(text: str) -> str:
 
 
 def _scrub_api_keys(text: str) -> str:
-    if _KEY_PREFIX.search(text) is None:
+    if KEY_PREFIX.search(text) is None:
         return text
-    return _API_KEY.sub("[API_KEY]", text)
+    return KEY_SHAPED.sub(MASK, text)
 
 
 def _scrub_emails(text: str) -> str:
@@ -99,7 +92,6 @@ def _digits(text: str) -> int:
 # The regular expressions scan every position of a body; these checks (one scan for a
 # literal prefix, substring searches in C) skip them for the bodies that cannot hold a
 # match, which are most of them.
-_KEY_PREFIX = re.compile(r"sk-|fpk_|AIza|xox|gh[pousr]_|gsk_|AKIA")
 _NO_DIGITS = str.maketrans("", "", "0123456789")
 
 # Applied in this order: bearer tokens and keys before phones and cards, whose digit runs

@@ -57,6 +57,7 @@ async def serve(
     try:
         await _run_stages(exchange)
     except errors.FloopyError as exc:
+        exc.message = worker.secrets.scrub(exc.message)
         respond.send_error(proto, ctx, exc, routed=True)
         return
     except Exception:

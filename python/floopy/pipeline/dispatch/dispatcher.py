@@ -31,6 +31,7 @@ from floopy.pipeline.dispatch.breaker import Breakers, NoBreakers
 from floopy.pipeline.dispatch.retry import Deadline, RetryPolicy, falls_back, is_retriable
 from floopy.pipeline.routing.latency import LatencyTracker
 from floopy.providers.operations import Operations, Reply, Whole
+from floopy.scrub import SecretScrubber
 from floopy.settings import defaults
 
 if TYPE_CHECKING:
@@ -53,7 +54,9 @@ class Dispatcher:
         deadline: float = defaults.UPSTREAM_DEADLINE,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        secrets: SecretScrubber | None = None,
     ) -> None:
+        self._secrets = secrets or SecretScrubber()
         self._operations = {name: Operations(provider) for name, provider in providers.items()}
         self._breakers = breakers or NoBreakers()
         self._latency = latency or LatencyTracker()
@@ -146,6 +149,8 @@ class Dispatcher:
             except TimeoutError:
                 await self._failed(target, _deadline_passed(target))
             except errors.FloopyError as exc:
+                # A provider may quote the key it was sent: never past this point.
+                exc.message = self._secrets.scrub(exc.message)
                 await self._failed(target, exc)
         self._latency.observe(target.provider, target.model, self._clock() - started)
         if not request.stream:
