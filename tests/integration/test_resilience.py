@@ -59,6 +59,11 @@ def gateway(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "PROVIDERS['impatient'] = {'kind': 'openai_compatible', "
             f"'base_url': '{mock_upstream}/v1', 'first_byte_timeout': 2.0, 'total_timeout': 2.0}}\n"
         )
+        # Quick to give up on a silent provider, patient with one that is answering.
+        extra.write(
+            "PROVIDERS['hesitant'] = {'kind': 'openai_compatible', "
+            f"'base_url': '{mock_upstream}/v1', 'first_byte_timeout': 1.0, 'total_timeout': 60}}\n"
+        )
     log = root / "gateway.log"
     url, proc = start_gateway(settings, log)
     gw = Gateway(url=url, key=TEST_KEY, mock_url=mock_upstream, data_dir=root / "data", proc=proc)
@@ -339,3 +344,18 @@ def test_a_routing_error_on_messages_carries_the_headers(gateway: Gateway) -> No
     assert response.status_code == 400
     assert response.json()["type"] == "error"  # Anthropic's envelope
     assert routing_headers(response.headers) == ("", "", "false")
+
+
+def test_a_whole_answer_past_the_first_byte_limit_falls_back(
+    client: openai.OpenAI, gateway: Gateway
+) -> None:
+    token, messages = prompt()
+    raw = client.chat.completions.with_raw_response.create(
+        model="hesitant/slow-20000",
+        messages=messages,
+        extra_headers={"floopy-fallback": "gpt-4o-mini"},
+    )
+    # Each attempt gave up after 1 s: had it waited, the provider would have answered.
+    assert routing_headers(raw.headers) == ("mock", "gpt-4o-mini", "true")
+    assert raw.parse().choices[0].message.content == f"Mock reply to: token {token}"
+    assert models_called(gateway, token) == ["slow-20000"] * 3 + ["gpt-4o-mini"]

@@ -49,8 +49,8 @@ async def post(
     headers: dict[str, str],
     timeouts: Timeouts,
 ) -> Answer:
-    """POSTs ``body`` and reads the whole answer, whatever its status, within
-    ``timeouts.total``."""
+    """POSTs ``body`` and reads the whole answer, whatever its status: the status and
+    headers within ``timeouts.first_byte``, all of it within ``timeouts.total``."""
     try:
         async with asyncio.timeout(timeouts.total):
             return await upstream.post(url, headers, body, timeouts)
@@ -141,9 +141,14 @@ class HttpProvider:
 
 
 def _timed_out(provider: str, timeouts: Timeouts, exc: TimeoutError) -> errors.GatewayTimeout:
-    if getattr(exc, "phase", None) == "connect":
+    phase = getattr(exc, "phase", None)
+    if phase == "connect":
         return errors.GatewayTimeout(
             f"{provider} could not be connected to within {timeouts.connect:g}s (connect_timeout)"
+        )
+    if phase == "first_byte":
+        return errors.GatewayTimeout(
+            f"{provider} sent no response within {timeouts.first_byte:g}s (first_byte_timeout)"
         )
     return errors.GatewayTimeout(f"{provider} did not answer in time")
 

@@ -9,6 +9,7 @@ the shared session's own is only the global default. aiohttp's errors become the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -48,23 +49,24 @@ class AiohttpUpstream:
     async def post(
         self, url: str, headers: dict[str, str], body: bytes, timeouts: Timeouts
     ) -> Answer:
+        response = await self.open(url, headers, body, timeouts)
         try:
-            async with self._session.post(
-                url, data=body, headers=headers, timeout=per_request(timeouts)
-            ) as resp:
-                return Answer(resp.status, dict(resp.headers), await resp.read())
-        except aiohttp.ClientError as exc:
-            raise seam_error(exc) from exc
+            return Answer(response.status, response.headers, await response.read())
+        finally:
+            response.close()
 
     async def open(
         self, url: str, headers: dict[str, str], body: bytes, timeouts: Timeouts
     ) -> AiohttpResponse:
         try:
-            resp = await self._session.post(
-                url, data=body, headers=headers, timeout=per_request(timeouts)
-            )
-        except aiohttp.ClientError as exc:
+            async with asyncio.timeout(timeouts.first_byte):  # to the status and headers
+                resp = await self._session.post(
+                    url, data=body, headers=headers, timeout=per_request(timeouts)
+                )
+        except aiohttp.ClientError as exc:  # first: aiohttp's own time-outs are TimeoutErrors
             raise seam_error(exc) from exc
+        except TimeoutError:
+            raise _first_byte_timeout() from None
         return AiohttpResponse(resp)
 
     async def close(self) -> None:
@@ -112,6 +114,12 @@ class _Chunks:
             return await self._pieces.__anext__()
         except aiohttp.ClientError as exc:
             raise seam_error(exc) from exc
+
+
+def _first_byte_timeout() -> UpstreamTimeout:
+    timeout = UpstreamTimeout("no response within the first-byte timeout")
+    timeout.phase = "first_byte"
+    return timeout
 
 
 def seam_error(exc: aiohttp.ClientError) -> UpstreamError | UpstreamTimeout:

@@ -55,7 +55,9 @@ class NativeUpstream:
         self, url: str, headers: dict[str, str], body: bytes, timeouts: Timeouts
     ) -> Answer:
         self._check_open()
-        call = self._client.post(url, headers, body, timeouts.connect, None, timeouts.total)
+        call = self._client.post(
+            url, headers, body, timeouts.connect, timeouts.first_byte, timeouts.total
+        )
         future: asyncio.Future[Any] = self._loop.create_future()
         self._fetches[call] = future
         try:
