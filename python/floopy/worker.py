@@ -63,6 +63,7 @@ class Worker:
                 backoff_max=settings.retry_backoff_max,
             ),
             deadline=settings.upstream_deadline,
+            max_attempts=settings.max_attempts_per_request,
             secrets=self.secrets,
         )
         self.prices = PriceBook(settings)

@@ -359,3 +359,16 @@ def test_a_whole_answer_past_the_first_byte_limit_falls_back(
     assert routing_headers(raw.headers) == ("mock", "gpt-4o-mini", "true")
     assert raw.parse().choices[0].message.content == f"Mock reply to: token {token}"
     assert models_called(gateway, token) == ["slow-20000"] * 3 + ["gpt-4o-mini"]
+
+
+def test_a_request_naming_too_many_models_is_refused_before_any_call(
+    client: openai.OpenAI, gateway: Gateway
+) -> None:
+    token, messages = prompt()
+    fallbacks = ",".join(f"mock/fail-9-50{i % 4}" for i in range(8))  # 9 with the model
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="mock/fail-9-502", messages=messages, extra_headers={"floopy-fallback": fallbacks}
+        )
+    assert "MAX_TARGETS_PER_REQUEST" in caught.value.message
+    assert upstream_calls(gateway, token) == []

@@ -74,7 +74,13 @@ class Scripted:
 
 
 class Harness:
-    def __init__(self, *providers: Scripted, attempts: int = 2, deadline: float = 60.0) -> None:
+    def __init__(
+        self,
+        *providers: Scripted,
+        attempts: int = 2,
+        deadline: float = 60.0,
+        max_attempts: int = 100,
+    ) -> None:
         self.clock = Clock()
         self.slept: list[float] = []
         self.events: list[Any] = []
@@ -89,6 +95,7 @@ class Harness:
             latency=self.latency,
             retry=RetryPolicy(attempts=attempts, backoff=0.5, backoff_max=4.0, random=lambda: 0.0),
             deadline=deadline,
+            max_attempts=max_attempts,
             sleep=self.sleep,
             clock=self.clock,
         )
@@ -277,3 +284,13 @@ def test_latency_is_measured_per_target() -> None:
     h.complete("a/m")
     h.complete("a/m")
     assert h.latency.p50("a", "m") == pytest.approx(0.3)
+
+
+def test_the_attempts_per_request_are_capped_across_targets() -> None:
+    providers = [Scripted(name, http(503)) for name in "abcde"]
+    h = Harness(*providers, attempts=2, max_attempts=4)
+    failure = h.fails(*(f"{p.name}/m" for p in providers))
+    # a: three attempts (two retries), b: the last one; c, d and e never called.
+    assert [len(p.calls) for p in providers] == [3, 1, 0, 0, 0]
+    assert "a/m" in failure.message and "b/m" in failure.message
+    assert "c/m" not in failure.message

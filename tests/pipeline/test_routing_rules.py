@@ -128,7 +128,9 @@ def routed(headers: dict[str, str], key_rule: str | None, body_model: str = "tin
     ctx.headers = _native.HeaderExtractor().extract(headers.items())
     ctx.key = ApiKeyEntry(id="k", hash=HASH, routing_rule=key_rule)
     exchange = SimpleNamespace(
-        worker=SimpleNamespace(router=router("fallback")),
+        worker=SimpleNamespace(
+            router=router("fallback"), settings=SimpleNamespace(max_targets_per_request=8)
+        ),
         ctx=ctx,
         parsed=lambda: SimpleNamespace(model=body_model),
         targets=[],

@@ -286,6 +286,16 @@ MAX_HEADER_VALUE_BYTES = 4096
 # Most floopy-property-* headers accepted on one request.
 MAX_PROPERTIES = 64
 
+# Seconds a client has to send a request's headers (also how long an idle keep-alive
+# connection is kept waiting for its next request) and then its whole body.
+HEADER_READ_TIMEOUT = 30.0
+BODY_READ_TIMEOUT = 60.0
+
+# Most targets one request may name (the comma-separated `model` and `floopy-fallback`
+# together; 400 beyond), and most upstream attempts it may make in all, retries included.
+MAX_TARGETS_PER_REQUEST = 8
+MAX_ATTEMPTS_PER_REQUEST = 12
+
 # Seconds to open a connection to a provider (a provider's own `connect_timeout` wins).
 UPSTREAM_CONNECT_TIMEOUT = 10.0
 

@@ -156,6 +156,10 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     max_json_depth: Count = defaults.MAX_JSON_DEPTH
     max_header_value_bytes: Count = defaults.MAX_HEADER_VALUE_BYTES
     max_properties: Annotated[int, msgspec.Meta(ge=0)] = defaults.MAX_PROPERTIES
+    header_read_timeout: Positive = defaults.HEADER_READ_TIMEOUT
+    body_read_timeout: Positive = defaults.BODY_READ_TIMEOUT
+    max_targets_per_request: Count = defaults.MAX_TARGETS_PER_REQUEST
+    max_attempts_per_request: Count = defaults.MAX_ATTEMPTS_PER_REQUEST
     upstream_connect_timeout: Positive = defaults.UPSTREAM_CONNECT_TIMEOUT
     upstream_first_byte_timeout: Positive = defaults.UPSTREAM_FIRST_BYTE_TIMEOUT
     upstream_total_timeout: Positive = defaults.UPSTREAM_TOTAL_TIMEOUT

@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, NoReturn
 
 from floopy import errors
 from floopy.pipeline.dispatch.breaker import Breakers, NoBreakers
-from floopy.pipeline.dispatch.retry import Deadline, RetryPolicy, falls_back, is_retriable
+from floopy.pipeline.dispatch.retry import (
+    Attempts,
+    Deadline,
+    RetryPolicy,
+    falls_back,
+    is_retriable,
+)
 from floopy.pipeline.routing.latency import LatencyTracker
 from floopy.providers.operations import Operations, Reply, Whole
 from floopy.scrub import SecretScrubber
@@ -52,6 +58,7 @@ class Dispatcher:
         latency: LatencyTracker | None = None,
         retry: RetryPolicy = NO_RETRIES,
         deadline: float = defaults.UPSTREAM_DEADLINE,
+        max_attempts: int = defaults.MAX_ATTEMPTS_PER_REQUEST,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         secrets: SecretScrubber | None = None,
@@ -62,6 +69,7 @@ class Dispatcher:
         self._latency = latency or LatencyTracker()
         self._retry = retry
         self._deadline = deadline
+        self._max_attempts = max_attempts
         self._sleep = sleep
         self._clock = clock
 
@@ -84,15 +92,18 @@ class Dispatcher:
         self, ctx: RequestContext, targets: list[Target], request: ProviderRequest
     ) -> Reply:
         deadline = Deadline(self._deadline, self._clock)
+        attempts = Attempts(self._max_attempts)
         failures: list[tuple[Target, errors.FloopyError]] = []
         for position, target in enumerate(targets):
+            if attempts.left <= 0:
+                break
             if not await self._breakers.allow(target.provider, target.model):
                 failures.append((target, _circuit_open(target)))
                 continue
             ctx.provider, ctx.model = target.provider, target.model
             ctx.fallback_used = position > 0
             try:
-                return await self._with_retries(ctx, target, request, deadline)
+                return await self._with_retries(ctx, target, request, deadline, attempts)
             except errors.FloopyError as exc:
                 if not falls_back(exc):
                     raise
@@ -102,15 +113,21 @@ class Dispatcher:
         raise _all_failed(failures)
 
     async def _with_retries(
-        self, ctx: RequestContext, target: Target, request: ProviderRequest, deadline: Deadline
+        self,
+        ctx: RequestContext,
+        target: Target,
+        request: ProviderRequest,
+        deadline: Deadline,
+        attempts: Attempts,
     ) -> Reply:
         retry = 0
         while True:
+            attempts.take()
             try:
                 return await self._once(ctx, target, request, deadline, retry)
             except errors.FloopyError as exc:
                 wait = self._retry_wait(exc, retry, deadline)
-                if wait is None:
+                if wait is None or attempts.left <= 0:
                     raise
                 failure = exc
             await self._sleep(wait)

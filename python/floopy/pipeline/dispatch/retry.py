@@ -71,3 +71,16 @@ class Deadline:
     def allows(self, wait: float) -> bool:
         """Whether an attempt could still start after waiting ``wait`` seconds."""
         return self._clock() + wait < self._end
+
+
+class Attempts:
+    """The upstream calls one request may still make, retries and fallbacks included
+    (``MAX_ATTEMPTS_PER_REQUEST``)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+
+    def take(self) -> None:
+        self.left -= 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from floopy import errors
 from floopy.pipeline.routing.router import Router
 from floopy.pipeline.routing.target import Target
 
@@ -27,9 +28,23 @@ async def run(exchange: Exchange) -> None:
     assert headers is not None and key is not None, "runs after auth"
     ctx.requested_model = headers.model_override or exchange.parsed().model
     ctx.routing_rule = headers.routing_rule or key.routing_rule
+    _check_fan_out(exchange, ctx.requested_model, len(headers.fallbacks))
     exchange.targets = exchange.worker.router.route(
         ctx.requested_model,
         headers.fallbacks,
         rule=ctx.routing_rule,
         prompt_bytes=len(ctx.body),
     )
+
+
+def _check_fan_out(exchange: Exchange, model: str, fallbacks: int) -> None:
+    """Refuses a request naming more models than MAX_TARGETS_PER_REQUEST, before any is
+    resolved: a few KiB of header must not turn into hundreds of upstream calls."""
+    named = fallbacks + (0 if exchange.ctx.routing_rule else model.count(",") + 1)
+    limit = exchange.worker.settings.max_targets_per_request
+    if named > limit:
+        raise errors.BadRequest(
+            f"the request names {named} models (`model` and floopy-fallback together); "
+            f"at most {limit} are allowed (MAX_TARGETS_PER_REQUEST)",
+            param="model",
+        )
