@@ -195,6 +195,7 @@ def _run_granian(settings: Settings) -> None:
     # Imported here: `floopy keys create` and `--help` need none of the server.
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     server = Granian(
@@ -207,6 +208,10 @@ def _run_granian(settings: Settings) -> None:
         http=HTTPModes.auto,
         log_level=LogLevels(settings.log_level),
         log_access=settings.access_log,
+        http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_read_timeout * 1000)),
+        # A worker that dies (a crash, a kill) is started again; the others serve meanwhile.
+        respawn_failed_workers=True,
+        respawn_interval=1.0,
     )
     server.serve()  # handles SIGINT/SIGTERM: stops the workers gracefully, then returns
 

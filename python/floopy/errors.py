@@ -138,3 +138,15 @@ class ProviderError(FloopyError):
 
 class GatewayTimeout(FloopyError):
     status, type, code = 504, "timeout_error", "GATEWAY_TIMEOUT"
+
+
+class RequestTimeout(FloopyError):
+    """The client did not send its request body within BODY_READ_TIMEOUT."""
+
+    status, type, code = 408, "invalid_request_error", "REQUEST_TIMEOUT"
+
+
+class ClientDisconnected(FloopyError):
+    """The client went away before its answer: nobody reads this error, the log does."""
+
+    status, type, code = 499, "invalid_request_error", "CLIENT_DISCONNECTED"

@@ -9,10 +9,14 @@ included (auth reads them first).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from granian._granian import RSGIProtocolClosed
+
 from floopy import _native, errors
+from floopy.settings import defaults
 
 if TYPE_CHECKING:
     from granian._granian import RSGIHTTPProtocol as HTTPProtocol
@@ -22,8 +26,10 @@ if TYPE_CHECKING:
 
 
 async def run(exchange: Exchange) -> None:
-    parser = exchange.worker.parser
-    exchange.ctx.body = await read_body(exchange.scope, exchange.proto, parser)
+    worker = exchange.worker
+    exchange.ctx.body = await read_body(
+        exchange.scope, exchange.proto, worker.parser, worker.settings.body_read_timeout
+    )
     exchange.request = exchange.endpoint.parse(exchange)
 
 
@@ -68,7 +74,28 @@ def as_floopy_error(exc: _native.NativeError) -> errors.FloopyError:
     return errors.BadRequest(str(exc), param=exc.param)
 
 
-async def read_body(scope: Scope, proto: HTTPProtocol, parser: Parser) -> bytes:
+async def read_body(
+    scope: Scope,
+    proto: HTTPProtocol,
+    parser: Parser,
+    seconds: float = defaults.BODY_READ_TIMEOUT,
+) -> bytes:
+    """The whole body within ``seconds`` (408 past it); a client that goes away meanwhile
+    is a 499, not a failure of the gateway's."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await _read_within_limit(scope, proto, parser)
+    except TimeoutError:
+        raise errors.RequestTimeout(
+            f"the request body did not arrive within {seconds:g}s (BODY_READ_TIMEOUT)"
+        ) from None
+    except RSGIProtocolClosed:
+        raise errors.ClientDisconnected(
+            "the client disconnected while sending the request body"
+        ) from None
+
+
+async def _read_within_limit(scope: Scope, proto: HTTPProtocol, parser: Parser) -> bytes:
     declared = scope.headers.get("content-length")
     if declared is not None:
         try:

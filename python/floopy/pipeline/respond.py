@@ -78,6 +78,8 @@ def send_error(
     """The error in the client's envelope; ``routed`` (a model endpoint) adds the routing
     headers, naming the last target tried (empty when none was chosen)."""
     ctx.status, ctx.error_code = exc.status, exc.code
+    if isinstance(exc, errors.ClientDisconnected):
+        return  # nobody is left to read it: the log has it
     headers = routing_headers(ctx, JSON) if routed else base_headers(ctx, JSON)
     headers.extend(exc.headers.items())
     if exc.status < 500 and exc.status != 429:
