@@ -136,3 +136,23 @@ def test_bad_gateway_key(contract_gateway: Gateway) -> None:
     bad = openai.OpenAI(base_url=contract_gateway.base_url, api_key="fpk_wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.embeddings.create(model="echo", input="x")
+
+
+@pytest.mark.parametrize("depth", [65, 100, 1000])
+def test_input_nested_past_the_depth_limit_is_refused_before_any_call(
+    depth: int, contract_gateway: Gateway
+) -> None:
+    forget(contract_gateway)
+    nested = "[" * depth + "1" + "]" * depth
+    resp = httpx.post(
+        f"{contract_gateway.base_url}/embeddings",
+        content=f'{{"model": "openai/text-embedding-3-small", "input": {nested}}}',
+        headers={
+            "Authorization": f"Bearer {contract_gateway.key}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert resp.status_code == 400
+    assert resp.json()["error"]["code"] == "BAD_REQUEST"
+    assert "deep" in resp.json()["error"]["message"] or "depth" in resp.json()["error"]["message"]
+    assert received(contract_gateway) == []

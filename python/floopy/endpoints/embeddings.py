@@ -60,7 +60,9 @@ class EmbeddingsEndpoint:
     api_format: Literal["openai", "anthropic"] = "openai"
 
     def parse(self, exchange: Exchange) -> EmbeddingCalls:
-        return EmbeddingCalls(exchange.ctx.body, parse_embedding_request(exchange.ctx.body))
+        body = exchange.ctx.body
+        exchange.worker.parser.check_json(body)  # depth and syntax, natively
+        return EmbeddingCalls(body, parse_embedding_request(body))
 
 
 ENDPOINT = EmbeddingsEndpoint()

@@ -57,6 +57,17 @@ class Parser:
         except _native.NativeError as exc:
             raise as_floopy_error(exc) from None
 
+    def check_json(self, body: bytes) -> None:
+        """Size, JSON syntax, depth and a top-level object, checked as for a chat body, for
+        endpoints whose fields are their own (embeddings): every endpoint parses within the
+        same limits."""
+        try:
+            self._body.parse(body)
+        except _native.InvalidField:
+            return  # the chat fields are not this endpoint's business
+        except _native.NativeError as exc:
+            raise as_floopy_error(exc) from None
+
     def check_length(self, declared: int) -> None:
         if declared > self.max_body_bytes:
             raise payload_too_large(declared, self.max_body_bytes)
