@@ -1,4 +1,5 @@
-"""Stage 1, parse: headers and body through the native core, errors into the error tree."""
+"""Stage 1, parse: headers and body through the native core, which raises the error tree's
+own classes (``floopy.errors``: PayloadTooLarge, InvalidJson, InvalidField, InvalidHeader)."""
 
 from __future__ import annotations
 
@@ -20,16 +21,10 @@ class Parser:
         )
 
     def headers(self, raw: Iterable[tuple[str, str]]) -> _native.FloopyHeaders:
-        try:
-            return self._headers.extract(raw)
-        except _native.NativeError as exc:
-            raise as_floopy_error(exc) from None
+        return self._headers.extract(raw)
 
     def chat(self, body: bytes) -> _native.ChatRequest:
-        try:
-            return self._body.parse(body)
-        except _native.NativeError as exc:
-            raise as_floopy_error(exc) from None
+        return self._body.parse(body)
 
     def check_length(self, declared: int) -> None:
         if declared > self.max_body_bytes:
@@ -40,9 +35,3 @@ def payload_too_large(size: int, limit: int) -> errors.PayloadTooLarge:
     return errors.PayloadTooLarge(
         f"request body is {size} bytes, over the limit of {limit} bytes (MAX_BODY_BYTES)"
     )
-
-
-def as_floopy_error(exc: _native.NativeError) -> errors.FloopyError:
-    if isinstance(exc, _native.PayloadTooLarge):
-        return errors.PayloadTooLarge(str(exc))
-    return errors.BadRequest(str(exc), param=exc.param)

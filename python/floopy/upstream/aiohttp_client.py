@@ -13,8 +13,12 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
-from floopy._native import UpstreamError, UpstreamTimeout
+from floopy.errors import UpstreamError, UpstreamTimeout
 from floopy.upstream.base import Answer, Timeouts
+
+# aiohttp wraps most socket errors in ClientError, but not every one (a reset while writing
+# the body can surface as a bare OSError): both are a broken connection.
+CLIENT_FAILURES = (aiohttp.ClientError, OSError)
 
 
 def open_session(pool_size: int, connect_timeout: float) -> aiohttp.ClientSession:
@@ -53,7 +57,7 @@ class AiohttpUpstream:
                 url, data=body, headers=headers, timeout=per_request(timeouts)
             ) as resp:
                 return Answer(resp.status, dict(resp.headers), await resp.read())
-        except aiohttp.ClientError as exc:
+        except CLIENT_FAILURES as exc:
             raise seam_error(exc) from exc
 
     async def open(
@@ -63,7 +67,7 @@ class AiohttpUpstream:
             resp = await self._session.post(
                 url, data=body, headers=headers, timeout=per_request(timeouts)
             )
-        except aiohttp.ClientError as exc:
+        except CLIENT_FAILURES as exc:
             raise seam_error(exc) from exc
         return AiohttpResponse(resp)
 
@@ -91,7 +95,7 @@ class AiohttpResponse:
     async def read(self) -> bytes:
         try:
             return await self._resp.read()
-        except aiohttp.ClientError as exc:
+        except CLIENT_FAILURES as exc:
             raise seam_error(exc) from exc
 
     def close(self) -> None:
@@ -110,13 +114,13 @@ class _Chunks:
     async def __anext__(self) -> bytes:
         try:
             return await self._pieces.__anext__()
-        except aiohttp.ClientError as exc:
+        except CLIENT_FAILURES as exc:
             raise seam_error(exc) from exc
 
 
-def seam_error(exc: aiohttp.ClientError) -> UpstreamError | UpstreamTimeout:
+def seam_error(exc: aiohttp.ClientError | OSError) -> UpstreamError | UpstreamTimeout:
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        timeout = UpstreamTimeout(f"no connection within the connect timeout: {exc}")
-        timeout.phase = "connect"
-        return timeout
+        return UpstreamTimeout(f"no connection within the connect timeout: {exc}", phase="connect")
+    if isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ClientError):
+        return UpstreamTimeout(str(exc) or "timed out")  # a socket's own limit
     return UpstreamError(str(exc) or type(exc).__name__)

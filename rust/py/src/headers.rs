@@ -9,6 +9,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
+use crate::args::size;
 use crate::errors::OrPy;
 use crate::parse::{py_bool, py_optional};
 
@@ -196,8 +197,11 @@ pub struct HeaderExtractor(core::HeaderExtractor);
 impl HeaderExtractor {
     #[new]
     #[pyo3(signature = (max_value_len = 4096, max_properties = 64))]
-    fn new(max_value_len: usize, max_properties: usize) -> Self {
-        Self(core::HeaderExtractor::new(max_value_len, max_properties))
+    fn new(max_value_len: i64, max_properties: i64) -> PyResult<Self> {
+        Ok(Self(core::HeaderExtractor::new(
+            size("max_value_len", max_value_len)?,
+            size("max_properties", max_properties)?,
+        )))
     }
 
     #[getter]
