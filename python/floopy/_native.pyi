@@ -110,14 +110,21 @@ class HeaderExtractor:
     max_properties: int
 
     def __new__(cls, max_value_len: int = 4096, max_properties: int = 64) -> Self: ...
-    def extract(self, headers: Iterable[tuple[str | bytes, str | bytes]]) -> FloopyHeaders:
+    def extract(
+        self,
+        headers: Iterable[tuple[str | bytes, str | bytes]],
+        names: Iterable[str | bytes] | None = None,
+    ) -> FloopyHeaders:
         """Raises InvalidHeader (``param`` the header name, lower-case) for a value longer than
         ``max_value_len`` bytes, holding control characters other than tab, or not UTF-8; a
         boolean other than true/false/1/0 (any case); a bucket size that is not a positive
         integer; a max-age that is not a number; a property header without a name, or more
         than ``max_properties`` distinct properties. Headers the gateway does not read are
-        ignored unchecked. Raises TypeError for items that are not tuples of str or bytes,
-        ValueError for tuples that are not pairs."""
+        ignored unchecked. ``names``, when given, is every header name the request carried
+        (granian's ``scope.headers.keys()``): a header the gateway reads that is named there
+        but has no value in ``headers`` had its value dropped by the server as unreadable
+        (not printable ASCII), and raises InvalidHeader too. Raises TypeError for items that
+        are not tuples of str or bytes, ValueError for tuples that are not pairs."""
 
 # --- cache key --------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ def authenticate(worker: Worker, ctx: RequestContext, scope: Scope) -> None:
     """Sets the headers, key, organization and project. Raises for a malformed floopy-*
     header (400), a missing or unknown key (401), a project outside the key's organization
     (403)."""
-    ctx.headers = headers = worker.parser.headers(scope.headers.items())
+    ctx.headers = headers = worker.parser.headers(scope.headers)
     ctx.key = key = worker.keys.authenticate(headers.api_key)
     ctx.organization = key.organization
     ctx.project = worker.projects.resolve(key, headers.project_id)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 async def models(worker: Worker, ctx: RequestContext, scope: Scope, proto: HTTPProtocol) -> None:
-    ctx.headers = worker.parser.headers(scope.headers.items())
+    ctx.headers = worker.parser.headers(scope.headers)
     ctx.key = worker.keys.authenticate(ctx.headers.api_key)
     respond.send_json(proto, ctx, worker.models_body, routed=False)
 

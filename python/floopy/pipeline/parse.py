@@ -4,8 +4,16 @@ own classes (``floopy.errors``: PayloadTooLarge, InvalidJson, InvalidField, Inva
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from floopy import _native, errors
+
+
+class RequestHeaders(Protocol):
+    """The server's view of the request headers (granian's ``scope.headers``)."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+    def keys(self) -> Iterable[str]: ...
 
 
 class Parser:
@@ -20,8 +28,11 @@ class Parser:
             max_value_len=max_header_value, max_properties=max_properties
         )
 
-    def headers(self, raw: Iterable[tuple[str, str]]) -> _native.FloopyHeaders:
-        return self._headers.extract(raw)
+    def headers(self, raw: RequestHeaders) -> _native.FloopyHeaders:
+        # granian leaves out of items() a value it cannot decode (anything outside printable
+        # ASCII) but keeps its name in keys(): the names let the extractor refuse such a
+        # floopy-* header with a 400 instead of reading the request as if it were absent.
+        return self._headers.extract(raw.items(), names=raw.keys())
 
     def chat(self, body: bytes) -> _native.ChatRequest:
         return self._body.parse(body)

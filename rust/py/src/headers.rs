@@ -214,7 +214,12 @@ impl HeaderExtractor {
         self.0.max_properties()
     }
 
-    fn extract(&self, headers: &Bound<'_, PyAny>) -> PyResult<FloopyHeaders> {
+    #[pyo3(signature = (headers, names = None))]
+    fn extract(
+        &self,
+        headers: &Bound<'_, PyAny>,
+        names: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<FloopyHeaders> {
         let items = headers
             .try_iter()?
             .map(|item| item?.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>())
@@ -224,7 +229,20 @@ impl HeaderExtractor {
             .map(|(name, value)| Ok((header_bytes(name)?, header_bytes(value)?)))
             .collect::<PyResult<Vec<_>>>()?;
         let pairs = pairs.iter().map(|(name, value)| (&**name, &**value));
-        self.0.extract(pairs).or_py().map(FloopyHeaders)
+        let Some(names) = names else {
+            return self.0.extract(pairs).or_py().map(FloopyHeaders);
+        };
+        let names = names.try_iter()?.collect::<PyResult<Vec<_>>>()?;
+        let names = names
+            .iter()
+            .map(header_bytes)
+            .collect::<PyResult<Vec<_>>>()?;
+        let pairs = pairs.collect::<Vec<_>>();
+        let names = names.iter().map(|name| &**name);
+        self.0
+            .extract_named(&pairs, names)
+            .or_py()
+            .map(FloopyHeaders)
     }
 
     fn __repr__(&self) -> String {
