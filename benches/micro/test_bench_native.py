@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+from floopy import _native
+
 from conftest import HEADERS, chat_body, chat_stream, network_pieces
 from reference import (
     PythonStreamRelay,
@@ -20,8 +23,6 @@ from reference import (
     parse_chat,
     parse_chat_orjson,
 )
-
-from floopy import _native
 
 Bench = Any  # pytest-benchmark's fixture
 
