@@ -180,11 +180,11 @@ def test_upstream_rejecting_gateway_credentials_is_a_gateway_error(client: opena
 
 
 def test_bad_key(gateway: Gateway) -> None:
-    bad = openai.OpenAI(base_url=gateway.base_url, api_key="fpk_wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError) as caught:
-        bad.chat.completions.create(model="gpt-4o-mini", messages=say("x"))
-    assert caught.value.code == "INVALID_API_KEY"
-    assert "fpk_wrong" not in caught.value.message
+    with openai.OpenAI(base_url=gateway.base_url, api_key="fpk_wrong", max_retries=0) as bad:
+        with pytest.raises(openai.AuthenticationError) as caught:
+            bad.chat.completions.create(model="gpt-4o-mini", messages=say("x"))
+        assert caught.value.code == "INVALID_API_KEY"
+        assert "fpk_wrong" not in caught.value.message
 
 
 def test_missing_key(gateway: Gateway) -> None:
