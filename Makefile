@@ -7,8 +7,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.floopy-deps
 NATIVE_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml
 
+# The dev environment is pinned: every pip install here, maturin's included, reads
+# constraints.txt, so a fresh machine gets the versions CI got. `make lock` refreshes it.
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+
 .DEFAULT_GOAL := help
-.PHONY: help run test build lint fmt typecheck bench bench-client bench-load system-deps clean
+.PHONY: help run test build lint fmt typecheck lock bench bench-client bench-load system-deps clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -19,7 +23,7 @@ $(BIN)/python:
 	  apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install -q "maturin>=1.7,<2"
 	$(BIN)/maturin develop -q --release --extras dev
 	@touch $(STAMP) .venv/.floopy-native
@@ -40,12 +44,13 @@ test: system-deps build  ## install what the tests need, build, run cargo tests 
 	cargo test --workspace --quiet
 	$(BIN)/pytest -q -p no:cacheprovider
 
-lint: build  ## ruff, cargo fmt --check, clippy, mypy
+lint: build  ## ruff, cargo fmt --check, clippy, mypy, the native stub against the module
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest floopy._native
 
 fmt:  ## format Python and Rust sources
 	$(BIN)/ruff format python tests benches
@@ -54,6 +59,11 @@ fmt:  ## format Python and Rust sources
 
 typecheck: build  ## mypy on python/floopy
 	$(BIN)/mypy
+
+lock: build  ## rewrite constraints.txt from the .venv (after changing a dependency)
+	@{ echo "# Exact versions of the dev environment; make installs with it (PIP_CONSTRAINT)."; \
+	  echo "# Rewritten by \`make lock\`; never edited by hand."; \
+	  $(BIN)/pip freeze --exclude floopy --exclude pip; } > constraints.txt
 
 bench: build  ## micro benches: native hot path against pure-Python equivalents
 	$(BIN)/pytest benches/micro -q -p no:cacheprovider --benchmark-only \

@@ -19,7 +19,6 @@ from typing import Any
 import msgspec
 import pytest
 
-from conftest import chat_body
 from floopy._native import HeaderExtractor, RequestParser
 from floopy.context import RequestContext
 from floopy.observability.migrations import migrate
@@ -27,6 +26,8 @@ from floopy.observability.record import RecordBuilder, encode
 from floopy.observability.store import LogStore
 from floopy.providers.base import Usage
 from floopy.settings import ApiKeyEntry, Settings, load_settings
+
+from conftest import chat_body
 
 Bench = Any
 KEY = ApiKeyEntry(id="k1", hash="sha256:" + "0" * 64, organization="acme", project="web")

@@ -10,6 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+from floopy import _native
+
+from conftest import HEADERS, chat_body, chat_stream, network_pieces
 from reference import (
     PythonStreamRelay,
     cache_key,
@@ -19,9 +23,6 @@ from reference import (
     parse_chat,
     parse_chat_orjson,
 )
-
-from conftest import HEADERS, chat_body, chat_stream, network_pieces
-from floopy import _native
 
 Bench = Any  # pytest-benchmark's fixture
 

@@ -2,47 +2,42 @@
 
 The boundary is narrow: bytes in, small frozen objects out, one call per stage per request.
 Configured objects (a parser with its limits, a keyer, a writer) are built once at start-up.
+``make lint`` checks this file against the built module (``mypy.stubtest``).
 """
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Self, final
 
 __version__: str
+__all__ = [
+    "CacheKeyer",
+    "ChatRequest",
+    "FloopyHeaders",
+    "HeaderExtractor",
+    "JsonlReader",
+    "JsonlWriter",
+    "NativeUpstream",
+    "OpenAIStreamRelay",
+    "RequestParser",
+    "SseEvent",
+    "SseParser",
+    "StreamUsage",
+    "ToolCall",
+    "__version__",
+]
 
-# --- errors (rust/py/src/errors.rs maps every core error here, once) -------------------------
-
-class NativeError(ValueError):
-    """Base of every error the native core raises. ``param`` names the offending field or
-    header (``None`` when the input as a whole is wrong); ``str(e)`` is a sentence for users."""
-
-    param: str | None
-
-class PayloadTooLarge(NativeError):
-    """The body exceeds the parser's ``max_body_bytes``."""
-
-class InvalidJson(NativeError):
-    """The body is not valid JSON, or nests deeper than ``max_depth``."""
-
-class InvalidField(NativeError):
-    """A field of the body has a wrong type or value (``param`` is its dotted path,
-    e.g. ``messages.2.role``)."""
-
-class InvalidHeader(NativeError):
-    """A header value is too long, holds control characters or is not UTF-8, or a typed
-    header (a boolean, a number) does not parse. ``param`` is the header name, lower-case."""
-
-class UpstreamError(OSError):
-    """A provider could not be reached (refused, unknown host, failed TLS handshake), broke
-    the connection, or answered with what is not HTTP; also a call made after ``close``."""
-
-class UpstreamTimeout(TimeoutError):
-    """A time limit of an upstream call ran out."""
-
-    phase: str | None  # "connect", "first_byte" or "total"
+# --- errors ---------------------------------------------------------------------------------
+# The native core raises the classes of ``floopy.errors`` itself (rust/py/src/errors.rs maps
+# every core and upstream error there, once): PayloadTooLarge; InvalidJson, InvalidField and
+# InvalidHeader (each an InvalidInput: a BadRequest and a ValueError), with ``param`` the
+# offending field's dotted path or header's name; UpstreamError and UpstreamTimeout (with
+# ``phase``) from the upstream client. I/O errors are OSError. A constructor given a negative
+# size or count raises ValueError naming the argument.
 
 # --- parse ------------------------------------------------------------------------------------
 
+@final
 class ChatRequest:
     """The facts of a chat-completions body that the pipeline needs; frozen."""
 
@@ -56,13 +51,14 @@ class ChatRequest:
     user: str | None
     has_tools: bool  # a non-empty ``tools`` (or legacy ``functions``) array
 
+@final
 class RequestParser:
     """Parses chat-completions bodies. Build once with its limits, call per request."""
 
     max_body_bytes: int
     max_depth: int
 
-    def __init__(self, max_body_bytes: int = 10_485_760, max_depth: int = 64) -> None:
+    def __new__(cls, max_body_bytes: int = 10_485_760, max_depth: int = 64) -> Self:
         """Raises ValueError unless 1 <= max_depth <= 100 (serde_json's own stack guard
         stops at 128; ours stays under it). The body object itself is depth 1."""
 
@@ -80,6 +76,7 @@ class RequestParser:
 
 # --- headers ----------------------------------------------------------------------------------
 
+@final
 class FloopyHeaders:
     """Every request header of DESIGN section 4 the gateway reads; frozen. Names are
     case-insensitive and both ``floopy-*`` and ``x-floopy-*`` spellings are read. Values are
@@ -107,22 +104,31 @@ class FloopyHeaders:
     user_agent: str | None
     forwarded_for: str | None  # first address of x-forwarded-for
 
+@final
 class HeaderExtractor:
     max_value_len: int
     max_properties: int
 
-    def __init__(self, max_value_len: int = 4096, max_properties: int = 64) -> None: ...
-    def extract(self, headers: Iterable[tuple[str | bytes, str | bytes]]) -> FloopyHeaders:
+    def __new__(cls, max_value_len: int = 4096, max_properties: int = 64) -> Self: ...
+    def extract(
+        self,
+        headers: Iterable[tuple[str | bytes, str | bytes]],
+        names: Iterable[str | bytes] | None = None,
+    ) -> FloopyHeaders:
         """Raises InvalidHeader (``param`` the header name, lower-case) for a value longer than
         ``max_value_len`` bytes, holding control characters other than tab, or not UTF-8; a
         boolean other than true/false/1/0 (any case); a bucket size that is not a positive
         integer; a max-age that is not a number; a property header without a name, or more
         than ``max_properties`` distinct properties. Headers the gateway does not read are
-        ignored unchecked. Raises TypeError for items that are not tuples of str or bytes,
-        ValueError for tuples that are not pairs."""
+        ignored unchecked. ``names``, when given, is every header name the request carried
+        (granian's ``scope.headers.keys()``): a header the gateway reads that is named there
+        but has no value in ``headers`` had its value dropped by the server as unreadable
+        (not printable ASCII), and raises InvalidHeader too. Raises TypeError for items that
+        are not tuples of str or bytes, ValueError for tuples that are not pairs."""
 
 # --- cache key --------------------------------------------------------------------------------
 
+@final
 class CacheKeyer:
     """Exact-cache keys: xxh3-128 over the canonical form of a chat request (DESIGN section 6):
     keys sorted at every depth, no whitespace, integral floats written as integers, the
@@ -136,7 +142,7 @@ class CacheKeyer:
 
     excluded: list[str]
 
-    def __init__(self, excluded: Sequence[str] | None = None) -> None:
+    def __new__(cls, excluded: Sequence[str] | None = None) -> Self:
         """``None`` means the default: stream, stream_options, user, metadata, store."""
 
     def key(
@@ -144,17 +150,18 @@ class CacheKeyer:
         body: bytes,
         scope: str = "",
         seed: str | None = None,
-        ignore_keys: Sequence[str] = (),
+        ignore_keys: Sequence[str] = ...,
     ) -> str:
         """32 lower-case hex digits. Raises InvalidJson on a body that is not a JSON object.
         Releases the GIL for bodies over 64 KiB."""
 
-    def canonical(self, body: bytes, ignore_keys: Sequence[str] = ()) -> bytes:
+    def canonical(self, body: bytes, ignore_keys: Sequence[str] = ...) -> bytes:
         """The canonical bytes that ``key`` hashes (without scope and seed); for tests and
         debugging."""
 
 # --- sse --------------------------------------------------------------------------------------
 
+@final
 class SseEvent:
     """One event; frozen, compared by value."""
 
@@ -163,6 +170,7 @@ class SseEvent:
     id: str | None  # the last "id:" seen in the stream (it carries over events, as in WHATWG)
     raw: bytes  # the event's bytes exactly as received, blank-line terminator included
 
+@final
 class SseParser:
     """Incremental text/event-stream parser: feed bytes in any pieces, get whole events.
     LF, CRLF and CR line ends, comments, multi-line data, event names, a UTF-8 BOM. A CR
@@ -174,7 +182,7 @@ class SseParser:
     bound: a longer one is dropped, ``oversized`` turns true, and every later ``feed`` is
     ignored until ``finish``."""
 
-    def __init__(self, max_event_bytes: int = 16_777_216) -> None:
+    def __new__(cls, max_event_bytes: int = ...) -> Self:  # 16 MiB
         """Raises ValueError for a ``max_event_bytes`` below 1."""
 
     def feed(self, chunk: bytes) -> list[SseEvent]: ...
@@ -189,6 +197,7 @@ class SseParser:
     @property
     def pending(self) -> int: ...  # bytes received of the block still open (not yet whole)
 
+@final
 class StreamUsage:
     """Frozen, compared by value; absent counts are 0."""
 
@@ -198,6 +207,7 @@ class StreamUsage:
     cached_tokens: int  # prompt_tokens_details.cached_tokens
     reasoning_tokens: int  # completion_tokens_details.reasoning_tokens
 
+@final
 class ToolCall:
     """Frozen, compared by value."""
 
@@ -206,6 +216,7 @@ class ToolCall:
     name: str | None
     arguments: str  # the function.arguments fragments, concatenated
 
+@final
 class OpenAIStreamRelay:
     """Relays an OpenAI chat-completions SSE stream chunk by chunk, unchanged, while capturing
     what the log needs. ``feed`` returns the bytes to send on (whole blocks only, as received,
@@ -218,7 +229,7 @@ class OpenAIStreamRelay:
     of the stream are dropped (``feed`` and ``finish`` return what came before it, then
     nothing) and ``oversized`` turns true, for the caller to end the stream with an error."""
 
-    def __init__(self, strip_usage: bool = False, max_event_bytes: int = 16_777_216) -> None:
+    def __new__(cls, strip_usage: bool = False, max_event_bytes: int = ...) -> Self:  # 16 MiB
         """Raises ValueError for a ``max_event_bytes`` below 1."""
 
     def feed(self, chunk: bytes) -> bytes: ...
@@ -252,6 +263,7 @@ class OpenAIStreamRelay:
 
 # --- jsonl ------------------------------------------------------------------------------------
 
+@final
 class JsonlWriter:
     """Appends one JSON document per line to ``path`` (``<name>.jsonl``), creating its parent
     directories. When a write would take a non-empty file past ``max_bytes`` it rotates:
@@ -267,12 +279,12 @@ class JsonlWriter:
     max_bytes: int
     generations: int
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         path: str | os.PathLike[str],
-        max_bytes: int = 104_857_600,
-        generations: int = 3,
-    ) -> None:
+        max_bytes: int = ...,  # 100 MiB
+        generations: int = ...,  # 3
+    ) -> Self:
         """Raises ValueError (InvalidField) for ``max_bytes`` or ``generations`` below 1."""
 
     def write(self, record: bytes) -> None:
@@ -294,6 +306,7 @@ class JsonlWriter:
     def files(self) -> list[str]:
         """Existing generations, oldest first (replay order)."""
 
+@final
 class JsonlReader:
     """Reads records back for replay: yields each complete line (without its newline) as
     bytes, in batches of up to ``batch_size``; blank lines are passed over; a torn last line
@@ -302,12 +315,13 @@ class JsonlReader:
 
     skipped: int
 
-    def __init__(self, path: str | os.PathLike[str], batch_size: int = 1000) -> None: ...
+    def __new__(cls, path: str | os.PathLike[str], batch_size: int = ...) -> Self: ...  # 1000
     def __iter__(self) -> Iterator[list[bytes]]: ...
     def __next__(self) -> list[bytes]: ...
 
 # --- upstream ---------------------------------------------------------------------------------
 
+@final
 class NativeUpstream:
     """One worker's HTTP client to its providers (rust/upstream): hyper's keep-alive pools on
     one tokio thread, HTTPS through rustls (system roots), HTTP/2 where offered through ALPN,
@@ -331,13 +345,13 @@ class NativeUpstream:
     END: int
     ERROR: int
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         max_connections: int = 256,
         window_bytes: int = 262_144,
         idle_timeout: float = 30.0,
         extra_roots_pem: bytes | None = None,
-    ) -> None:
+    ) -> Self:
         """``max_connections`` caps the calls in flight (others wait inside their time
         limits) and the idle connections kept per host; ``extra_roots_pem`` adds trusted
         certificates to the system's. Raises InvalidField for a ``max_connections`` of 0 or

@@ -10,18 +10,42 @@ the anthropic SDKs raise their matching classes too::
 
     {"type": "error", "error": {"type": "...", "message": "...", "code": "..."}}
 
-FloopyError
-├── BadRequest                400  BAD_REQUEST
-│   └── PromptThreatDetected  400  PROMPT_THREAT_DETECTED
-├── InvalidApiKey             401  INVALID_API_KEY
-├── Forbidden                 403  FORBIDDEN
-├── NotFound                  404  NOT_FOUND
-├── MethodNotAllowed          405  METHOD_NOT_ALLOWED
-├── PayloadTooLarge           413  PAYLOAD_TOO_LARGE
-├── RateLimitExceeded         429  RATE_LIMIT_EXCEEDED   (sets Retry-After)
-├── InternalError             500  INTERNAL_ERROR
-├── ProviderError             502  PROVIDER_ERROR        (all targets failed)
-└── GatewayTimeout            504  GATEWAY_TIMEOUT
+The tree (status, code; ``FloopyError`` itself is the root, never raised as it is)::
+
+    FloopyError                       500  INTERNAL_ERROR
+    ├── BadRequest                    400  BAD_REQUEST
+    │   ├── InvalidInput              400  BAD_REQUEST    refused by the native core
+    │   │   ├── InvalidJson           400  BAD_REQUEST    not JSON, or nested too deep
+    │   │   ├── InvalidField          400  BAD_REQUEST    param: the field's dotted path
+    │   │   └── InvalidHeader         400  BAD_REQUEST    param: the header's name
+    │   ├── ProviderRejected          400, 404 or 422     the provider's status, kept
+    │   └── PromptThreatDetected      400  PROMPT_THREAT_DETECTED
+    ├── InvalidApiKey                 401  INVALID_API_KEY
+    ├── Forbidden                     403  FORBIDDEN
+    ├── NotFound                      404  NOT_FOUND
+    ├── MethodNotAllowed              405  METHOD_NOT_ALLOWED
+    ├── RequestTimeout                408  REQUEST_TIMEOUT  (the body came too slowly)
+    ├── PayloadTooLarge               413  PAYLOAD_TOO_LARGE  (native parser, or a provider's 413)
+    ├── RateLimitExceeded             429  RATE_LIMIT_EXCEEDED  (sets Retry-After)
+    ├── ClientDisconnected            499  CLIENT_DISCONNECTED  (logged, never sent)
+    ├── InternalError                 500  INTERNAL_ERROR
+    ├── ProviderError                 502  PROVIDER_ERROR  (all targets failed)
+    │   └── UpstreamError             502  PROVIDER_ERROR  transport: unreachable, or broken
+    └── GatewayTimeout                504  GATEWAY_TIMEOUT
+        └── UpstreamTimeout           504  GATEWAY_TIMEOUT  transport: a time limit (``phase``)
+
+Where they come from:
+
+- The native core (``floopy._native``, mapped once in ``rust/py/src/errors.rs``) raises these
+  classes itself: ``PayloadTooLarge`` and the ``InvalidInput`` family, with ``param`` set.
+  ``InvalidInput`` is a ``ValueError`` too, since the same classes report a wrong argument to a
+  native object (a JSONL record holding a newline, a bad upstream URL or header).
+- The upstream clients (``floopy.upstream``: native, or aiohttp) raise ``UpstreamError`` and
+  ``UpstreamTimeout``. They do not know which provider they called, so
+  ``providers/http.py`` names the provider in the one place it turns them into the
+  ``ProviderError`` or ``GatewayTimeout`` a client sees.
+- Everything else raises the class that says what went wrong; nothing builds a bare
+  ``FloopyError`` (``tests/test_errors.py`` checks the sources).
 """
 
 from __future__ import annotations
@@ -95,6 +119,30 @@ class BadRequest(FloopyError):
     status, type, code = 400, "invalid_request_error", "BAD_REQUEST"
 
 
+class InvalidInput(BadRequest, ValueError):
+    """What the native core refuses in its input; ``param`` names the field or header."""
+
+
+class InvalidJson(InvalidInput):
+    """The body is not valid JSON, nests deeper than the limit, or is not an object."""
+
+
+class InvalidField(InvalidInput):
+    """A field has a wrong type or value; ``param`` is its dotted path (``messages.2.role``)."""
+
+
+class InvalidHeader(InvalidInput):
+    """A header the gateway reads has a wrong value; ``param`` is its name, lower-case."""
+
+
+class ProviderRejected(BadRequest):
+    """A client mistake the provider caught (its 400, 404 or 422): the status is kept, so the
+    SDK raises the same class as against the provider itself."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message, status=status)
+
+
 class PromptThreatDetected(BadRequest):
     code = "PROMPT_THREAT_DETECTED"
 
@@ -136,8 +184,24 @@ class ProviderError(FloopyError):
     status, type, code = 502, "api_error", "PROVIDER_ERROR"
 
 
+class UpstreamError(ProviderError):
+    """Transport: a provider could not be reached (refused, unknown host, failed TLS
+    handshake), broke the connection, or answered with what is not HTTP."""
+
+
 class GatewayTimeout(FloopyError):
     status, type, code = 504, "timeout_error", "GATEWAY_TIMEOUT"
+
+
+class UpstreamTimeout(GatewayTimeout):
+    """Transport: a time limit of an upstream call ran out; ``phase`` says which
+    (``"connect"``, ``"first_byte"`` or ``"total"``)."""
+
+    phase: str | None = None
+
+    def __init__(self, message: str, *, phase: str | None = None) -> None:
+        super().__init__(message)
+        self.phase = phase
 
 
 class RequestTimeout(FloopyError):

@@ -340,8 +340,10 @@ def test_stream_broken_midway_reaches_the_client_as_an_error(
 
 
 def test_bad_gateway_key(gateway: Gateway) -> None:
-    bad = openai.OpenAI(base_url=gateway.base_url, api_key="fpk_wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
+    with (
+        openai.OpenAI(base_url=gateway.base_url, api_key="fpk_wrong", max_retries=0) as bad,
+        pytest.raises(openai.AuthenticationError),
+    ):
         bad.chat.completions.create(model="claude-test", messages=say("x"))
 
 
@@ -506,17 +508,17 @@ def test_messages_errors_in_anthropic_shape(
 
 
 def test_messages_bad_key(gateway: Gateway) -> None:
-    bad = anthropic.Anthropic(base_url=gateway.url, api_key="fpk_wrong", max_retries=0)
-    with pytest.raises(anthropic.AuthenticationError) as caught:
-        bad.messages.create(model="claude-test", max_tokens=10, messages=ask("x"))
-    assert caught.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
-    # x-api-key, as older Anthropic clients send it, is accepted too.
-    resp = httpx.post(
-        f"{gateway.url}/v1/messages",
-        headers={"x-api-key": gateway.key, "anthropic-version": "2023-06-01"},
-        json={"model": "echo", "max_tokens": 5, "messages": ask("ok")},
-    )
-    assert resp.status_code == 200 and resp.json()["content"][0]["text"] == "ok"
+    with anthropic.Anthropic(base_url=gateway.url, api_key="fpk_wrong", max_retries=0) as bad:
+        with pytest.raises(anthropic.AuthenticationError) as caught:
+            bad.messages.create(model="claude-test", max_tokens=10, messages=ask("x"))
+        assert caught.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+        # x-api-key, as older Anthropic clients send it, is accepted too.
+        resp = httpx.post(
+            f"{gateway.url}/v1/messages",
+            headers={"x-api-key": gateway.key, "anthropic-version": "2023-06-01"},
+            json={"model": "echo", "max_tokens": 5, "messages": ask("ok")},
+        )
+        assert resp.status_code == 200 and resp.json()["content"][0]["text"] == "ok"
 
 
 def test_messages_malformed_body(gateway: Gateway) -> None:

@@ -180,11 +180,11 @@ def test_upstream_rejecting_gateway_credentials_is_a_gateway_error(client: opena
 
 
 def test_bad_key(gateway: Gateway) -> None:
-    bad = openai.OpenAI(base_url=gateway.base_url, api_key="fpk_wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError) as caught:
-        bad.chat.completions.create(model="gpt-4o-mini", messages=say("x"))
-    assert caught.value.code == "INVALID_API_KEY"
-    assert "fpk_wrong" not in caught.value.message
+    with openai.OpenAI(base_url=gateway.base_url, api_key="fpk_wrong", max_retries=0) as bad:
+        with pytest.raises(openai.AuthenticationError) as caught:
+            bad.chat.completions.create(model="gpt-4o-mini", messages=say("x"))
+        assert caught.value.code == "INVALID_API_KEY"
+        assert "fpk_wrong" not in caught.value.message
 
 
 def test_missing_key(gateway: Gateway) -> None:
@@ -193,7 +193,7 @@ def test_missing_key(gateway: Gateway) -> None:
     assert resp.json()["error"]["code"] == "INVALID_API_KEY"
 
 
-def post_raw(gateway: Gateway, content: bytes, **headers: str) -> httpx.Response:
+def post_raw(gateway: Gateway, content: bytes, **headers: str | bytes) -> httpx.Response:
     return httpx.post(
         f"{gateway.base_url}/chat/completions",
         content=content,
@@ -239,6 +239,22 @@ def test_bad_header_value(gateway: Gateway) -> None:
     )
     assert resp.status_code == 400
     assert resp.json()["error"]["param"] == "floopy-cache-enabled"
+
+
+@pytest.mark.parametrize("value", [b"\xff\xfe", "Caf\u00e9".encode()], ids=["bytes", "utf8"])
+def test_unreadable_header_value_is_refused(gateway: Gateway, value: bytes) -> None:
+    # The server cannot hand such a value over as text; acting as if the header were absent
+    # would lose the session silently, so the gateway answers 400 naming it.
+    resp = post_raw(
+        gateway,
+        json.dumps({"model": "gpt-4o-mini", "messages": say("x")}).encode(),
+        **{"floopy-session-name": value},
+    )
+    assert resp.status_code == 400
+    error = resp.json()["error"]
+    assert error["param"] == "floopy-session-name"
+    assert error["code"] == "BAD_REQUEST" and error["type"] == "invalid_request_error"
+    assert "outside printable ASCII" in error["message"]
 
 
 def test_unknown_model_names_what_is_configured(client: openai.OpenAI) -> None:

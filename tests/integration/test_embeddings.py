@@ -133,8 +133,12 @@ def test_upstream_errors_are_mapped(client: openai.OpenAI) -> None:
 
 
 def test_bad_gateway_key(contract_gateway: Gateway) -> None:
-    bad = openai.OpenAI(base_url=contract_gateway.base_url, api_key="fpk_wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
+    with (
+        openai.OpenAI(
+            base_url=contract_gateway.base_url, api_key="fpk_wrong", max_retries=0
+        ) as bad,
+        pytest.raises(openai.AuthenticationError),
+    ):
         bad.embeddings.create(model="echo", input="x")
 
 

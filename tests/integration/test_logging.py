@@ -70,8 +70,13 @@ def drive(url: str) -> dict[str, str]:
     with pytest.raises(openai.APIStatusError) as upstream:
         client.chat.completions.create(model="mock/error-500", messages=say("fail"))
     ids["upstream_error"] = upstream.value.response.headers["x-request-id"]
-    with pytest.raises(openai.AuthenticationError) as unauthorized:
-        openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
+    # Closed here: a client caught up in an exception's traceback is freed by the cycle
+    # collector, which may finalize its pooled socket first (a ResourceWarning).
+    with (
+        openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0) as stranger,
+        pytest.raises(openai.AuthenticationError) as unauthorized,
+    ):
+        stranger.models.list()
     ids["unauthorized"] = unauthorized.value.response.headers["x-request-id"]
     bad = httpx.post(
         f"{url}/v1/chat/completions",

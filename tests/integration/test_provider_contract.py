@@ -341,11 +341,13 @@ def test_upstream_errors(
 @kinds
 def test_bad_gateway_key(kind: str, contract_gateway: Gateway) -> None:
     forget(contract_gateway)
-    bad = openai.OpenAI(base_url=contract_gateway.base_url, api_key="fpk_wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError) as caught:
-        bad.chat.completions.create(model=f"{kind}/plain", messages=say("x"))
-    assert caught.value.code == "INVALID_API_KEY"
-    assert received(contract_gateway) == [], "a request with a bad key went upstream"
+    with openai.OpenAI(
+        base_url=contract_gateway.base_url, api_key="fpk_wrong", max_retries=0
+    ) as bad:
+        with pytest.raises(openai.AuthenticationError) as caught:
+            bad.chat.completions.create(model=f"{kind}/plain", messages=say("x"))
+        assert caught.value.code == "INVALID_API_KEY"
+        assert received(contract_gateway) == [], "a request with a bad key went upstream"
 
 
 @kinds

@@ -10,7 +10,8 @@ import xxhash
 from hypothesis import given
 from hypothesis import strategies as st
 
-from floopy._native import CacheKeyer, InvalidJson
+from floopy._native import CacheKeyer
+from floopy.errors import InvalidJson
 
 DEFAULT_EXCLUDED = ["stream", "stream_options", "user", "metadata", "store"]
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from floopy._native import FloopyHeaders, HeaderExtractor, InvalidHeader, NativeError
+from floopy._native import FloopyHeaders, HeaderExtractor
+from floopy.errors import BadRequest, InvalidHeader
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +185,7 @@ def test_bad_values_name_their_header(
         extractor.extract([(name, value)])
     assert raised.value.param == param
     assert str(raised.value) == f"header `{param}` {message}"
-    assert isinstance(raised.value, NativeError)
+    assert isinstance(raised.value, BadRequest) and isinstance(raised.value, ValueError)
 
 
 def test_non_utf8_values_are_refused_as_bytes_and_as_surrogates(extractor: HeaderExtractor) -> None:
@@ -214,6 +215,28 @@ def test_headers_we_do_not_read_are_not_checked() -> None:
     extractor = HeaderExtractor(max_value_len=3)
     pairs = [("cookie", "\x00" * 10), (b"x-custom", b"\xff\xfe"), ("floopy-unknown", "\n")]
     assert extractor.extract(pairs) == extractor.extract([])
+
+
+def test_a_read_header_the_server_could_not_decode_is_refused(extractor: HeaderExtractor) -> None:
+    # granian keeps the name of a header whose value is not printable ASCII, drops the value.
+    kept = [("floopy-user-id", "u1")]
+    with pytest.raises(InvalidHeader, match="outside printable ASCII") as raised:
+        extractor.extract(kept, names=["floopy-user-id", "x-floopy-session-name"])
+    assert raised.value.param == "x-floopy-session-name"
+
+
+def test_a_dropped_header_the_gateway_does_not_read_is_ignored(
+    extractor: HeaderExtractor,
+) -> None:
+    kept = [("Floopy-User-Id", "u1")]
+    headers = extractor.extract(kept, names=[b"floopy-user-id", "x-custom", "cookie"])
+    assert headers.user_id == "u1"
+
+
+@pytest.mark.parametrize("argument", ["max_value_len", "max_properties"])
+def test_negative_limits_are_value_errors_naming_the_argument(argument: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{argument} must not be negative, got -3$"):
+        HeaderExtractor(**{argument: -3})
 
 
 @pytest.mark.parametrize("bad", [[("a", 1)], [(1, "b")], ["ab"], 5])

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from floopy._native import InvalidField, JsonlReader, JsonlWriter, NativeError
+from floopy._native import JsonlReader, JsonlWriter
+from floopy.errors import InvalidField
 
 
 def record(n: int) -> bytes:
@@ -79,7 +80,7 @@ def test_a_record_with_a_newline_is_refused_and_nothing_is_written(tmp_path: Pat
         writer.write(b'{"a":\n1}')
     assert isinstance(refused.value, InvalidField)
     assert refused.value.param == "record"
-    with pytest.raises(NativeError) as refused_batch:
+    with pytest.raises(InvalidField) as refused_batch:
         writer.write_many([record(1), b"{}\n{}"])
     assert refused_batch.value.param == "records.1"
     assert not path.exists() or path.read_bytes() == b""
@@ -92,6 +93,19 @@ def test_invalid_settings_are_refused(tmp_path: Path) -> None:
         JsonlWriter(str(tmp_path / "x.jsonl"), max_bytes=0)
     with pytest.raises(ValueError):
         JsonlReader(str(tmp_path / "x.jsonl"), batch_size=0)
+
+
+@pytest.mark.parametrize("argument", ["max_bytes", "generations"])
+def test_negative_writer_settings_are_value_errors_naming_them(
+    tmp_path: Path, argument: str
+) -> None:
+    with pytest.raises(ValueError, match=rf"^{argument} must not be negative, got -1$"):
+        JsonlWriter(str(tmp_path / "x.jsonl"), **{argument: -1})
+
+
+def test_a_negative_batch_size_is_a_value_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"^batch_size must not be negative, got -1$"):
+        JsonlReader(str(tmp_path / "x.jsonl"), batch_size=-1)
 
 
 def test_threads_writing_through_two_writers_produce_whole_lines(tmp_path: Path) -> None:

@@ -5,14 +5,8 @@ import threading
 
 import pytest
 
-from floopy._native import (
-    ChatRequest,
-    InvalidField,
-    InvalidJson,
-    NativeError,
-    PayloadTooLarge,
-    RequestParser,
-)
+from floopy._native import ChatRequest, RequestParser
+from floopy.errors import BadRequest, InvalidField, InvalidInput, InvalidJson, PayloadTooLarge
 
 
 def body(**fields: object) -> bytes:
@@ -156,12 +150,19 @@ def test_a_missing_model_is_reported(parser: RequestParser) -> None:
     assert (raised.value.param, str(raised.value)) == ("model", "`model` is required")
 
 
-def test_errors_are_native_errors_and_value_errors(parser: RequestParser) -> None:
+def test_errors_are_the_trees_bad_requests_and_value_errors(parser: RequestParser) -> None:
     with pytest.raises(ValueError) as raised:
         parser.parse(b"{")
-    assert isinstance(raised.value, NativeError)
     assert isinstance(raised.value, InvalidJson)
+    assert isinstance(raised.value, InvalidInput) and isinstance(raised.value, BadRequest)
     assert raised.value.param is None
+    assert (raised.value.status, raised.value.code) == (400, "BAD_REQUEST")
+
+
+@pytest.mark.parametrize("argument", ["max_body_bytes", "max_depth"])
+def test_negative_limits_are_value_errors_naming_the_argument(argument: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{argument} must not be negative, got -1$"):
+        RequestParser(**{argument: -1})
 
 
 def test_invalid_json_names_line_and_column(parser: RequestParser) -> None:

@@ -56,16 +56,16 @@ def test_logs_replay_on_an_idle_store_and_on_a_busy_one(tmp_path: Path) -> None:
     assert "replayed 0 rows" in idle.stdout
     assert "applying migration 0001 requests" in idle.stdout
 
-    holder = subprocess.Popen(
+    # The context closes the pipe too (an open one is a ResourceWarning, an error here).
+    with subprocess.Popen(
         [sys.executable, "-c", HOLD_STORE, str(tmp_path / "d" / "clickhouse")],
         stdout=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
-        busy = floopy("logs", "replay", cwd=tmp_path, FLOOPY_DATA_DIR=str(tmp_path / "d"))
-    finally:
-        holder.kill()
-        holder.wait()
+    ) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+            busy = floopy("logs", "replay", cwd=tmp_path, FLOOPY_DATA_DIR=str(tmp_path / "d"))
+        finally:
+            holder.kill()
     assert busy.returncode == 1
     assert "in use by another process" in busy.stderr

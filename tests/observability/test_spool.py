@@ -74,15 +74,15 @@ HOLD = textwrap.dedent(
 
 
 def test_an_owner_lock_is_released_when_its_process_is_killed(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
+    # The context closes the pipe too (an open one is a ResourceWarning, an error here).
+    with subprocess.Popen(
         [sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-        assert owner_alive(tmp_path, "77-dead")
-    finally:
-        proc.kill()
-        proc.wait()
+    ) as proc:
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+            assert owner_alive(tmp_path, "77-dead")
+        finally:
+            proc.kill()
     assert not owner_alive(tmp_path, "77-dead")
 
 

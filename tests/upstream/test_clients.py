@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from floopy import _native
+from floopy import _native, errors
 from floopy.settings import load_settings
 from floopy.upstream import (
     Timeouts,
@@ -225,7 +225,7 @@ def test_native_limits_raise_the_seam_s_timeout_naming_the_phase() -> None:
         with pytest.raises(UpstreamTimeout) as mid_stream:
             await chunks.__anext__()
         assert mid_stream.value.phase == "total"
-        assert isinstance(mid_stream.value, TimeoutError)
+        assert isinstance(mid_stream.value, errors.GatewayTimeout)
 
     run("native", scenario)
 
@@ -293,12 +293,18 @@ def test_closing_fails_waiting_calls_and_later_ones() -> None:
     run("native", scenario)
 
 
+@pytest.mark.parametrize("argument", ["max_connections", "window_bytes"])
+def test_negative_client_sizes_are_value_errors_naming_them(argument: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{argument} must not be negative, got -1$"):
+        _native.NativeUpstream(**{argument: -1})
+
+
 def test_bad_urls_headers_and_limits_are_refused_before_sending() -> None:
     async def scenario(client: Upstream, server: Server) -> None:
-        with pytest.raises(_native.InvalidField) as url:
+        with pytest.raises(errors.InvalidField) as url:
             await client.post("not a url", JSON, b"{}", PATIENT)
         assert url.value.param == "url"
-        with pytest.raises(_native.InvalidField) as header:
+        with pytest.raises(errors.InvalidField) as header:
             await client.post(f"{server.url}/echo", {"x-key": "sk-secret\n"}, b"{}", PATIENT)
         assert header.value.param == "x-key" and "sk-secret" not in str(header.value)
         with pytest.raises(ValueError, match="connect_timeout"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from granian._granian import RSGIProtocolClosed
 
@@ -33,6 +33,13 @@ async def run(exchange: Exchange) -> None:
     exchange.request = exchange.endpoint.parse(exchange)
 
 
+class RequestHeaders(Protocol):
+    """The server's view of the request headers (granian's ``scope.headers``)."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+    def keys(self) -> Iterable[str]: ...
+
+
 class Parser:
     """The configured native parsers of one worker: built once, called per request."""
 
@@ -45,17 +52,14 @@ class Parser:
             max_value_len=max_header_value, max_properties=max_properties
         )
 
-    def headers(self, raw: Iterable[tuple[str, str]]) -> _native.FloopyHeaders:
-        try:
-            return self._headers.extract(raw)
-        except _native.NativeError as exc:
-            raise as_floopy_error(exc) from None
+    def headers(self, raw: RequestHeaders) -> _native.FloopyHeaders:
+        # granian leaves out of items() a value it cannot decode (anything outside printable
+        # ASCII) but keeps its name in keys(): the names let the extractor refuse such a
+        # floopy-* header with a 400 instead of reading the request as if it were absent.
+        return self._headers.extract(raw.items(), names=raw.keys())
 
     def chat(self, body: bytes) -> _native.ChatRequest:
-        try:
-            return self._body.parse(body)
-        except _native.NativeError as exc:
-            raise as_floopy_error(exc) from None
+        return self._body.parse(body)
 
     def check_json(self, body: bytes) -> None:
         """Size, JSON syntax, depth and a top-level object, checked as for a chat body, for
@@ -63,10 +67,8 @@ class Parser:
         same limits."""
         try:
             self._body.parse(body)
-        except _native.InvalidField:
+        except errors.InvalidField:
             return  # the chat fields are not this endpoint's business
-        except _native.NativeError as exc:
-            raise as_floopy_error(exc) from None
 
     def check_length(self, declared: int) -> None:
         if declared > self.max_body_bytes:
@@ -77,12 +79,6 @@ def payload_too_large(size: int, limit: int) -> errors.PayloadTooLarge:
     return errors.PayloadTooLarge(
         f"request body is {size} bytes, over the limit of {limit} bytes (MAX_BODY_BYTES)"
     )
-
-
-def as_floopy_error(exc: _native.NativeError) -> errors.FloopyError:
-    if isinstance(exc, _native.PayloadTooLarge):
-        return errors.PayloadTooLarge(str(exc))
-    return errors.BadRequest(str(exc), param=exc.param)
 
 
 async def read_body(

@@ -180,9 +180,10 @@ def _client_facing(
     provider: str, status: int, message: str, retry_after: float | None
 ) -> errors.FloopyError:
     text = f"{provider}: {message}" if message else f"{provider} answered HTTP {status}"
-    if status in (400, 404, 413, 422):
-        code = "PAYLOAD_TOO_LARGE" if status == 413 else "BAD_REQUEST"
-        return errors.FloopyError(text, status=status, type="invalid_request_error", code=code)
+    if status == 413:
+        return errors.PayloadTooLarge(text)
+    if status in (400, 404, 422):
+        return errors.ProviderRejected(text, status=status)
     if status == 429:
         return errors.RateLimitExceeded(
             text, retry_after=1.0 if retry_after is None else retry_after

@@ -5,8 +5,9 @@ ProviderError or GatewayTimeout (which the dispatcher may fall back from); readi
 answer means, and mapping an upstream error body, is each provider's own business.
 
 This is the one place providers reach the network: through the worker's ``Upstream``
-(``floopy.upstream``: the native client, or aiohttp), whose ``UpstreamError`` and
-``UpstreamTimeout`` become the gateway's errors here.
+(``floopy.upstream``: the native client, or aiohttp). Their ``UpstreamError`` and
+``UpstreamTimeout`` do not know the provider; ``_named`` is the one place that names it in
+the ProviderError or GatewayTimeout the client sees.
 
 Each provider has its own ``Timeouts``, all counted from the moment its call starts:
 
@@ -54,10 +55,8 @@ async def post(
     try:
         async with asyncio.timeout(timeouts.total):
             return await upstream.post(url, headers, body, timeouts)
-    except TimeoutError as exc:
-        raise _timed_out(provider, timeouts, exc) from None
-    except OSError as exc:
-        raise errors.ProviderError(f"{provider} is unreachable: {exc}") from exc
+    except TRANSPORT_FAILURES as exc:
+        raise _named(provider, exc, "is unreachable", _ran_out(timeouts, exc)) from exc
 
 
 async def open_stream(
@@ -81,10 +80,8 @@ async def open_stream(
                 return Answer(response.status, response.headers, await response.read())
             finally:
                 response.close()
-    except TimeoutError as exc:
-        raise _timed_out(provider, timeouts, exc) from None
-    except OSError as exc:
-        raise errors.ProviderError(f"{provider} is unreachable: {exc}") from exc
+    except TRANSPORT_FAILURES as exc:
+        raise _named(provider, exc, "is unreachable", _ran_out(timeouts, exc)) from exc
 
 
 S = TypeVar("S", bound="RelayedStream")
@@ -140,17 +137,28 @@ class HttpProvider:
         raise NotImplementedError
 
 
-def _timed_out(provider: str, timeouts: Timeouts, exc: TimeoutError) -> errors.GatewayTimeout:
+# The upstream client's failures, and our own timers running out (asyncio's TimeoutError).
+TRANSPORT_FAILURES = (TimeoutError, errors.UpstreamError, errors.UpstreamTimeout)
+
+
+def _named(
+    provider: str, exc: Exception, broken: str, ran_out: str
+) -> errors.ProviderError | errors.GatewayTimeout:
+    """A transport failure as the client sees it, named after the provider: a broken or
+    unreachable provider is a ProviderError, a time limit a GatewayTimeout (both may fall
+    back). ``broken`` and ``ran_out`` word it for the moment it happened."""
+    if isinstance(exc, errors.UpstreamError):
+        return errors.ProviderError(f"{provider} {broken}: {exc}")
+    return errors.GatewayTimeout(f"{provider} {ran_out}")
+
+
+def _ran_out(timeouts: Timeouts, exc: Exception) -> str:
     phase = getattr(exc, "phase", None)
     if phase == "connect":
-        return errors.GatewayTimeout(
-            f"{provider} could not be connected to within {timeouts.connect:g}s (connect_timeout)"
-        )
+        return f"could not be connected to within {timeouts.connect:g}s (connect_timeout)"
     if phase == "first_byte":
-        return errors.GatewayTimeout(
-            f"{provider} sent no response within {timeouts.first_byte:g}s (first_byte_timeout)"
-        )
-    return errors.GatewayTimeout(f"{provider} did not answer in time")
+        return f"sent no response within {timeouts.first_byte:g}s (first_byte_timeout)"
+    return "did not answer in time"
 
 
 class UpstreamBody:
@@ -199,12 +207,9 @@ class UpstreamBody:
                 return await self._chunks.__anext__()
         except StopAsyncIteration:
             return b""
-        except TimeoutError:
+        except TRANSPORT_FAILURES as exc:
             self.close()
-            raise errors.GatewayTimeout(f"{self.provider} {what_ran_out}") from None
-        except OSError as exc:  # the seam's UpstreamError: the connection broke
-            self.close()
-            raise errors.ProviderError(f"{self.provider} broke the stream: {exc}") from exc
+            raise _named(self.provider, exc, "broke the stream", what_ran_out) from exc
 
     def _past_total(self) -> str:
         return f"did not finish within {self._timeouts.total:g}s (total_timeout)"

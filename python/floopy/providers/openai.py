@@ -288,4 +288,4 @@ class OpenAIStream(RelayedStream):
 
 def stream_error_event(message: str, code: str = "PROVIDER_ERROR") -> bytes:
     """An OpenAI-style in-stream error: the SDKs raise it instead of seeing a clean end."""
-    return errors.FloopyError(message, code=code).stream_event()
+    return errors.ProviderError(message, code=code).stream_event()

@@ -13,11 +13,11 @@ One small protocol, ``Upstream``, with two implementations, chosen by ``UPSTREAM
   proxies (it honours ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY``) and compressed
   answers (it asks for gzip and decodes; the native client asks for ``identity``).
 
-Both raise the same two exceptions, so providers never see which one runs:
-``UpstreamError`` (an ``OSError``) when the provider cannot be reached or breaks the
-connection, and ``UpstreamTimeout`` (a ``TimeoutError``, its ``phase`` one of ``"connect"``,
-``"first_byte"``, ``"total"``) when a time limit runs out. ``providers/http.py`` turns them
-into the gateway's errors; it is the one place providers call this module.
+Both raise the same two classes of the error tree (``floopy.errors``), so providers never see
+which one runs: ``UpstreamError`` (a ProviderError) when the provider cannot be reached or
+breaks the connection, and ``UpstreamTimeout`` (a GatewayTimeout, its ``phase`` one of
+``"connect"``, ``"first_byte"``, ``"total"``) when a time limit runs out. Neither knows the
+provider's name; ``providers/http.py``, the one place providers call this module, adds it.
 
 A client is opened inside the worker process, in its event loop, at start-up (``Worker.start``)
 and closed with it, never at import time: granian forks its workers, and neither a connection
@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from floopy._native import UpstreamError, UpstreamTimeout
+from floopy.errors import UpstreamError, UpstreamTimeout
 from floopy.upstream.aiohttp_client import AiohttpUpstream
 from floopy.upstream.base import Answer, Response, Timeouts, Upstream
 from floopy.upstream.native import NativeUpstream

@@ -14,8 +14,12 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
-from floopy._native import UpstreamError, UpstreamTimeout
+from floopy.errors import UpstreamError, UpstreamTimeout
 from floopy.upstream.base import Answer, Timeouts
+
+# aiohttp wraps most socket errors in ClientError, but not every one (a reset while writing
+# the body can surface as a bare OSError): both are a broken connection.
+CLIENT_FAILURES = (aiohttp.ClientError, OSError)
 
 
 def open_session(pool_size: int, connect_timeout: float) -> aiohttp.ClientSession:
@@ -58,15 +62,18 @@ class AiohttpUpstream:
     async def open(
         self, url: str, headers: dict[str, str], body: bytes, timeouts: Timeouts
     ) -> AiohttpResponse:
+        head = asyncio.timeout(timeouts.first_byte)  # to the status and headers
         try:
-            async with asyncio.timeout(timeouts.first_byte):  # to the status and headers
+            async with head:
                 resp = await self._session.post(
                     url, data=body, headers=headers, timeout=per_request(timeouts)
                 )
-        except aiohttp.ClientError as exc:  # first: aiohttp's own time-outs are TimeoutErrors
+        except CLIENT_FAILURES as exc:
+            if head.expired():
+                raise UpstreamTimeout(
+                    "no response within the first-byte timeout", phase="first_byte"
+                ) from None
             raise seam_error(exc) from exc
-        except TimeoutError:
-            raise _first_byte_timeout() from None
         return AiohttpResponse(resp)
 
     async def close(self) -> None:
@@ -93,7 +100,7 @@ class AiohttpResponse:
     async def read(self) -> bytes:
         try:
             return await self._resp.read()
-        except aiohttp.ClientError as exc:
+        except CLIENT_FAILURES as exc:
             raise seam_error(exc) from exc
 
     def close(self) -> None:
@@ -112,19 +119,13 @@ class _Chunks:
     async def __anext__(self) -> bytes:
         try:
             return await self._pieces.__anext__()
-        except aiohttp.ClientError as exc:
+        except CLIENT_FAILURES as exc:
             raise seam_error(exc) from exc
 
 
-def _first_byte_timeout() -> UpstreamTimeout:
-    timeout = UpstreamTimeout("no response within the first-byte timeout")
-    timeout.phase = "first_byte"
-    return timeout
-
-
-def seam_error(exc: aiohttp.ClientError) -> UpstreamError | UpstreamTimeout:
+def seam_error(exc: aiohttp.ClientError | OSError) -> UpstreamError | UpstreamTimeout:
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        timeout = UpstreamTimeout(f"no connection within the connect timeout: {exc}")
-        timeout.phase = "connect"
-        return timeout
+        return UpstreamTimeout(f"no connection within the connect timeout: {exc}", phase="connect")
+    if isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ClientError):
+        return UpstreamTimeout(str(exc) or "timed out")  # a socket's own limit
     return UpstreamError(str(exc) or type(exc).__name__)

@@ -16,7 +16,7 @@ import asyncio
 from collections import deque
 from typing import Any
 
-from floopy import _native
+from floopy import _native, errors
 from floopy.upstream.base import Answer, Timeouts
 
 CLOSED = "the upstream client is closed"
@@ -93,16 +93,16 @@ class NativeUpstream:
         self._client.close()
         for future in self._fetches.values():
             if not future.done():
-                future.set_exception(_native.UpstreamError(CLOSED))
+                future.set_exception(errors.UpstreamError(CLOSED))
         for response in list(self._streams.values()):
-            response.deliver(_ERROR, _native.UpstreamError(CLOSED))
+            response.deliver(_ERROR, errors.UpstreamError(CLOSED))
         self._fetches.clear()
         self._streams.clear()
 
     def _check_open(self) -> None:
         # Once closed, nothing drains the queue any more: a call would wait forever.
         if self._closed:
-            raise _native.UpstreamError(CLOSED)
+            raise errors.UpstreamError(CLOSED)
 
     def consumed(self, call: int, size: int) -> None:
         self._client.consumed(call, size)

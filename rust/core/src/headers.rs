@@ -86,6 +86,28 @@ impl HeaderExtractor {
         Ok(collected.finish())
     }
 
+    /// As [`extract`](Self::extract), also given every header name the request carried. A
+    /// header the gateway reads that is named there but has no value in `headers` is refused:
+    /// the HTTP server dropped its value because it could not decode it as text (granian hands
+    /// over only values of printable ASCII and tabs), and acting as if it were absent would
+    /// silently change the request (a session, a project, a fallback lost).
+    pub fn extract_named<'a, 'n, N>(
+        &self,
+        headers: &[(&'a [u8], &'a [u8])],
+        names: N,
+    ) -> Result<FloopyHeaders>
+    where
+        N: IntoIterator<Item = &'n [u8]>,
+    {
+        for name in names {
+            let has_value = || headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+            if Header::from_name(name).is_some() && !has_value() {
+                return Err(header_error(name, UNREADABLE));
+            }
+        }
+        self.extract(headers.iter().copied())
+    }
+
     fn checked_value<'v>(&self, name: &[u8], value: &'v [u8]) -> Result<&'v str> {
         if value.len() > self.max_value_len {
             return Err(header_error(
@@ -101,6 +123,8 @@ impl HeaderExtractor {
         Ok(text.trim_matches([' ', '\t']))
     }
 }
+
+const UNREADABLE: &str = "could not be read as text: its value holds bytes outside printable ASCII";
 
 /// Control characters other than the horizontal tab, which HTTP allows inside values.
 fn is_control(byte: u8) -> bool {
@@ -639,5 +663,28 @@ mod tests {
             (b"x-floopy", b"\x01"),
         ];
         assert_eq!(extractor.extract(pairs).unwrap(), FloopyHeaders::default());
+    }
+
+    #[test]
+    fn a_read_header_whose_value_the_server_dropped_is_refused() {
+        let extractor = HeaderExtractor::default();
+        let kept: [(&[u8], &[u8]); 1] = [(b"floopy-user-id", b"u1")];
+        let names: [&[u8]; 3] = [b"floopy-user-id", b"X-Floopy-Session-Name", b"x-other"];
+        match extractor.extract_named(&kept, names) {
+            Err(Error::InvalidHeader { param, message }) => {
+                assert_eq!(param, "x-floopy-session-name");
+                assert!(message.contains("outside printable ASCII"), "{message}");
+            }
+            other => panic!("expected a header error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn dropped_headers_the_gateway_does_not_read_are_ignored() {
+        let extractor = HeaderExtractor::default();
+        let kept: [(&[u8], &[u8]); 1] = [(b"Floopy-User-Id", b"u1")];
+        let names: [&[u8]; 3] = [b"floopy-user-id", b"x-other", b"cookie"];
+        let headers = extractor.extract_named(&kept, names).unwrap();
+        assert_eq!(headers.user_id.as_deref(), Some("u1"));
     }
 }

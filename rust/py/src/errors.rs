@@ -1,56 +1,27 @@
-//! The one place where core errors become Python exceptions.
+//! The one place where core and upstream errors become Python exceptions: the classes of
+//! `floopy.errors`, imported once, so the gateway has a single error tree.
 //!
-//! `NativeError(ValueError)` is the base; each subclass carries `param`, the field or header at
-//! fault (or `None`). I/O errors become `OSError`.
+//! Core errors: a body over the limit is `PayloadTooLarge`; the rest are `InvalidJson`,
+//! `InvalidField` or `InvalidHeader` (all `InvalidInput`, a `BadRequest` and a `ValueError`),
+//! with `param` the field's dotted path or the header's name. I/O errors become `OSError`.
 //!
 //! The upstream client's errors: a provider that cannot be reached or breaks the connection
-//! is `UpstreamError(OSError)`; a time limit that ran out is `UpstreamTimeout(TimeoutError)`
-//! with `phase` ("connect", "first_byte" or "total"); a request that cannot be sent as given
-//! (bad URL or header) is `InvalidField` with `param` the URL or header name.
+//! is `UpstreamError`; a time limit that ran out is `UpstreamTimeout` with `phase`
+//! ("connect", "first_byte" or "total"); a request that cannot be sent as given (bad URL or
+//! header) is `InvalidField` with `param` the URL or header name. `providers/http.py` adds the
+//! provider's name, which this client does not know.
 
 use floopy_core::Error;
 use floopy_upstream::Error as UpstreamFailure;
-use pyo3::exceptions::{PyOSError, PyTimeoutError, PyValueError};
+use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 
-pyo3::create_exception!(
-    _native,
-    NativeError,
-    PyValueError,
-    "Base of every native-core error."
-);
-pyo3::create_exception!(
-    _native,
-    PayloadTooLarge,
-    NativeError,
-    "The body exceeds the size limit."
-);
-pyo3::create_exception!(
-    _native,
-    InvalidJson,
-    NativeError,
-    "The body is not valid JSON."
-);
-pyo3::create_exception!(_native, InvalidField, NativeError, "A body field is wrong.");
-pyo3::create_exception!(
-    _native,
-    InvalidHeader,
-    NativeError,
-    "A header value is wrong."
-);
-
-pyo3::create_exception!(
-    _native,
-    UpstreamError,
-    PyOSError,
-    "A provider could not be reached, or broke the connection."
-);
-pyo3::create_exception!(
-    _native,
-    UpstreamTimeout,
-    PyTimeoutError,
-    "A time limit of an upstream call ran out; `phase` says which."
-);
+pyo3::import_exception!(floopy.errors, PayloadTooLarge);
+pyo3::import_exception!(floopy.errors, InvalidJson);
+pyo3::import_exception!(floopy.errors, InvalidField);
+pyo3::import_exception!(floopy.errors, InvalidHeader);
+pyo3::import_exception!(floopy.errors, UpstreamError);
+pyo3::import_exception!(floopy.errors, UpstreamTimeout);
 
 /// Converts a core error into the matching Python exception, with `param` set.
 pub fn to_py(err: Error) -> PyErr {
@@ -110,18 +81,9 @@ impl<T> OrPy<T> for floopy_upstream::Result<T> {
     }
 }
 
+/// Imports `floopy.errors` while the module loads, so a broken install fails at import time
+/// rather than at the first error.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("NativeError", py.get_type::<NativeError>())?;
-    m.add("PayloadTooLarge", py.get_type::<PayloadTooLarge>())?;
-    m.add("InvalidJson", py.get_type::<InvalidJson>())?;
-    m.add("InvalidField", py.get_type::<InvalidField>())?;
-    m.add("InvalidHeader", py.get_type::<InvalidHeader>())?;
-    m.add("UpstreamError", py.get_type::<UpstreamError>())?;
-    m.add("UpstreamTimeout", py.get_type::<UpstreamTimeout>())?;
-    // `param` exists on the class too, so `e.param` is None rather than AttributeError.
-    py.get_type::<NativeError>().setattr("param", py.None())?;
-    py.get_type::<UpstreamTimeout>()
-        .setattr("phase", py.None())?;
+    m.py().import("floopy.errors")?;
     Ok(())
 }

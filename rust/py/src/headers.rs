@@ -9,6 +9,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
+use crate::args::size;
 use crate::errors::OrPy;
 use crate::parse::{py_bool, py_optional};
 
@@ -196,8 +197,11 @@ pub struct HeaderExtractor(core::HeaderExtractor);
 impl HeaderExtractor {
     #[new]
     #[pyo3(signature = (max_value_len = 4096, max_properties = 64))]
-    fn new(max_value_len: usize, max_properties: usize) -> Self {
-        Self(core::HeaderExtractor::new(max_value_len, max_properties))
+    fn new(max_value_len: i64, max_properties: i64) -> PyResult<Self> {
+        Ok(Self(core::HeaderExtractor::new(
+            size("max_value_len", max_value_len)?,
+            size("max_properties", max_properties)?,
+        )))
     }
 
     #[getter]
@@ -210,7 +214,12 @@ impl HeaderExtractor {
         self.0.max_properties()
     }
 
-    fn extract(&self, headers: &Bound<'_, PyAny>) -> PyResult<FloopyHeaders> {
+    #[pyo3(signature = (headers, names = None))]
+    fn extract(
+        &self,
+        headers: &Bound<'_, PyAny>,
+        names: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<FloopyHeaders> {
         let items = headers
             .try_iter()?
             .map(|item| item?.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>())
@@ -220,7 +229,20 @@ impl HeaderExtractor {
             .map(|(name, value)| Ok((header_bytes(name)?, header_bytes(value)?)))
             .collect::<PyResult<Vec<_>>>()?;
         let pairs = pairs.iter().map(|(name, value)| (&**name, &**value));
-        self.0.extract(pairs).or_py().map(FloopyHeaders)
+        let Some(names) = names else {
+            return self.0.extract(pairs).or_py().map(FloopyHeaders);
+        };
+        let names = names.try_iter()?.collect::<PyResult<Vec<_>>>()?;
+        let names = names
+            .iter()
+            .map(header_bytes)
+            .collect::<PyResult<Vec<_>>>()?;
+        let pairs = pairs.collect::<Vec<_>>();
+        let names = names.iter().map(|name| &**name);
+        self.0
+            .extract_named(&pairs, names)
+            .or_py()
+            .map(FloopyHeaders)
     }
 
     fn __repr__(&self) -> String {

@@ -7,6 +7,7 @@ use floopy_core::jsonl as core;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::args::size;
 use crate::errors::OrPy;
 
 /// Frozen: every method takes `&self` (the core serializes writers behind its own lock), so
@@ -17,8 +18,10 @@ pub struct JsonlWriter(core::JsonlWriter);
 #[pymethods]
 impl JsonlWriter {
     #[new]
-    #[pyo3(signature = (path, max_bytes = core::DEFAULT_MAX_BYTES, generations = core::DEFAULT_GENERATIONS))]
-    fn new(path: PathBuf, max_bytes: u64, generations: u32) -> PyResult<Self> {
+    #[pyo3(signature = (path, max_bytes = core::DEFAULT_MAX_BYTES as i64, generations = core::DEFAULT_GENERATIONS as i64))]
+    fn new(path: PathBuf, max_bytes: i64, generations: i64) -> PyResult<Self> {
+        let max_bytes = size("max_bytes", max_bytes)?;
+        let generations = size("generations", generations)?;
         core::JsonlWriter::with_limits(path, max_bytes, generations)
             .or_py()
             .map(Self)
@@ -75,8 +78,9 @@ pub struct JsonlReader(core::JsonlReader);
 #[pymethods]
 impl JsonlReader {
     #[new]
-    #[pyo3(signature = (path, batch_size = core::DEFAULT_BATCH_SIZE))]
-    fn new(path: PathBuf, batch_size: usize) -> PyResult<Self> {
+    #[pyo3(signature = (path, batch_size = core::DEFAULT_BATCH_SIZE as i64))]
+    fn new(path: PathBuf, batch_size: i64) -> PyResult<Self> {
+        let batch_size = size("batch_size", batch_size)?;
         core::JsonlReader::open(path, batch_size).or_py().map(Self)
     }
 

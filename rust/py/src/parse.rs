@@ -5,6 +5,7 @@ use floopy_core::parse as core;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use crate::args::size;
 use crate::errors::OrPy;
 
 /// Bodies over this size are parsed without the GIL: long enough to let other requests run,
@@ -93,7 +94,9 @@ pub struct RequestParser(core::RequestParser);
 impl RequestParser {
     #[new]
     #[pyo3(signature = (max_body_bytes = 10_485_760, max_depth = 64))]
-    fn new(max_body_bytes: usize, max_depth: usize) -> PyResult<Self> {
+    fn new(max_body_bytes: i64, max_depth: i64) -> PyResult<Self> {
+        let max_body_bytes = size("max_body_bytes", max_body_bytes)?;
+        let max_depth: usize = size("max_depth", max_depth)?;
         if !(1..=core::MAX_SUPPORTED_DEPTH).contains(&max_depth) {
             let message = format!(
                 "max_depth must be between 1 and {}, got {max_depth}",

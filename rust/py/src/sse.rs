@@ -2,6 +2,7 @@
 //! per-stream objects that one asyncio task feeds; their calls take microseconds, so they keep
 //! the GIL.
 
+use crate::args::size;
 use floopy_core::sse as core;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -49,7 +50,8 @@ fn to_py_events(events: Vec<core::SseEvent>) -> Vec<SseEvent> {
 #[pyclass(module = "floopy._native", name = "SseParser")]
 pub struct SseParser(core::SseParser);
 
-fn checked_cap(max_event_bytes: usize) -> PyResult<usize> {
+fn checked_cap(max_event_bytes: i64) -> PyResult<usize> {
+    let max_event_bytes = size("max_event_bytes", max_event_bytes)?;
     if max_event_bytes == 0 {
         return Err(PyValueError::new_err("max_event_bytes must be at least 1"));
     }
@@ -59,8 +61,8 @@ fn checked_cap(max_event_bytes: usize) -> PyResult<usize> {
 #[pymethods]
 impl SseParser {
     #[new]
-    #[pyo3(signature = (max_event_bytes = core::DEFAULT_MAX_EVENT_BYTES))]
-    fn new(max_event_bytes: usize) -> PyResult<Self> {
+    #[pyo3(signature = (max_event_bytes = core::DEFAULT_MAX_EVENT_BYTES as i64))]
+    fn new(max_event_bytes: i64) -> PyResult<Self> {
         let cap = checked_cap(max_event_bytes)?;
         Ok(Self(core::SseParser::with_max_event_bytes(cap)))
     }
@@ -162,8 +164,8 @@ pub struct OpenAIStreamRelay(core::OpenAIStreamRelay);
 #[pymethods]
 impl OpenAIStreamRelay {
     #[new]
-    #[pyo3(signature = (strip_usage = false, max_event_bytes = core::DEFAULT_MAX_EVENT_BYTES))]
-    fn new(strip_usage: bool, max_event_bytes: usize) -> PyResult<Self> {
+    #[pyo3(signature = (strip_usage = false, max_event_bytes = core::DEFAULT_MAX_EVENT_BYTES as i64))]
+    fn new(strip_usage: bool, max_event_bytes: i64) -> PyResult<Self> {
         let cap = checked_cap(max_event_bytes)?;
         Ok(Self(
             core::OpenAIStreamRelay::new(strip_usage).with_max_event_bytes(cap),

@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
+use crate::args::size;
 use crate::errors::{upstream_to_py, OrPy};
 
 /// Kinds of drained events: `(call, kind, value)`.
@@ -43,13 +44,14 @@ impl NativeUpstream {
     #[new]
     #[pyo3(signature = (max_connections = 256, window_bytes = 262_144, idle_timeout = 30.0, extra_roots_pem = None))]
     fn new(
-        max_connections: usize,
-        window_bytes: usize,
+        max_connections: i64,
+        window_bytes: i64,
         idle_timeout: f64,
         extra_roots_pem: Option<&[u8]>,
     ) -> PyResult<Self> {
+        let window_bytes = size("window_bytes", window_bytes)?;
         let config = Config {
-            max_connections,
+            max_connections: size("max_connections", max_connections)?,
             idle_timeout: seconds("idle_timeout", idle_timeout)?,
             extra_roots_pem: extra_roots_pem.map(<[u8]>::to_vec),
         };

@@ -29,7 +29,7 @@ async def run(exchange: Exchange) -> None:
 
 def authenticate(worker: Worker, ctx: RequestContext, scope: Scope) -> None:
     """Also for the endpoints outside the pipeline that need a key (``GET /v1/models``)."""
-    ctx.headers = headers = worker.parser.headers(scope.headers.items())
+    ctx.headers = headers = worker.parser.headers(scope.headers)
     ctx.key = key = worker.keys.authenticate(headers.api_key)
     ctx.organization = key.organization
     ctx.project = worker.projects.resolve(key, headers.project_id)
