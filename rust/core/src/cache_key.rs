@@ -5,7 +5,9 @@
 //! answer: `stream`, `stream_options`, `user`, `metadata`, `store` by default) and the
 //! request's ignore-keys removed, keys sorted at every depth (by code point; of repeated keys
 //! the last counts, as in every JSON reader the providers use), no whitespace, integral floats
-//! written as integers (`1.0` is `1`), strings escaped as serde_json's compact output does.
+//! written as integers (`1.0` is `1`), other numbers as the shortest decimal that reads back
+//! as the same double (so the canonical form of a canonical form is itself), strings escaped
+//! as serde_json's compact output does.
 //! Two bodies that differ only in layout get one key; any change to what the model sees gets
 //! another.
 //!
@@ -369,6 +371,27 @@ mod tests {
     }
 
     #[test]
+    fn the_canonical_form_of_a_canonical_form_is_itself() {
+        // Integers past u64 and floats past 2^53 keep float form; written back as the
+        // shortest decimal, they must read back as the same double (serde_json's exact
+        // float parsing), or a key would change on a second pass.
+        let bodies = [
+            r#"{"a":1180591620717411303424}"#,
+            r#"{"a":-1180591620717411303424,"b":1.7976931348623157e308,"c":5e-324}"#,
+            r#"{"a":9007199254740993,"b":9007199254740992.0,"c":123456789012345678901234567890}"#,
+            r#"{"a":0.30000000000000004,"b":2.2250738585072011e-308,"c":-18446744073709551616}"#,
+        ];
+        for body in bodies {
+            let once = canonical(body);
+            assert_eq!(canonical(&once), once, "{body}");
+        }
+        assert_eq!(
+            canonical(r#"{"a":1180591620717411303424}"#),
+            r#"{"a":1.1805916207174113e+21}"#
+        );
+    }
+
+    #[test]
     fn canonical_form_escapes_strings_one_way() {
         assert_eq!(
             canonical(r#"{"s":"caf\u00e9 \"q\" \/ \u0001\t\n","\u006b":"\ud83d\ude00"}"#),
@@ -538,3 +561,4 @@ mod tests {
         );
     }
 }
+
