@@ -1,8 +1,8 @@
 //! The request parser: never panics, never accepts what is not a JSON object, never goes
-//! deeper than its limit, refuses an oversized body by its size, and reads the same facts
-//! from any layout of the same body.
+//! deeper than its limit, refuses an oversized body by its size, reads the facts that a plain
+//! reading of serde_json's value gives, and the same facts from any layout of the body.
 
-use floopy_core::parse::RequestParser;
+use floopy_core::parse::{ChatRequest, RequestParser};
 use floopy_core::Error;
 use serde_json::Value;
 
@@ -46,8 +46,13 @@ fn check(body: &[u8]) -> bool {
         );
         assert!(!request.model.is_empty(), "accepted an empty model");
         assert!(request.message_count > 0, "accepted no messages");
+        assert_eq!(
+            request,
+            expected(value),
+            "the facts differ from serde_json's reading"
+        );
         let pretty = serde_json::to_vec_pretty(value).expect("a value serializes");
-        if !has_repeated_keys(body) && pretty.len() <= max_body {
+        if pretty.len() <= max_body {
             let again = parser
                 .parse(&pretty)
                 .expect("the same body in another layout");
@@ -57,6 +62,47 @@ fn check(body: &[u8]) -> bool {
     accepted
 }
 
+/// The facts of an accepted body, read the plain way from serde_json's value.
+fn expected(body: &Value) -> ChatRequest {
+    let flag = |value: &Value| value.as_bool().unwrap_or(false);
+    let non_empty = |name| body[name].as_array().is_some_and(|items| !items.is_empty());
+    let messages = body["messages"]
+        .as_array()
+        .expect("accepted messages are an array");
+    let last_user = messages
+        .iter()
+        .rev()
+        .find(|message| message["role"] == "user");
+    ChatRequest {
+        model: body["model"]
+            .as_str()
+            .expect("an accepted model")
+            .to_owned(),
+        stream: flag(&body["stream"]),
+        include_usage: flag(&body["stream_options"]["include_usage"]),
+        message_count: messages.len(),
+        last_user_text: last_user.map(|message| text_of(&message["content"])),
+        user: body["user"].as_str().map(str::to_owned),
+        has_tools: non_empty("tools") || non_empty("functions"),
+    }
+}
+
+/// A message's text: the string, or its text parts joined by newlines.
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => {
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter(|part| part["type"] == "text")
+                .filter_map(|part| part["text"].as_str())
+                .collect();
+            texts.join("\n")
+        }
+        _ => String::new(),
+    }
+}
+
 /// Levels of arrays and objects; a scalar is level 0.
 fn nesting(value: &Value) -> usize {
     match value {
@@ -64,56 +110,4 @@ fn nesting(value: &Value) -> usize {
         Value::Object(entries) => 1 + entries.values().map(nesting).max().unwrap_or(0),
         _ => 0,
     }
-}
-
-/// serde_json's value keeps the last of repeated keys, the parser may read another: only
-/// bodies without them are compared across layouts.
-fn has_repeated_keys(body: &[u8]) -> bool {
-    struct Probe(bool);
-    impl<'de> serde::de::Visitor<'de> for &mut Probe {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("JSON")
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_unit<E>(self) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while seq.next_element_seed(&mut *self)?.is_some() {}
-            Ok(())
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            let mut keys = std::collections::HashSet::new();
-            while let Some(key) = map.next_key::<String>()? {
-                self.0 |= !keys.insert(key);
-                map.next_value_seed(&mut *self)?;
-            }
-            Ok(())
-        }
-    }
-    impl<'de> serde::de::DeserializeSeed<'de> for &mut Probe {
-        type Value = ();
-        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_any(self)
-        }
-    }
-    let mut probe = Probe(false);
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let _ = serde::de::DeserializeSeed::deserialize(&mut probe, &mut deserializer);
-    probe.0
 }
