@@ -161,6 +161,7 @@ fn check(input: &[u8]) -> bool {
             (Ok(headers), None) => {
                 accepted = true;
                 check_extracted(headers, &extractor);
+                check_plain_fields(headers, &pairs);
             }
             (Ok(_), Some((name, value))) => panic!(
                 "header {:?} with bad value {:?} was not refused",
@@ -248,5 +249,61 @@ fn assert_clean(text: &str, extractor: &HeaderExtractor) {
     assert!(
         !text.chars().any(|c| c.is_ascii_control() && c != '\t'),
         "{text:?}"
+    );
+}
+
+/// The headers read as plain text, and the lists, against a plain reading of the pairs: the
+/// last value counts (an empty one clears), list items add up.
+fn check_plain_fields(headers: &FloopyHeaders, pairs: &[(&[u8], &[u8])]) {
+    let values = |wanted: &str| -> Vec<&str> {
+        pairs
+            .iter()
+            .filter(|(name, _)| {
+                let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+                let rest = name
+                    .strip_prefix("floopy-")
+                    .or_else(|| name.strip_prefix("x-floopy-"));
+                rest == Some(wanted)
+            })
+            .map(|(_, value)| {
+                std::str::from_utf8(value)
+                    .unwrap()
+                    .trim_matches([' ', '\t'])
+            })
+            .collect()
+    };
+    let last = |wanted| {
+        values(wanted)
+            .last()
+            .filter(|value| !value.is_empty())
+            .map(|value| value.to_string())
+    };
+    let fields = [
+        ("session-id", &headers.session_id),
+        ("session-name", &headers.session_name),
+        ("session-path", &headers.session_path),
+        ("project-id", &headers.project_id),
+        ("user-id", &headers.user_id),
+        ("model-override", &headers.model_override),
+        ("routing-rule", &headers.routing_rule),
+        ("cache-seed", &headers.cache_seed),
+    ];
+    for (name, extracted) in fields {
+        assert_eq!(*extracted, last(name), "floopy-{name}");
+    }
+    let items = |wanted| -> Vec<String> {
+        values(wanted)
+            .iter()
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(headers.fallbacks, items("fallback"), "floopy-fallback");
+    assert_eq!(
+        headers.cache_ignore_keys,
+        items("cache-ignore-keys"),
+        "floopy-cache-ignore-keys"
     );
 }
