@@ -12,7 +12,7 @@ NATIVE_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test build lint fmt typecheck lock bench bench-client bench-load system-deps clean
+.PHONY: help run test build lint fmt typecheck lock fuzz fuzz-repro bench bench-client bench-load system-deps clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -40,9 +40,22 @@ system-deps:  ## install the Debian packages the tests use, where missing
 run: build  ## start the gateway on embedded defaults at http://127.0.0.1:8787
 	$(BIN)/floopy serve
 
-test: system-deps build  ## install what the tests need, build, run cargo tests and pytest (a skip for a missing file or service fails it; the skip count is printed)
+# The fuzzer's time in `make test`, shared by its targets.
+FUZZ_SMOKE_SECONDS ?= 25
+SECONDS ?= 300
+FUZZ := nice cargo run --quiet --profile fuzz -p floopy-fuzz --
+
+test: system-deps build  ## install what the tests need, build, run cargo tests, a short fuzz run, pytest (a skip for a missing file or service fails it)
 	cargo test --workspace --quiet
+	$(FUZZ) --seconds $(FUZZ_SMOKE_SECONDS)
 	$(BIN)/pytest -q -p no:cacheprovider
+
+fuzz:  ## fuzz the native core: SECONDS=600 in all, TARGETS="sse jsonl", SEED=s ITERATIONS=n to replay
+	$(FUZZ) $(if $(ITERATIONS),--iterations $(ITERATIONS),--seconds $(SECONDS)) \
+	  $(if $(SEED),--seed $(SEED)) $(TARGETS)
+
+fuzz-repro:  ## replay a saved failing input: make fuzz-repro TARGET=sse FILE=target/fuzz-crashes/...
+	$(FUZZ) --repro $(TARGET) $(FILE)
 
 lint: build  ## ruff, cargo fmt --check, clippy, mypy, the native stub against the module
 	$(BIN)/ruff check python tests benches

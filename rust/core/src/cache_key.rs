@@ -5,7 +5,9 @@
 //! answer: `stream`, `stream_options`, `user`, `metadata`, `store` by default) and the
 //! request's ignore-keys removed, keys sorted at every depth (by code point; of repeated keys
 //! the last counts, as in every JSON reader the providers use), no whitespace, integral floats
-//! written as integers (`1.0` is `1`), strings escaped as serde_json's compact output does.
+//! written as integers (`1.0` is `1`), other numbers as the shortest decimal that reads back
+//! as the same double (so the canonical form of a canonical form is itself), strings escaped
+//! as serde_json's compact output does.
 //! Two bodies that differ only in layout get one key; any change to what the model sees gets
 //! another.
 //!
@@ -365,6 +367,27 @@ mod tests {
                 r#"{"a":1.0,"b":-2.50,"c":1e2,"d":-0.0,"e":1.5e300,"f":18446744073709551615}"#
             ),
             r#"{"a":1,"b":-2.5,"c":100,"d":0,"e":1.5e+300,"f":18446744073709551615}"#
+        );
+    }
+
+    #[test]
+    fn the_canonical_form_of_a_canonical_form_is_itself() {
+        // Integers past u64 and floats past 2^53 keep float form; written back as the
+        // shortest decimal, they must read back as the same double (serde_json's exact
+        // float parsing), or a key would change on a second pass.
+        let bodies = [
+            r#"{"a":1180591620717411303424}"#,
+            r#"{"a":-1180591620717411303424,"b":1.7976931348623157e308,"c":5e-324}"#,
+            r#"{"a":9007199254740993,"b":9007199254740992.0,"c":123456789012345678901234567890}"#,
+            r#"{"a":0.30000000000000004,"b":2.2250738585072011e-308,"c":-18446744073709551616}"#,
+        ];
+        for body in bodies {
+            let once = canonical(body);
+            assert_eq!(canonical(&once), once, "{body}");
+        }
+        assert_eq!(
+            canonical(r#"{"a":1180591620717411303424}"#),
+            r#"{"a":1.1805916207174113e+21}"#
         );
     }
 

@@ -84,8 +84,19 @@ impl Default for RequestParser {
 }
 
 fn read_body(body: &[u8], max_depth: usize) -> Result<BodyFacts<'_>> {
+    let facts = read_facts(body, max_depth, false)?;
+    let text_dropped = matches!(&facts.messages, Some(Ok(messages)) if messages.text_dropped);
+    if text_dropped {
+        // Rare: a repeated `role` key made a message the user's after its text was skipped.
+        // Repeated keys read as the last one, as the providers read them.
+        return read_facts(body, max_depth, true);
+    }
+    Ok(facts)
+}
+
+fn read_facts(body: &[u8], max_depth: usize, keep_all_text: bool) -> Result<BodyFacts<'_>> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let read = Reader(BodyReader, Depth::root(max_depth))
+    let read = Reader(BodyReader { keep_all_text }, Depth::root(max_depth))
         .deserialize(&mut deserializer)
         .and_then(|read| deserializer.end().map(|()| read))
         .map_err(json_error)?;
@@ -283,6 +294,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(request.last_user_text.as_deref(), Some("Bonjour é"));
+    }
+
+    #[test]
+    fn a_repeated_role_reads_as_the_last_one() {
+        // As the providers read it, this message is the user's: its text must not hide from
+        // whatever inspects the user's text.
+        let hidden = parse(
+            r#"{"model":"m","messages":[{"role":"assistant","content":"hidden","role":"user"},
+                {"role":3,"content":[{"type":"text","text":"a"},{"type":"text","text":"b"}],
+                 "role":"user"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(hidden.last_user_text.as_deref(), Some("a\nb"));
+        let first = parse(
+            r#"{"model":"m","messages":[{"role":"system","content":"x\n","role":"user"},
+                {"role":"user","content":"y","role":"assistant"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(first.last_user_text.as_deref(), Some("x\n"));
     }
 
     #[test]

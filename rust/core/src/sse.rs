@@ -164,6 +164,12 @@ impl SseParser {
 
     fn process(&mut self, at_eof: bool, on_block: &mut impl FnMut(&[u8], Option<EventView<'_>>)) {
         if !self.skip_bom(at_eof) {
+            // Bytes that may begin a BOM belong to the first block: they count towards its
+            // limit while they wait, or a stream cut short after them would be dropped
+            // unannounced at `finish`.
+            if self.buf.len() > self.max_event_bytes {
+                self.drop_oversized();
+            }
             return;
         }
         let mut block_start = 0;
@@ -641,6 +647,19 @@ mod tests {
             assert_eq!(data_of(&events), ["ok"], "cut at {cut}");
             assert!(parser.oversized(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn the_start_of_a_bom_counts_towards_the_limit_while_it_waits() {
+        let mut parser = SseParser::with_max_event_bytes(1);
+        parser.feed(b"\xEF");
+        assert!(!parser.oversized());
+        parser.feed(b"\xBB");
+        assert!(parser.oversized(), "two bytes held over a limit of one");
+        assert_eq!(parser.pending(), 0);
+        let mut whole = SseParser::with_max_event_bytes(1);
+        whole.feed(b"\xEF\xBB");
+        assert!(whole.oversized());
     }
 
     #[test]

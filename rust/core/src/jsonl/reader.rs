@@ -54,7 +54,8 @@ impl JsonlReader {
     fn next_line(&mut self) -> Result<Option<Vec<u8>>> {
         let mut line = Vec::new();
         self.lines.read_until(b'\n', &mut line)?;
-        if line.pop() == Some(b'\n') {
+        if line.last() == Some(&b'\n') {
+            line.pop();
             return Ok(Some(line));
         }
         if !line.is_empty() {
@@ -96,6 +97,18 @@ mod tests {
         );
         assert_eq!(reader.skipped(), 1);
         assert!(reader.next_batch().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_torn_last_line_of_one_byte_is_skipped_and_counted() {
+        let dir = TempDir::new();
+        let path = dir.file("x.jsonl");
+        fs::write(&path, b"1\n{").unwrap();
+        assert_eq!(read_all(&path), (vec![b"1".to_vec()], 1));
+        fs::write(&path, b"{").unwrap();
+        assert_eq!(read_all(&path), (vec![], 1));
+        fs::write(&path, b"\n\n}").unwrap();
+        assert_eq!(read_all(&path), (vec![], 1));
     }
 
     #[test]

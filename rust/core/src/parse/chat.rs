@@ -30,6 +30,9 @@ pub(crate) struct Messages<'a> {
     pub(crate) problem: Option<Problem>,
     /// Text parts of the last message whose role is "user".
     pub(crate) last_user_text: Option<Vec<Cow<'a, str>>>,
+    /// The last user message's text was skipped: a role read before its content was not
+    /// "user", and a repeated `role` key after it was. Read again with `keep_all_text`.
+    pub(crate) text_dropped: bool,
 }
 
 #[derive(Debug, Default)]
@@ -62,8 +65,13 @@ impl FieldName for BodyField {
     }
 }
 
-/// Reads the whole body; a body that is not an object reads as its kind.
-pub(crate) struct BodyReader;
+/// Reads the whole body; a body that is not an object reads as its kind. Only user messages
+/// need their text, so a message whose role is known not to be "user" when its content comes
+/// is read without it, unless `keep_all_text`.
+#[derive(Clone, Copy)]
+pub(crate) struct BodyReader {
+    pub(crate) keep_all_text: bool,
+}
 
 impl<'de> Read<'de> for BodyReader {
     type Value = OrKind<BodyFacts<'de>>;
@@ -77,7 +85,12 @@ impl<'de> Read<'de> for BodyReader {
         read_fields(map, inner, |field: BodyField, value| {
             match field {
                 BodyField::Model => facts.model = Some(value.read(ScalarReader)?),
-                BodyField::Messages => facts.messages = Some(value.read(MessagesReader)?),
+                BodyField::Messages => {
+                    let messages = MessagesReader {
+                        keep_all_text: self.keep_all_text,
+                    };
+                    facts.messages = Some(value.read(messages)?)
+                }
                 BodyField::Stream => facts.stream = Some(value.read(ScalarReader)?),
                 BodyField::StreamOptions => {
                     facts.stream_options = Some(value.read(StreamOptionsReader)?)
@@ -140,7 +153,9 @@ impl<'de> Read<'de> for StreamOptionsReader {
     }
 }
 
-struct MessagesReader;
+struct MessagesReader {
+    keep_all_text: bool,
+}
 
 impl<'de> Read<'de> for MessagesReader {
     type Value = OrKind<Messages<'de>>;
@@ -151,16 +166,22 @@ impl<'de> Read<'de> for MessagesReader {
 
     fn seq<A: SeqAccess<'de>>(self, seq: A, inner: Depth) -> Result<Self::Value, A::Error> {
         let mut last_user_text = None;
+        let mut text_dropped = false;
         let keep = |message: Message<'de>| {
             if message.is_user {
                 last_user_text = Some(message.text);
+                text_dropped = message.text_dropped;
             }
         };
-        let (count, problem) = read_elements(seq, inner, "messages", MessageReader, keep)?;
+        let reader = MessageReader {
+            keep_all_text: self.keep_all_text,
+        };
+        let (count, problem) = read_elements(seq, inner, "messages", reader, keep)?;
         Ok(Ok(Messages {
             count,
             problem,
             last_user_text,
+            text_dropped,
         }))
     }
 }
@@ -169,6 +190,8 @@ struct Message<'a> {
     is_user: bool,
     /// Text parts, kept only for user messages.
     text: Vec<Cow<'a, str>>,
+    /// A user message whose text was skipped (see [`Messages::text_dropped`]).
+    text_dropped: bool,
 }
 
 enum MessageField {
@@ -187,7 +210,9 @@ impl FieldName for MessageField {
 }
 
 #[derive(Clone, Copy)]
-struct MessageReader;
+struct MessageReader {
+    keep_all_text: bool,
+}
 
 impl<'de> Read<'de> for MessageReader {
     type Value = Result<Message<'de>, Problem>;
@@ -199,18 +224,24 @@ impl<'de> Read<'de> for MessageReader {
     fn map<A: MapAccess<'de>>(self, map: A, inner: Depth) -> Result<Self::Value, A::Error> {
         let mut role: Option<Scalar<'de>> = None;
         let mut content = None;
+        let mut text_skipped = false;
         read_fields(map, inner, |field: MessageField, value| {
             match field {
                 MessageField::Role => role = Some(value.read(ScalarReader)?),
                 MessageField::Content => {
                     // The role usually comes first; then only a user's text is kept.
-                    let keep_text = role.as_ref().map_or(true, |role| role.is_str("user"));
+                    let keep_text = self.keep_all_text
+                        || role.as_ref().map_or(true, |role| role.is_str("user"));
+                    text_skipped = !keep_text;
                     content = Some(value.read(ContentReader { keep_text })?);
                 }
             }
             Ok(())
         })?;
-        Ok(judge_message(role, content))
+        Ok(judge_message(role, content).map(|mut message| {
+            message.text_dropped = message.is_user && text_skipped;
+            message
+        }))
     }
 }
 
@@ -225,7 +256,11 @@ fn judge_message<'a>(
     };
     let text = content.transpose()?.unwrap_or_default();
     let text = if is_user { text } else { Vec::new() };
-    Ok(Message { is_user, text })
+    Ok(Message {
+        is_user,
+        text,
+        text_dropped: false,
+    })
 }
 
 /// Reads a message's `content`: a string, null, or an array of parts.
