@@ -351,10 +351,13 @@ class NativeUpstream:
         window_bytes: int = 262_144,
         idle_timeout: float = 30.0,
         extra_roots_pem: bytes | None = None,
+        max_answer_bytes: int | None = None,
     ) -> Self:
         """``max_connections`` caps the calls in flight (others wait inside their time
         limits) and the idle connections kept per host; ``extra_roots_pem`` adds trusted
-        certificates to the system's. Raises InvalidField for a ``max_connections`` of 0 or
+        certificates to the system's. A whole answer longer than ``max_answer_bytes`` fails
+        with an ``UpstreamError`` whose ``too_large`` is True (its connection closed).
+        Raises InvalidField for a ``max_connections`` of 0 or
         a PEM without certificates, ValueError for a negative ``idle_timeout``, OSError if
         the thread cannot start."""
 

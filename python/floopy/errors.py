@@ -186,7 +186,10 @@ class ProviderError(FloopyError):
 
 class UpstreamError(ProviderError):
     """Transport: a provider could not be reached (refused, unknown host, failed TLS
-    handshake), broke the connection, or answered with what is not HTTP."""
+    handshake), broke the connection, or answered with what is not HTTP; ``too_large``: its
+    whole answer ran past MAX_RESPONSE_BYTES."""
+
+    too_large: bool = False
 
 
 class GatewayTimeout(FloopyError):

@@ -210,6 +210,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return fault
     if model.startswith("error-"):
         return error_response(int(model.removeprefix("error-")))
+    if model.startswith("bulky-"):  # a whole answer padded to about that many bytes
+        padded = completion(body)
+        padded["padding"] = "x" * int(model.removeprefix("bulky-"))
+        return web.json_response(padded)
     if model.startswith("slow-"):
         await asyncio.sleep(int(model.removeprefix("slow-")) / 1000)
     if not body.get("stream"):

@@ -47,6 +47,9 @@ def routes(server: Server) -> list[web.RouteDef]:
         seen = {"headers": dict(request.headers), "body": await request.text()}
         return web.json_response(seen, status=201, headers={"X-Request-Id": "req-1"})
 
+    async def bulky(request: web.Request) -> web.Response:
+        return web.Response(body=b"x" * 200_000, content_type="application/json")
+
     async def failing(request: web.Request) -> web.Response:
         return web.json_response({"error": {"message": "overloaded"}}, status=503)
 
@@ -84,6 +87,7 @@ def routes(server: Server) -> list[web.RouteDef]:
 
     handlers: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
         "/echo": echo,
+        "/bulky": bulky,
         "/failing": failing,
         "/slow": slow,
         "/events": events,
@@ -96,7 +100,7 @@ def routes(server: Server) -> list[web.RouteDef]:
 def open_client(kind: str, **options: Any) -> Upstream:
     if kind == "native":
         return NativeUpstream(asyncio.get_running_loop(), 8, **options)
-    return AiohttpUpstream(8, 5.0)
+    return AiohttpUpstream(8, 5.0, max_answer_bytes=options.get("max_answer_bytes"))
 
 
 def run(kind: str, scenario: Callable[[Upstream, Server], Awaitable[None]], **options: Any) -> None:
@@ -132,6 +136,16 @@ async def all_chunks(chunks: AsyncIterator[bytes]) -> list[bytes]:
 
 
 # --- the seam, both clients --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+def test_a_whole_answer_past_the_cap_is_refused_unbuffered(kind: str) -> None:
+    async def scenario(client: Upstream, server: Server) -> None:
+        with pytest.raises(errors.UpstreamError) as caught:
+            await client.post(f"{server.url}/bulky", JSON, b"{}", PATIENT)
+        assert caught.value.too_large
+
+    run(kind, scenario, max_answer_bytes=100_000)
 
 
 @pytest.mark.parametrize("kind", CLIENTS)

@@ -148,6 +148,8 @@ def _named(
     unreachable provider is a ProviderError, a time limit a GatewayTimeout (both may fall
     back). ``broken`` and ``ran_out`` word it for the moment it happened."""
     if isinstance(exc, errors.UpstreamError):
+        if exc.too_large:
+            return errors.ProviderError(f"{provider} {exc} (MAX_RESPONSE_BYTES)")
         return errors.ProviderError(f"{provider} {broken}: {exc}")
     return errors.GatewayTimeout(f"{provider} {ran_out}")
 

@@ -296,6 +296,9 @@ BODY_READ_TIMEOUT = 60.0
 MAX_TARGETS_PER_REQUEST = 8
 MAX_ATTEMPTS_PER_REQUEST = 12
 
+# The largest whole (non-stream) answer read from a provider; a longer one is a 502.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
 # Seconds to open a connection to a provider (a provider's own `connect_timeout` wins).
 UPSTREAM_CONNECT_TIMEOUT = 10.0
 

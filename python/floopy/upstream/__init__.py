@@ -51,5 +51,11 @@ __all__ = [
 def open_upstream(settings: Settings, loop: asyncio.AbstractEventLoop) -> Upstream:
     """The client ``UPSTREAM_CLIENT`` names, bound to this worker's event loop."""
     if settings.upstream_client == "aiohttp":
-        return AiohttpUpstream(settings.upstream_pool_size, settings.upstream_connect_timeout)
-    return NativeUpstream(loop, settings.upstream_pool_size)
+        return AiohttpUpstream(
+            settings.upstream_pool_size,
+            settings.upstream_connect_timeout,
+            max_answer_bytes=settings.max_response_bytes,
+        )
+    return NativeUpstream(
+        loop, settings.upstream_pool_size, max_answer_bytes=settings.max_response_bytes
+    )

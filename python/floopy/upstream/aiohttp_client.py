@@ -47,17 +47,35 @@ def per_request(timeouts: Timeouts) -> aiohttp.ClientTimeout:
 
 
 class AiohttpUpstream:
-    def __init__(self, pool_size: int, connect_timeout: float) -> None:
+    def __init__(
+        self, pool_size: int, connect_timeout: float, max_answer_bytes: int | None = None
+    ) -> None:
         self._session = open_session(pool_size, connect_timeout)
+        self._max_answer = max_answer_bytes
 
     async def post(
         self, url: str, headers: dict[str, str], body: bytes, timeouts: Timeouts
     ) -> Answer:
         response = await self.open(url, headers, body, timeouts)
         try:
-            return Answer(response.status, response.headers, await response.read())
+            return Answer(response.status, response.headers, await self._whole(response))
         finally:
             response.close()
+
+    async def _whole(self, response: AiohttpResponse) -> bytes:
+        """The body, refused past ``max_answer_bytes`` before more of it is buffered."""
+        if self._max_answer is None:
+            return await response.read()
+        parts: list[bytes] = []
+        size = 0
+        async for part in response.chunks():
+            size += len(part)
+            if size > self._max_answer:
+                refused = UpstreamError(f"sent an answer of more than {self._max_answer} bytes")
+                refused.too_large = True
+                raise refused
+            parts.append(part)
+        return b"".join(parts)
 
     async def open(
         self, url: str, headers: dict[str, str], body: bytes, timeouts: Timeouts

@@ -36,9 +36,17 @@ class NativeUpstream:
     """The worker's native client: its calls by number, resolved as the queue drains."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, pool_size: int, window_bytes: int = WINDOW_BYTES
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pool_size: int,
+        window_bytes: int = WINDOW_BYTES,
+        max_answer_bytes: int | None = None,
     ) -> None:
-        self._client = _native.NativeUpstream(max_connections=pool_size, window_bytes=window_bytes)
+        self._client = _native.NativeUpstream(
+            max_connections=pool_size,
+            window_bytes=window_bytes,
+            max_answer_bytes=max_answer_bytes,
+        )
         self._loop = loop
         self._fetches: dict[int, asyncio.Future[Any]] = {}
         self._streams: dict[int, NativeResponse] = {}

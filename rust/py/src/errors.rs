@@ -47,6 +47,9 @@ pub fn upstream_to_py(err: UpstreamFailure) -> PyErr {
         UpstreamFailure::Timeout { phase } => {
             with_attribute(UpstreamTimeout::new_err(message), "phase", phase.as_str())
         }
+        UpstreamFailure::TooLarge { .. } => {
+            with_attribute(UpstreamError::new_err(message), "too_large", true)
+        }
         UpstreamFailure::Connect(_)
         | UpstreamFailure::Broken(_)
         | UpstreamFailure::Startup(_)

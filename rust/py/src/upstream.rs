@@ -42,18 +42,22 @@ impl NativeUpstream {
     const ERROR: u8 = ERROR;
 
     #[new]
-    #[pyo3(signature = (max_connections = 256, window_bytes = 262_144, idle_timeout = 30.0, extra_roots_pem = None))]
+    #[pyo3(signature = (max_connections = 256, window_bytes = 262_144, idle_timeout = 30.0, extra_roots_pem = None, max_answer_bytes = None))]
     fn new(
         max_connections: i64,
         window_bytes: i64,
         idle_timeout: f64,
         extra_roots_pem: Option<&[u8]>,
+        max_answer_bytes: Option<i64>,
     ) -> PyResult<Self> {
         let window_bytes = size("window_bytes", window_bytes)?;
         let config = Config {
             max_connections: size("max_connections", max_connections)?,
             idle_timeout: seconds("idle_timeout", idle_timeout)?,
             extra_roots_pem: extra_roots_pem.map(<[u8]>::to_vec),
+            max_answer_bytes: max_answer_bytes
+                .map(|limit| size("max_answer_bytes", limit))
+                .transpose()?,
         };
         Bridge::start(config, window_bytes).or_py().map(Self)
     }

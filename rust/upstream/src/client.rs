@@ -42,6 +42,9 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// PEM certificates trusted besides the system's (a private CA, a test server).
     pub extra_roots_pem: Option<Vec<u8>>,
+    /// The largest whole (non-stream) answer read; a longer one fails with `TooLarge`
+    /// rather than grow the worker without bound. Streams are bounded by their window.
+    pub max_answer_bytes: Option<usize>,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             max_connections: 256,
             idle_timeout: Duration::from_secs(30),
             extra_roots_pem: None,
+            max_answer_bytes: None,
         }
     }
 }
@@ -129,6 +133,7 @@ struct Inner {
     slots: Arc<Semaphore>,
     idle_per_host: usize,
     idle_timeout: Duration,
+    max_answer_bytes: Option<usize>,
 }
 
 impl Client {
@@ -152,6 +157,7 @@ impl Client {
                 slots: Arc::new(Semaphore::new(config.max_connections)),
                 idle_per_host: config.max_connections,
                 idle_timeout: config.idle_timeout,
+                max_answer_bytes: config.max_answer_bytes,
             }),
         })
     }
@@ -185,7 +191,8 @@ impl Client {
         let deadline = deadline(prepared.timeouts.total);
         let (response, _slot) = self.send(prepared).await?;
         let head = head_of(&response)?;
-        let body = within(deadline, read_all(response.into_body())).await??;
+        let limit = self.inner.max_answer_bytes;
+        let body = within(deadline, read_all(response.into_body(), limit)).await??;
         Ok(Response { head, body })
     }
 
@@ -292,10 +299,16 @@ fn head_of(response: &http::Response<Incoming>) -> Result<Head> {
     })
 }
 
-async fn read_all(mut body: Incoming) -> Result<Bytes> {
+async fn read_all(mut body: Incoming, limit: Option<usize>) -> Result<Bytes> {
     let mut whole = BytesMut::new();
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame.map_err(Error::from_body)?.into_data() {
+            if limit.is_some_and(|limit| whole.len() + data.len() > limit) {
+                // Dropping the body closes the connection: the rest is never read.
+                return Err(Error::TooLarge {
+                    limit: limit.unwrap_or_default(),
+                });
+            }
             whole.extend_from_slice(&data);
         }
     }

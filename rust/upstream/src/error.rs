@@ -48,6 +48,9 @@ pub enum Error {
     /// The connection broke, or the answer was not valid HTTP, once the request was sent.
     #[error("{0}")]
     Broken(String),
+    /// A whole answer longer than the client's `max_answer_bytes`.
+    #[error("sent an answer of more than {limit} bytes")]
+    TooLarge { limit: usize },
     /// The runtime thread or the wake-up socket could not be made.
     #[error("cannot start the upstream client: {0}")]
     Startup(#[from] io::Error),

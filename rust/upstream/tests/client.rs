@@ -70,6 +70,30 @@ async fn fetch_sends_the_post_and_reads_status_headers_and_body() {
 }
 
 #[tokio::test]
+async fn a_whole_answer_over_the_limit_is_refused_and_one_within_it_read() {
+    let addr = serve(|mut stream| async move {
+        read_request(&mut stream).await.unwrap();
+        write_answer(&mut stream, "200 OK", "", &[b'x'; 4096]).await;
+    })
+    .await;
+    let capped = |limit| {
+        Client::new(Config {
+            max_answer_bytes: Some(limit),
+            ..Config::default()
+        })
+        .unwrap()
+    };
+    let err = post(&capped(4095), &url(addr), timeouts(None, Some(5000)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { limit: 4095 }), "{err:?}");
+    let (status, body) = post(&capped(4096), &url(addr), timeouts(None, Some(5000)))
+        .await
+        .unwrap();
+    assert_eq!((status, body.len()), (200, 4096));
+}
+
+#[tokio::test]
 async fn keep_alive_reuses_one_connection() {
     let accepted = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&accepted);
