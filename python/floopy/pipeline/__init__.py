@@ -74,6 +74,12 @@ async def _run_stages(exchange: Exchange, stages: tuple[Stage, ...] = STAGES) ->
     for stage in stages:
         if stage.until_answered and exchange.reply is not None:
             continue
-        with ctx.span(stage.name) as span:
-            exchange.span = span
+        # ctx.span's work without a context manager's: this runs for every stage.
+        exchange.span = span = ctx.start_span(stage.name)
+        try:
             await stage.run(exchange)
+        except BaseException as exc:
+            span.fail(exc)
+            raise
+        finally:
+            ctx.end_span(span)
