@@ -103,6 +103,16 @@ def test_a_whole_answer_past_the_cap_is_a_502_and_falls_back(gateway: Gateway) -
 PROMPT = {"role": "user", "content": "pad it"}
 
 
+def test_readiness_shows_details_only_with_a_key_and_never_a_path(gateway: Gateway) -> None:
+    anonymous = httpx.get(f"{gateway.url}/readyz").json()
+    assert set(anonymous) == {"status"}
+    detailed = httpx.get(
+        f"{gateway.url}/readyz", headers={"Authorization": f"Bearer {gateway.key}"}
+    ).json()
+    assert detailed["clickhouse"]["store"] == "embedded"
+    assert str(gateway.data_dir) not in json.dumps(detailed)
+
+
 def test_an_upload_cut_short_is_a_client_disconnect_in_the_log(gateway: Gateway) -> None:
     marker = f"gone-{uuid.uuid4().hex}"
     with connect(gateway) as sock:

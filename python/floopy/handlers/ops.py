@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from floopy import errors
 from floopy.pipeline import respond
 
 if TYPE_CHECKING:
@@ -30,5 +31,18 @@ async def metrics(worker: Worker, ctx: RequestContext, scope: Scope, proto: HTTP
 
 
 async def readyz(worker: Worker, ctx: RequestContext, scope: Scope, proto: HTTPProtocol) -> None:
+    """The status for anyone (a load balancer's probe carries no key); the stores' details
+    only for a caller with a valid API key."""
     report = worker.log.readiness() if worker.log is not None else {"status": "ready"}
+    if not _has_valid_key(worker, scope):
+        report = {"status": report["status"]}
     respond.send_json(proto, ctx, msgspec.json.encode(report), routed=False)
+
+
+def _has_valid_key(worker: Worker, scope: Scope) -> bool:
+    presented = scope.headers.get("authorization") or scope.headers.get("x-api-key")
+    try:
+        worker.keys.authenticate(presented)
+    except errors.InvalidApiKey:
+        return False
+    return True

@@ -164,7 +164,7 @@ class RequestLog:
         up = plumbing.health.up and plumbing.migrated
         return {
             "status": "ready" if up else "degraded",
-            "clickhouse": {"status": "up" if up else "down", "store": plumbing.store.describe()},
+            "clickhouse": {"status": "up" if up else "down", "store": plumbing.store.kind()},
             "spool_bytes": {
                 sink: pending_bytes(plumbing.directory, sink) for sink in plumbing.spools
             },

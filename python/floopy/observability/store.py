@@ -67,6 +67,10 @@ class LogStore:
         self._clients: list[Client] = []
         self._lock = threading.Lock()
 
+    def kind(self) -> str:
+        """What the store is, without where: for answers anyone may read."""
+        return "embedded" if self.url is None else "server"
+
     def describe(self) -> str:
         if self.url is None:
             return f"embedded ClickHouse (chdb) at {self.path}"
