@@ -22,7 +22,7 @@ import msgspec
 import openai
 import pytest
 
-from floopy.observability.fallback import Spool, spool_files
+from floopy.observability.fallback import BATCH_END, Spool, spool_files
 
 from .conftest import TEST_KEY, free_port, start_gateway, stop, write_settings
 from .logstore import (
@@ -199,7 +199,8 @@ def spooled_ids(data: Path) -> set[str]:
     for files in spool_files(spool_dir(data), "requests").values():
         for path in files:
             for line in path.read_bytes().split(b"\n")[:-1]:  # complete lines only
-                found.add(msgspec.json.decode(line)["request_id"])
+                if line != BATCH_END:  # a batch's end, not a row
+                    found.add(msgspec.json.decode(line)["request_id"])
     return found
 
 

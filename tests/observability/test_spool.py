@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 from floopy.observability.fallback import (
+    BATCH_END,
     OwnerLock,
     Spool,
     owner_alive,
@@ -23,6 +24,11 @@ def row(i: int) -> bytes:
     return b'{"request_id":"r%06d","pad":"%s"}' % (i, b"x" * 90)
 
 
+def rows_in(path: Path) -> int:
+    """Rows only: each batch's end line is not one."""
+    return sum(1 for line in path.read_bytes().splitlines() if line != BATCH_END)
+
+
 def test_rotation_keeps_three_files_within_the_cap_and_counts_what_it_drops(
     tmp_path: Path,
 ) -> None:
@@ -36,7 +42,7 @@ def test_rotation_keeps_three_files_within_the_cap_and_counts_what_it_drops(
         files = spool_files(tmp_path, "requests")["1-abc"]
         assert len(files) <= 3
         assert all(path.stat().st_size <= CAP for path in files)
-    kept = sum(path.read_bytes().count(b"\n") for path in files)
+    kept = sum(rows_in(path) for path in files)
     assert dropped > 0
     assert kept + dropped == written  # every row is on disk or counted as dropped
 
@@ -51,7 +57,7 @@ def test_claim_moves_files_away_from_the_writer_in_replay_order(tmp_path: Path) 
     first_rows = [path.read_bytes().splitlines()[0] for path in claimed]
     assert first_rows == sorted(first_rows)  # oldest file first
     spool.write([row(999)])  # the writer starts a fresh file
-    assert spool.live.read_bytes() == row(999) + b"\n"
+    assert spool.live.read_bytes() == row(999) + b"\n" + BATCH_END + b"\n"
     assert spool.claimed() == claimed
 
 

@@ -31,6 +31,8 @@ log = logging.getLogger("floopy.log")
 
 SPOOL_DIR = "spool"
 GENERATIONS = 3
+# Ends each spooled batch; never a row (rows are JSON objects, this is not one).
+BATCH_END = b"[]"
 _FILE = re.compile(
     r"^(?P<sink>[a-z_]+)\.(?P<owner>[0-9a-z-]+)\.(?:jsonl(?:\.\d+)?|claimed\.\d+\.jsonl)$"
 )
@@ -105,11 +107,14 @@ class Spool:
         self._seq = 0
 
     def write(self, lines: Sequence[bytes]) -> int:
-        """Appends rows; returns how many older rows rotation dropped to make room.
-        Raises OSError."""
+        """Appends one batch of rows, then the line that ends it (``BATCH_END``): a replay
+        inserts the batch as it was, under the same content token as the live insert that
+        may have been applied without a reply. Returns how many older rows rotation dropped
+        to make room. Raises OSError."""
         with self._lock:
-            dropped = self._rows_rotation_would_drop(sum(len(line) + 1 for line in lines))
-            self._writer.write_many(lines)
+            incoming = sum(len(line) + 1 for line in lines) + len(BATCH_END) + 1
+            dropped = self._rows_rotation_would_drop(incoming)
+            self._writer.write_many([*lines, BATCH_END])
             return dropped
 
     def sync(self) -> None:
@@ -157,9 +162,10 @@ class Spool:
         oldest = self.live.with_name(f"{self.live.name}.{GENERATIONS - 1}")
         try:
             with oldest.open("rb") as handle:
-                return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+                data = handle.read()
         except FileNotFoundError:
             return 0
+        return data.count(b"\n") - data.count(BATCH_END + b"\n")
 
 
 def spool_files(directory: Path, sink: str) -> dict[str, list[Path]]:

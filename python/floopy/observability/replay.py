@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from floopy._native import JsonlReader
 from floopy.observability.fallback import (
+    BATCH_END,
     Spool,
     owner_alive,
     replay_order,
@@ -26,6 +27,10 @@ from floopy.observability.fallback import (
 )
 from floopy.observability.metrics import Metrics
 from floopy.observability.store import LogStore, StoreUnavailable, content_token
+
+# A batch is cut past this many times the batch size even without its end line (a live
+# batch is never larger than the batch size, so this only cuts files without ends).
+BATCH_CUT = 4
 
 log = logging.getLogger("floopy.log")
 
@@ -77,7 +82,7 @@ class Replayer:
     def _replay_file(self, sink: str, path: Path) -> int:
         reader = JsonlReader(path, batch_size=self._batch_size)
         rows = 0
-        for batch in reader:
+        for batch in spooled_batches(reader, self._batch_size):
             inserted = self._insert(sink, batch)
             self._metrics.sinks[sink].add("replayed", inserted)
             rows += inserted
@@ -121,3 +126,24 @@ def _forget_owner(directory: Path, owner: str) -> None:
         if taken:
             with contextlib.suppress(FileNotFoundError):
                 (directory / f"{owner}.owner").unlink()
+
+
+def spooled_batches(chunks: Iterable[list[bytes]], batch_size: int) -> Iterator[list[bytes]]:
+    """The rows of a spool file in the batches they were spooled in (each ended by
+    ``BATCH_END``), so each is inserted under the token its live insert carried. Rows after
+    the last end (a torn file), or in a file without ends, go in batches of ``batch_size``;
+    a batch that runs far past it without an end is cut too, to bound memory."""
+    batch: list[bytes] = []
+    for chunk in chunks:
+        for line in chunk:
+            if line == BATCH_END:
+                if batch:
+                    yield batch
+                batch = []
+                continue
+            batch.append(line)
+            if len(batch) >= BATCH_CUT * batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
