@@ -227,10 +227,20 @@ class OpenAIStreamRelay:
 
     An event longer than ``max_event_bytes`` (default 16 MiB) is not relayed: it and the rest
     of the stream are dropped (``feed`` and ``finish`` return what came before it, then
-    nothing) and ``oversized`` turns true, for the caller to end the stream with an error."""
+    nothing) and ``oversized`` turns true, for the caller to end the stream with an error.
 
-    def __new__(cls, strip_usage: bool = False, max_event_bytes: int = ...) -> Self:  # 16 MiB
-        """Raises ValueError for a ``max_event_bytes`` below 1."""
+    The capture keeps at most ``max_capture_bytes`` (default 256 KiB) of content and tool-call
+    arguments together, cut at a character boundary; the rest is relayed but not kept, and
+    ``truncated`` turns true. Finish reason, usage and the other fields are always captured."""
+
+    def __new__(
+        cls,
+        strip_usage: bool = False,
+        max_event_bytes: int = ...,  # 16 MiB
+        max_capture_bytes: int = ...,  # 256 KiB
+    ) -> Self:
+        """Raises ValueError for a ``max_event_bytes`` below 1 or a negative
+        ``max_capture_bytes``."""
 
     def feed(self, chunk: bytes) -> bytes: ...
     def finish(self) -> bytes:
@@ -258,6 +268,10 @@ class OpenAIStreamRelay:
     def error(self) -> str | None: ...  # the message of an in-stream {"error": ...} event
     @property
     def max_event_bytes(self) -> int: ...
+    @property
+    def max_capture_bytes(self) -> int: ...
+    @property
+    def truncated(self) -> bool: ...  # text past max_capture_bytes was left out of the capture
     @property
     def oversized(self) -> bool: ...  # an event outgrew max_event_bytes; the client was not told
 

@@ -13,6 +13,9 @@ The requested model picks the behaviour, so tests drive it through the gateway u
     end-<n>               streams n content chunks, then ends the response cleanly: no
                           finish reason, no [DONE]
     drip-<ms>             streams up to 200 chunks, one every <ms>; notes a client that left
+    big-<MB>              streams <MB> MiB of content in 16 KiB chunks as fast as it is read;
+                          notes the bytes written so far (``bytes_sent``), their sha256 once
+                          done, and a client that left
     fail-<n>-<fault>      fails the first n requests per prompt, then answers (faults.py)
 
 Every request received is kept; ``GET /_requests`` returns them (headers and body) and
@@ -25,8 +28,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic_wire  # run as a script, so this folder is on sys.path
@@ -220,6 +225,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return web.json_response(completion(body))
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
+    if model.startswith("big-"):
+        return await big(response, body, float(model.removeprefix("big-")))
     events = stream_events(body)
     if model.startswith("drip-"):
         return await drip(request, response, body, int(model.removeprefix("drip-")) / 1000)
@@ -253,6 +260,42 @@ async def drip(
         record["client_gone"] = True  # the gateway closed the upstream connection
         raise
     return response
+
+
+async def big(
+    response: web.StreamResponse, body: dict[str, Any], megabytes: float
+) -> web.StreamResponse:
+    """A stream far larger than any answer, written as fast as the gateway reads it (each
+    write waits while the connection's buffer is full), so a test sees the writes stop."""
+    record = RECEIVED[-1]
+    record["bytes_sent"] = 0
+    model, digest, total = body["model"], hashlib.sha256(), int(megabytes * 1024 * 1024)
+    events = _big_events(model, body, total)
+    try:
+        for event in events:
+            await response.write(event)
+            digest.update(event)
+            record["bytes_sent"] += len(event)
+        record["sha256"] = digest.hexdigest()
+    except (ConnectionError, asyncio.CancelledError):
+        record["client_gone"] = True
+        raise
+    return response
+
+
+def _big_events(model: str, body: dict[str, Any], total: int) -> Iterator[bytes]:
+    yield chunk(model, {"role": "assistant", "content": ""})
+    sent, i = 0, 0
+    while sent < total:
+        event = chunk(model, {"content": f"<{i:07d}>" + "x" * (16 * 1024 - 9)})
+        yield event
+        sent, i = sent + len(event), i + 1
+    yield chunk(model, {}, "stop")
+    if (body.get("stream_options") or {}).get("include_usage"):
+        yield chunk(
+            model, {}, usage={"prompt_tokens": 7, "completion_tokens": i, "total_tokens": 7 + i}
+        )
+    yield b"data: [DONE]\n\n"
 
 
 async def received(request: web.Request) -> web.Response:

@@ -508,3 +508,27 @@ def test_a_stream_within_the_cap_is_not_oversized() -> None:
     stream = content_event("Hi") + DONE
     relay = OpenAIStreamRelay(max_event_bytes=len(stream))
     assert relay.feed(stream) == stream and not relay.oversized
+
+
+# --- the cap on the capture --------------------------------------------------------------------
+
+
+def test_the_capture_keeps_at_most_its_cap_and_relays_everything() -> None:
+    body = content_event("héllo") + content_event(" world") + DONE
+    relay = OpenAIStreamRelay(max_capture_bytes=4)
+    assert relay.max_capture_bytes == 4
+    assert relay.feed(body) + relay.finish() == body
+    assert relay.content == "hél", "cut at a character boundary, within 4 bytes"
+    assert relay.truncated and relay.done
+
+
+def test_the_default_capture_cap_is_256_kib_and_a_short_stream_is_whole() -> None:
+    relay = OpenAIStreamRelay()
+    assert relay.max_capture_bytes == 256 * 1024
+    relay.feed(content_event("short"))
+    assert relay.content == "short" and not relay.truncated
+
+
+def test_a_negative_capture_cap_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^max_capture_bytes "):
+        OpenAIStreamRelay(max_capture_bytes=-1)

@@ -684,7 +684,7 @@ def test_json_tool_streams_as_content() -> None:
         "prompt_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 5},
         "completion_tokens_details": {"reasoning_tokens": 0},
     }
-    assert "".join(tally.text) == '{"city": "Paris"}'
+    assert str(tally.text) == '{"city": "Paris"}'
 
 
 def test_garbage_events_are_skipped() -> None:

@@ -13,6 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from floopy import errors
+from floopy.pipeline.backpressure import ClientStalled, StreamPace
 from floopy.providers.base import Completion
 from floopy.providers.operations import Whole
 
@@ -45,8 +46,17 @@ async def run(exchange: Exchange) -> None:
         return
     if span is not None:
         span.set(stream=True)
-    await relay(exchange.proto, ctx, reply)
+    settings = exchange.worker.settings
+    pace = StreamPace(
+        settings.stream_buffer_bytes,
+        settings.stream_stall_timeout,
+        exchange.scope.client,
+        exchange.scope.server,
+    )
+    await relay(exchange.proto, ctx, reply, pace)
     ctx.response_body = reply.summary.content.encode()
+    if span is not None and reply.summary.truncated:
+        span.set(content_truncated=True)  # the logged content is the start of a longer one
     ctx.cost_usd = prices.cost(ctx.provider, ctx.model, ctx.usage)
 
 
@@ -88,13 +98,17 @@ def send_error(
     proto.response_bytes(exc.status, headers, body)
 
 
-async def relay(proto: HTTPProtocol, ctx: RequestContext, stream: Stream) -> None:
-    """Sends headers and the first event, then each upstream piece as it arrives. A client
-    that goes away cancels the relay, and closing the stream ends the upstream call."""
+async def relay(
+    proto: HTTPProtocol, ctx: RequestContext, stream: Stream, pace: StreamPace | None = None
+) -> None:
+    """Sends headers and the first event, then each upstream piece as it arrives, no further
+    ahead of the client than ``pace`` allows (the provider is not read meanwhile). A client
+    that goes away, or receives nothing for the stall timeout, cancels the relay, and closing
+    the stream ends the upstream call."""
     headers = routing_headers(ctx, SSE)
     headers.append(("cache-control", "no-cache"))
     transport = proto.response_stream(200, headers)
-    pump = asyncio.ensure_future(_pump(transport, stream))
+    pump = asyncio.ensure_future(_pump(transport, stream, pace))
     gone = asyncio.ensure_future(proto.client_disconnect())
     try:
         await asyncio.wait((pump, gone), return_when=asyncio.FIRST_COMPLETED)
@@ -104,9 +118,10 @@ async def relay(proto: HTTPProtocol, ctx: RequestContext, stream: Stream) -> Non
             pump.cancel()
             ctx.status, ctx.error_code = 499, "CLIENT_DISCONNECTED"
         await stream.close()
+        if pace is not None:
+            pace.close()
     if pump.done() and not pump.cancelled() and pump.exception() is not None:
-        log.warning("stream relay failed (%s): %s", ctx.request_id, pump.exception())
-        ctx.status, ctx.error_code = 499, "CLIENT_DISCONNECTED"
+        _relay_failed(ctx, pump.exception(), pace)
     summary = stream.summary
     ctx.usage, ctx.finish_reason, ctx.ttft_ms = (
         summary.usage,
@@ -119,7 +134,29 @@ async def relay(proto: HTTPProtocol, ctx: RequestContext, stream: Stream) -> Non
         ctx.status, ctx.error_code = failure.status, failure.code
 
 
-async def _pump(transport: Any, stream: Stream) -> None:
-    await transport.send_bytes(stream.first)
-    async for piece in stream:
-        await transport.send_bytes(piece)
+def _relay_failed(ctx: RequestContext, exc: BaseException | None, pace: StreamPace | None) -> None:
+    """The client went away under the relay (the server refused the bytes), or stalled."""
+    if isinstance(exc, ClientStalled):
+        log.info("stream client received nothing in time, dropped (%s)", ctx.request_id)
+    else:
+        log.warning("stream relay failed (%s): %s", ctx.request_id, exc)
+    ctx.status, ctx.error_code = 499, "CLIENT_DISCONNECTED"
+
+
+async def _pump(transport: Any, stream: Stream, pace: StreamPace | None) -> None:
+    """Each piece to the server, then, past the buffer, a wait for the client to catch up
+    before the next is read; a stalled client has its connection closed."""
+    try:
+        await _send(transport, stream.first, pace)
+        async for piece in stream:
+            await _send(transport, piece, pace)
+    except ClientStalled:
+        assert pace is not None
+        pace.drop()
+        raise
+
+
+async def _send(transport: Any, piece: bytes, pace: StreamPace | None) -> None:
+    await transport.send_bytes(piece)
+    if pace is not None:
+        await pace.sent(len(piece))

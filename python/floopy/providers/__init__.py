@@ -50,6 +50,7 @@ class Wire(TypedDict):
     extra_headers: dict[str, str]
     upstream: Upstream
     timeouts: Timeouts
+    content_limit: int  # of a stream's text, kept for the log
 
 
 def wire_of(name: str, settings: Settings, upstream: Upstream) -> Wire:
@@ -60,6 +61,7 @@ def wire_of(name: str, settings: Settings, upstream: Upstream) -> Wire:
         extra_headers=dict(config.headers),
         upstream=upstream,
         timeouts=timeouts_of(config, settings),
+        content_limit=settings.log_body_max_bytes if settings.log_bodies else 0,
     )
 
 

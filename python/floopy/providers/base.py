@@ -47,11 +47,48 @@ class Completion:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+# Bytes of a stream's text kept for the log unless told otherwise: what the log keeps of a
+# body by default (LOG_BODY_MAX_BYTES); the worker passes the setting in.
+CONTENT_LIMIT = 256 * 1024
+
+
+class CappedText:
+    """A stream's text as the log keeps it: at most ``limit`` bytes of UTF-8, cut at a
+    character boundary, the rest dropped as it arrives. A stream can be far longer than the
+    log keeps, and holding all of it would cost the worker the whole answer per stream."""
+
+    __slots__ = ("_parts", "_room", "truncated")
+
+    def __init__(self, limit: int = CONTENT_LIMIT) -> None:
+        self._parts: list[str] = []
+        self._room = limit
+        self.truncated = False
+
+    def add(self, text: str) -> None:
+        if not text:
+            return
+        if self._room <= 0:
+            self.truncated = True
+            return
+        size = len(text) if text.isascii() else len(text.encode())
+        if size > self._room:
+            text = text.encode()[: self._room].decode("utf-8", "ignore")
+            size, self.truncated = self._room, True
+        if text:
+            self._parts.append(text)
+        self._room -= size
+
+    def __str__(self) -> str:
+        return "".join(self._parts)
+
+
 @dataclass(slots=True)
 class StreamSummary:
-    """What a finished stream told us, for the log: filled in while relaying."""
+    """What a finished stream told us, for the log: filled in while relaying. ``content`` is
+    capped (``CappedText``); ``truncated`` says some of it was left out."""
 
     content: str = ""
+    truncated: bool = False
     finish_reason: str | None = None
     usage: Usage | None = None
     ttft_ms: float | None = None

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 from floopy import errors
-from floopy.providers.base import StreamSummary
+from floopy.providers.base import CONTENT_LIMIT, StreamSummary
 from floopy.upstream import Answer, Response, Timeouts, Upstream
 
 __all__ = [
@@ -90,17 +90,25 @@ S = TypeVar("S", bound="RelayedStream")
 class HttpProvider:
     """The skeleton every HTTP provider shares: its name, the worker's upstream client, its
     time limits and request headers; a whole answer and an opened stream, each non-200
-    answer turned into the provider's own error (``_error``)."""
+    answer turned into the provider's own error (``_error``). ``content_limit`` is how much
+    of a stream's text its summary keeps for the log."""
 
     kind: str
 
     def __init__(
-        self, name: str, *, upstream: Upstream, timeouts: Timeouts, headers: dict[str, str]
+        self,
+        name: str,
+        *,
+        upstream: Upstream,
+        timeouts: Timeouts,
+        headers: dict[str, str],
+        content_limit: int = CONTENT_LIMIT,
     ) -> None:
         self.name = name
         self._upstream = upstream
         self._timeouts = timeouts
         self._headers = headers
+        self._content_limit = content_limit
 
     async def close(self) -> None:
         """The upstream client belongs to the worker, which closes it."""
@@ -238,6 +246,7 @@ class RelayedStream:
         self.first = b""
         self.summary = StreamSummary()
         self._body = body
+        self._relaying = False  # iterating, and not yet summarized
 
     async def open(self) -> None:
         try:
@@ -256,6 +265,7 @@ class RelayedStream:
             raise failure
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        self._relaying = True
         try:
             while chunk := await self._body.next_chunk():
                 out = self._feed(chunk)
@@ -268,13 +278,20 @@ class RelayedStream:
             self.summary.fail(exc)
             await self.close()
         finally:
+            self._relaying = False
             self._summarize()
         last = self._closing_event()
         if last:
             yield last
 
     async def close(self) -> None:
+        """Ends the upstream call. A stream closed while its relay waits between pieces (for
+        a slow client, which then went away) is summarized here: its iteration may never
+        resume to do it, and the log wants what came so far."""
         self._body.close()
+        if self._relaying:
+            self._relaying = False
+            self._summarize()
 
     def _closed_early(self) -> errors.ProviderError:
         return errors.ProviderError(f"{self.provider} closed the stream before any event")

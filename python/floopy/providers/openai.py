@@ -20,6 +20,7 @@ import msgspec
 from floopy import errors
 from floopy._native import OpenAIStreamRelay
 from floopy.providers.base import (
+    CONTENT_LIMIT,
     Call,
     Completion,
     EmbeddingCall,
@@ -123,11 +124,14 @@ class OpenAIProvider(HttpProvider):
         extra_headers: dict[str, str],
         upstream: Upstream,
         timeouts: Timeouts,
+        content_limit: int = CONTENT_LIMIT,
     ) -> None:
         headers = {"Content-Type": "application/json", **extra_headers}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        super().__init__(name, upstream=upstream, timeouts=timeouts, headers=headers)
+        super().__init__(
+            name, upstream=upstream, timeouts=timeouts, headers=headers, content_limit=content_limit
+        )
         self.kind = kind
         self._root = base_url.rstrip("/")
 
@@ -138,7 +142,9 @@ class OpenAIProvider(HttpProvider):
 
     async def stream(self, call: Call) -> OpenAIStream:
         body = self._body(call, ask_usage=not call.include_usage)
-        relay = OpenAIStreamRelay(strip_usage=not call.include_usage)
+        relay = OpenAIStreamRelay(
+            strip_usage=not call.include_usage, max_capture_bytes=self._content_limit
+        )
         url = self._endpoint(call.model, "chat/completions")
         return await self._relay(url, body, lambda opened: OpenAIStream(opened, relay))
 
@@ -197,6 +203,7 @@ class AzureOpenAIProvider(OpenAIProvider):
         extra_headers: dict[str, str],
         upstream: Upstream,
         timeouts: Timeouts,
+        content_limit: int = CONTENT_LIMIT,
     ) -> None:
         super().__init__(
             name,
@@ -206,6 +213,7 @@ class AzureOpenAIProvider(OpenAIProvider):
             extra_headers=extra_headers,
             upstream=upstream,
             timeouts=timeouts,
+            content_limit=content_limit,
         )
         if api_key:
             self._headers["api-key"] = api_key
@@ -268,7 +276,7 @@ class OpenAIStream(RelayedStream):
 
     def _summarize(self) -> None:
         relay, summary = self._relay, self.summary
-        summary.content = relay.content
+        summary.content, summary.truncated = relay.content, relay.truncated
         summary.finish_reason = relay.finish_reason
         summary.ttft_ms = relay.ttft_ms
         summary.chunks = relay.chunk_count

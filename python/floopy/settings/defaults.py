@@ -299,6 +299,15 @@ MAX_ATTEMPTS_PER_REQUEST = 12
 # The largest whole (non-stream) answer read from a provider; a longer one is a 502.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
+# Bytes of one stream the gateway may have sent that its client has not yet received (1 MiB);
+# past it the gateway stops reading the provider until the client catches up, so a client
+# that reads slowly, or not at all, holds a bounded amount of the worker's memory.
+STREAM_BUFFER_BYTES = 1024 * 1024
+
+# Seconds a stream waits for a client that stays behind and receives nothing; then the
+# client counts as gone: its connection is closed and the request logged as 499.
+STREAM_STALL_TIMEOUT = 60.0
+
 # Seconds to open a connection to a provider (a provider's own `connect_timeout` wins).
 UPSTREAM_CONNECT_TIMEOUT = 10.0
 

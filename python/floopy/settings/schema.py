@@ -161,6 +161,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     max_targets_per_request: Count = defaults.MAX_TARGETS_PER_REQUEST
     max_attempts_per_request: Count = defaults.MAX_ATTEMPTS_PER_REQUEST
     max_response_bytes: Count = defaults.MAX_RESPONSE_BYTES
+    stream_buffer_bytes: Count = defaults.STREAM_BUFFER_BYTES
+    stream_stall_timeout: Positive = defaults.STREAM_STALL_TIMEOUT
     upstream_connect_timeout: Positive = defaults.UPSTREAM_CONNECT_TIMEOUT
     upstream_first_byte_timeout: Positive = defaults.UPSTREAM_FIRST_BYTE_TIMEOUT
     upstream_total_timeout: Positive = defaults.UPSTREAM_TOTAL_TIMEOUT

@@ -18,7 +18,10 @@
 
 pub mod openai;
 
-pub use openai::{Clock, OpenAIStreamRelay, Stopwatch, StreamCapture, StreamUsage, ToolCall};
+pub use openai::{
+    Clock, OpenAIStreamRelay, Stopwatch, StreamCapture, StreamUsage, ToolCall,
+    DEFAULT_MAX_CAPTURE_BYTES,
+};
 
 use memchr::{memchr, memchr2};
 

@@ -4,6 +4,7 @@
 
 use crate::args::size;
 use floopy_core::sse as core;
+use floopy_core::sse::DEFAULT_MAX_CAPTURE_BYTES;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -164,12 +165,29 @@ pub struct OpenAIStreamRelay(core::OpenAIStreamRelay);
 #[pymethods]
 impl OpenAIStreamRelay {
     #[new]
-    #[pyo3(signature = (strip_usage = false, max_event_bytes = core::DEFAULT_MAX_EVENT_BYTES as i64))]
-    fn new(strip_usage: bool, max_event_bytes: i64) -> PyResult<Self> {
+    #[pyo3(signature = (
+        strip_usage = false,
+        max_event_bytes = core::DEFAULT_MAX_EVENT_BYTES as i64,
+        max_capture_bytes = DEFAULT_MAX_CAPTURE_BYTES as i64,
+    ))]
+    fn new(strip_usage: bool, max_event_bytes: i64, max_capture_bytes: i64) -> PyResult<Self> {
         let cap = checked_cap(max_event_bytes)?;
+        let kept = size("max_capture_bytes", max_capture_bytes)?;
         Ok(Self(
-            core::OpenAIStreamRelay::new(strip_usage).with_max_event_bytes(cap),
+            core::OpenAIStreamRelay::new(strip_usage)
+                .with_max_event_bytes(cap)
+                .with_max_capture_bytes(kept),
         ))
+    }
+
+    #[getter]
+    fn max_capture_bytes(&self) -> usize {
+        self.0.max_capture_bytes()
+    }
+
+    #[getter]
+    fn truncated(&self) -> bool {
+        self.0.capture().truncated
     }
 
     #[getter]

@@ -17,7 +17,7 @@ from floopy.providers.anthropic.wire import (
     message_decoder,
     usage_of,
 )
-from floopy.providers.base import Call, Completion
+from floopy.providers.base import CONTENT_LIMIT, Call, Completion
 from floopy.providers.http import Answer, HttpProvider, Timeouts
 from floopy.upstream import Upstream
 
@@ -46,12 +46,15 @@ class AnthropicProvider(HttpProvider):
         timeouts: Timeouts,
         max_output_tokens: dict[str, int],
         default_max_tokens: int,
+        content_limit: int = CONTENT_LIMIT,
     ) -> None:
         headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
         headers.update(extra_headers)
         if api_key:
             headers["x-api-key"] = api_key
-        super().__init__(name, upstream=upstream, timeouts=timeouts, headers=headers)
+        super().__init__(
+            name, upstream=upstream, timeouts=timeouts, headers=headers, content_limit=content_limit
+        )
         self._url = messages_url(base_url)
         # Anthropic requires max_tokens: the catalog's limit of the model, else the default.
         self._max_output_tokens = max_output_tokens
@@ -65,7 +68,10 @@ class AnthropicProvider(HttpProvider):
     async def stream(self, call: Call) -> AnthropicStream:
         request = self._translate(call, stream=True)
         translator = ChunkTranslator(
-            model=call.model, include_usage=call.include_usage, json_tool=request.json_tool
+            model=call.model,
+            include_usage=call.include_usage,
+            json_tool=request.json_tool,
+            content_limit=self._content_limit,
         )
         body = msgspec.json.encode(request.body)
         return await self._relay(
@@ -89,7 +95,7 @@ class AnthropicProvider(HttpProvider):
 
     async def messages_stream(self, call: Call) -> AnthropicStream:
         headers = self._native_headers(call.client_headers)
-        relay = EventRelay()
+        relay = EventRelay(self._content_limit)
         return await self._relay(
             self._url,
             self._native_body(call),

@@ -27,7 +27,7 @@ from floopy.providers.anthropic.wire import (
     finish_reason,
     openai_usage,
 )
-from floopy.providers.base import StreamSummary
+from floopy.providers.base import CONTENT_LIMIT, CappedText, StreamSummary
 from floopy.providers.http import RelayedStream, UpstreamBody, oversized_event
 
 DONE = b"data: [DONE]\n\n"
@@ -44,13 +44,15 @@ def decode(raw: SseEvent) -> Event | None:
 class StreamTally:
     """What an Anthropic stream said so far: text, stop reason, usage, timing, errors."""
 
-    def __init__(self, started: float, json_tool: str | None = None) -> None:
+    def __init__(
+        self, started: float, json_tool: str | None = None, content_limit: int = CONTENT_LIMIT
+    ) -> None:
         self.started = started
         self.json_tool = json_tool
         self.usage = UsageTally()
         self.message_id = ""
         self.model = ""
-        self.text: list[str] = []
+        self.text = CappedText(content_limit)  # for the log
         self.stop_reason: str | None = None
         self.tool_calls = 0
         self.json_blocks: set[int] = set()
@@ -101,7 +103,7 @@ class StreamTally:
                 self._first_token()
 
     def _add_text(self, text: str) -> None:
-        self.text.append(text)
+        self.text.add(text)
         self._first_token()
 
     def _first_token(self) -> None:
@@ -119,7 +121,7 @@ class StreamTally:
         return None if self.error is None else f"{self.error.type}: {self.error.message}"
 
     def fill(self, summary: StreamSummary) -> None:
-        summary.content = "".join(self.text)
+        summary.content, summary.truncated = str(self.text), self.text.truncated
         summary.finish_reason = self.finish_reason
         summary.usage = self.usage.usage() if self.usage.seen else None
         summary.ttft_ms = self.ttft_ms
@@ -135,8 +137,15 @@ class ChunkTranslator:
     OpenAI numbers tool calls from 0 in the order they start, where Anthropic numbers all
     content blocks; the tool stand-in for response_format streams its input as content."""
 
-    def __init__(self, *, model: str, include_usage: bool, json_tool: str | None) -> None:
-        self.tally = StreamTally(time.perf_counter(), json_tool)
+    def __init__(
+        self,
+        *,
+        model: str,
+        include_usage: bool,
+        json_tool: str | None,
+        content_limit: int = CONTENT_LIMIT,
+    ) -> None:
+        self.tally = StreamTally(time.perf_counter(), json_tool, content_limit)
         self._model = model
         self._include_usage = include_usage
         self._tool_index: dict[int, int] = {}
@@ -231,8 +240,8 @@ class EventRelay:
     the side for the log. Bytes go on once their event is whole, so an error that ends the
     stream early never lands inside a torn event."""
 
-    def __init__(self) -> None:
-        self.tally = StreamTally(time.perf_counter())
+    def __init__(self, content_limit: int = CONTENT_LIMIT) -> None:
+        self.tally = StreamTally(time.perf_counter(), content_limit=content_limit)
         self._torn = bytearray()  # the start of an event still arriving
 
     def feed(self, events: list[SseEvent], chunk: bytes, pending: int) -> bytes:

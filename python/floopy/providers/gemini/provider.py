@@ -12,7 +12,14 @@ from urllib.parse import quote
 import msgspec
 
 from floopy import errors
-from floopy.providers.base import Call, Completion, EmbeddingCall, Embeddings, Usage
+from floopy.providers.base import (
+    CONTENT_LIMIT,
+    Call,
+    Completion,
+    EmbeddingCall,
+    Embeddings,
+    Usage,
+)
 from floopy.providers.chat_request import parse_chat
 from floopy.providers.embeddings import embeddings_body
 from floopy.providers.gemini.embeddings import embed_request, embed_vectors
@@ -36,11 +43,14 @@ class GeminiProvider(HttpProvider):
         extra_headers: dict[str, str],
         upstream: Upstream,
         timeouts: Timeouts,
+        content_limit: int = CONTENT_LIMIT,
     ) -> None:
         headers = {"Content-Type": "application/json", **extra_headers}
         if api_key:
             headers["x-goog-api-key"] = api_key
-        super().__init__(name, upstream=upstream, timeouts=timeouts, headers=headers)
+        super().__init__(
+            name, upstream=upstream, timeouts=timeouts, headers=headers, content_limit=content_limit
+        )
         self._base_url = base_url.rstrip("/")
 
     async def complete(self, call: Call) -> Completion:
@@ -48,7 +58,7 @@ class GeminiProvider(HttpProvider):
         return translate_completion(answer.body, call.model)
 
     async def stream(self, call: Call) -> GeminiStream:
-        translator = StreamTranslator(call.model, call.include_usage)
+        translator = StreamTranslator(call.model, call.include_usage, self._content_limit)
         url = self._url(call.model, "streamGenerateContent") + "?alt=sse"
         return await self._relay(
             url, self._body(call), lambda opened: GeminiStream(opened, translator)

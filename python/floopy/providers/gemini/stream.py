@@ -18,7 +18,7 @@ import msgspec
 
 from floopy import errors
 from floopy._native import SseParser
-from floopy.providers.base import Usage, upstream_error
+from floopy.providers.base import CONTENT_LIMIT, CappedText, Usage, upstream_error
 from floopy.providers.gemini.response import (
     answer_parts,
     completion_id,
@@ -36,14 +36,15 @@ DONE = b"data: [DONE]\n\n"
 
 class StreamTranslator:
     """Pure translation state: Gemini event data in, OpenAI SSE bytes out. The clock for
-    ``ttft_ms`` starts when it is built (just before the upstream call)."""
+    ``ttft_ms`` starts when it is built (just before the upstream call); ``content_limit``
+    bytes of choice 0's text are kept for the log."""
 
-    def __init__(self, model: str, include_usage: bool) -> None:
+    def __init__(self, model: str, include_usage: bool, content_limit: int = CONTENT_LIMIT) -> None:
         self.model = model
         self.include_usage = include_usage
         self.id = ""
         self.created = int(time.time())
-        self.content: list[str] = []  # choice 0's text, for the log
+        self.content = CappedText(content_limit)  # choice 0's text, for the log
         self.usage: Usage | None = None
         self.error: Error | None = None
         self.ttft_ms: float | None = None
@@ -125,7 +126,7 @@ class StreamTranslator:
 
     def _text_chunk(self, index: int, text: str) -> bytes:
         if index == 0:
-            self.content.append(text)
+            self.content.add(text)
             self._answered()
         return self._chunk(index, {"content": text}, None)
 
@@ -252,7 +253,7 @@ class GeminiStream(RelayedStream):
 
     def _summarize(self) -> None:
         translator, summary = self._translator, self.summary
-        summary.content = "".join(translator.content)
+        summary.content, summary.truncated = str(translator.content), translator.content.truncated
         summary.finish_reason = translator.finish_reason
         summary.usage = translator.usage
         summary.ttft_ms = translator.ttft_ms

@@ -83,6 +83,9 @@ pub struct StreamCapture {
     /// An event outgrew the parser's `max_event_bytes`: it and everything after it were
     /// dropped, unrelayed. Unlike `error`, the client has not been told.
     pub oversized: bool,
+    /// Content or tool-call arguments went past the relay's `max_capture_bytes` and the rest
+    /// was left out of the capture (it was still relayed).
+    pub truncated: bool,
 }
 
 /// Relays one stream. `feed` returns the bytes of the events it completes, exactly as
@@ -100,7 +103,13 @@ struct Sink<C> {
     strip_usage: bool,
     clock: C,
     capture: StreamCapture,
+    /// The most bytes of text (content and tool-call arguments together) the capture keeps.
+    max_capture_bytes: usize,
 }
+
+/// What a relay keeps of a stream's text for the log unless told otherwise (256 KiB): the
+/// capture is for the log, which keeps no more, and a stream may be far larger.
+pub const DEFAULT_MAX_CAPTURE_BYTES: usize = 256 * 1024;
 
 impl OpenAIStreamRelay {
     pub fn new(strip_usage: bool) -> Self {
@@ -114,6 +123,7 @@ impl<C: Clock> OpenAIStreamRelay<C> {
             strip_usage,
             clock,
             capture: StreamCapture::default(),
+            max_capture_bytes: DEFAULT_MAX_CAPTURE_BYTES,
         };
         Self {
             parser: SseParser::new(),
@@ -130,6 +140,18 @@ impl<C: Clock> OpenAIStreamRelay<C> {
 
     pub fn max_event_bytes(&self) -> usize {
         self.parser.max_event_bytes()
+    }
+
+    /// The same relay keeping at most `max_capture_bytes` of content and tool-call arguments
+    /// (together) in its capture; past it the text is relayed but not kept, and
+    /// [`StreamCapture::truncated`] is set. Finish reason, usage and the rest are unaffected.
+    pub fn with_max_capture_bytes(mut self, max_capture_bytes: usize) -> Self {
+        self.sink.max_capture_bytes = max_capture_bytes;
+        self
+    }
+
+    pub fn max_capture_bytes(&self) -> usize {
+        self.sink.max_capture_bytes
     }
 
     pub fn strip_usage(&self) -> bool {
@@ -165,7 +187,8 @@ impl<C: Clock> OpenAIStreamRelay<C> {
 
 impl<C: Clock> Sink<C> {
     fn accept(&mut self, raw: &[u8], event: Option<EventView<'_>>, out: &mut Vec<u8>) {
-        let usage_only = event.is_some_and(|event| self.capture.observe(event.data, &self.clock));
+        let (clock, room) = (&self.clock, self.max_capture_bytes);
+        let usage_only = event.is_some_and(|event| self.capture.observe(event.data, clock, room));
         if !(usage_only && self.strip_usage) {
             out.extend_from_slice(raw);
         }
@@ -174,7 +197,7 @@ impl<C: Clock> Sink<C> {
 
 impl StreamCapture {
     /// Records one `data:` payload; true when it is a usage-only chunk.
-    fn observe(&mut self, data: &str, clock: &impl Clock) -> bool {
+    fn observe(&mut self, data: &str, clock: &impl Clock, room: usize) -> bool {
         if data.trim_ascii() == "[DONE]" {
             self.done = true;
             return false;
@@ -194,12 +217,12 @@ impl StreamCapture {
             self.usage = Some(usage.into());
         }
         for choice in choices.into_iter().filter(|choice| choice.index == 0) {
-            self.observe_choice(choice, clock);
+            self.observe_choice(choice, clock, room);
         }
         usage_only
     }
 
-    fn observe_choice(&mut self, choice: Choice<'_>, clock: &impl Clock) {
+    fn observe_choice(&mut self, choice: Choice<'_>, clock: &impl Clock, room: usize) {
         if let Some(reason) = choice.finish_reason {
             self.finish_reason = Some(reason.0.into_owned());
         }
@@ -209,14 +232,26 @@ impl StreamCapture {
         if self.ttft_ms.is_none() && (!content.is_empty() || !tool_calls.is_empty()) {
             self.ttft_ms = Some(clock.elapsed_ms());
         }
-        self.content.push_str(&content);
+        let left = room.saturating_sub(self.kept_bytes());
+        self.truncated |= push_capped(&mut self.content, &content, left);
         for (position, call) in tool_calls.into_iter().enumerate() {
-            self.merge_tool_call(position, call);
+            let left = room.saturating_sub(self.kept_bytes());
+            self.merge_tool_call(position, call, left);
         }
     }
 
+    /// Bytes of text kept so far: content and every tool call's arguments.
+    fn kept_bytes(&self) -> usize {
+        let arguments: usize = self
+            .tool_calls
+            .iter()
+            .map(|call| call.arguments.len())
+            .sum();
+        self.content.len() + arguments
+    }
+
     /// Deltas name their call by `index`; vendors that omit it send one call per position.
-    fn merge_tool_call(&mut self, position: usize, delta: ToolCallDelta<'_>) {
+    fn merge_tool_call(&mut self, position: usize, delta: ToolCallDelta<'_>, left: usize) {
         let index = delta.index.unwrap_or(position as u32);
         let slot = match self
             .tool_calls
@@ -237,10 +272,25 @@ impl StreamCapture {
         if let Some(function) = delta.function {
             keep_first(&mut call.name, function.name);
             if let Some(arguments) = function.arguments {
-                call.arguments.push_str(&arguments.0);
+                self.truncated |= push_capped(&mut call.arguments, &arguments.0, left);
             }
         }
     }
+}
+
+/// Appends as much of `text` as fits in `left` bytes, cut at a character boundary; true
+/// when some of it was left out.
+fn push_capped(kept: &mut String, text: &str, left: usize) -> bool {
+    if text.len() <= left {
+        kept.push_str(text);
+        return false;
+    }
+    let mut cut = left;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    kept.push_str(&text[..cut]);
+    true
 }
 
 fn keep_first(slot: &mut Option<String>, value: Option<Text<'_>>) {
@@ -621,5 +671,63 @@ mod tests {
         expected.ttft_ms = bytewise.capture().ttft_ms;
         assert_eq!(bytewise.capture(), &expected);
         assert_eq!(expected.content, "Hello \"you\"");
+    }
+
+    #[test]
+    fn the_capture_keeps_at_most_its_cap_and_relays_everything() {
+        let input = text_stream();
+        let mut relay = OpenAIStreamRelay::new(false).with_max_capture_bytes(4);
+        assert_eq!(relay.max_capture_bytes(), 4);
+        assert_eq!(relay_all(&mut relay, input.as_bytes()), input.as_bytes());
+        let capture = relay.capture();
+        assert_eq!(capture.content, "Hell");
+        assert!(capture.truncated);
+        assert_eq!(
+            capture.finish_reason.as_deref(),
+            Some("stop"),
+            "the end still counts"
+        );
+        assert_eq!(capture.usage.map(|usage| usage.total_tokens), Some(14));
+        assert!(capture.done);
+    }
+
+    #[test]
+    fn a_capped_capture_cuts_at_a_character_boundary() {
+        let input = chunk(r#"{"content":"h\u00e9llo"}"#, "null");
+        let mut relay = OpenAIStreamRelay::new(false).with_max_capture_bytes(2);
+        relay_all(&mut relay, input.as_bytes());
+        assert_eq!(
+            relay.capture().content,
+            "h",
+            "the two-byte é does not fit in one byte"
+        );
+        assert!(relay.capture().truncated);
+    }
+
+    #[test]
+    fn content_and_tool_arguments_share_one_cap() {
+        let input = [
+            chunk(r#"{"content":"abc"}"#, "null"),
+            chunk(
+                r#"{"tool_calls":[{"index":0,"id":"c1","function":{"name":"f","arguments":"{\"x\":1}"}}]}"#,
+                "null",
+            ),
+        ]
+        .concat();
+        let mut relay = OpenAIStreamRelay::new(false).with_max_capture_bytes(6);
+        relay_all(&mut relay, input.as_bytes());
+        let capture = relay.capture();
+        assert_eq!(capture.content, "abc");
+        assert_eq!(capture.tool_calls[0].arguments, "{\"x");
+        assert_eq!(capture.tool_calls[0].name.as_deref(), Some("f"));
+        assert!(capture.truncated);
+    }
+
+    #[test]
+    fn a_stream_within_the_capture_cap_is_not_truncated() {
+        let mut relay = OpenAIStreamRelay::new(false);
+        assert_eq!(relay.max_capture_bytes(), DEFAULT_MAX_CAPTURE_BYTES);
+        relay_all(&mut relay, text_stream().as_bytes());
+        assert!(!relay.capture().truncated);
     }
 }
