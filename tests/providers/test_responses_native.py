@@ -1,0 +1,97 @@
+"""``/v1/responses`` at an OpenAI-kind provider: the answer relayed as it came, and what the
+gateway reads of it for the log (usage, finish reason, content), whole and streamed; a
+stream cut short ends with an ``error`` event numbered after the last one relayed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from floopy._native import SseParser
+from floopy.providers.responses.native import NativeResponsesStream, whole
+from providers.upstream import upstream_body
+from providers.wire_fixtures import fixture_bytes
+
+TEXT_STREAM = fixture_bytes("openai", "responses_text_stream.sse")
+
+
+def test_whole_function_call_response_is_read_for_the_log() -> None:
+    data = fixture_bytes("openai", "responses_function_call_response.json")
+    completion = whole("openai", data)
+    assert completion.body is data  # relayed untouched
+    assert completion.finish_reason == "tool_calls"
+    assert completion.usage is not None
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (80, 18)
+    assert (completion.usage.cached_tokens, completion.usage.total_tokens) == (64, 98)
+
+
+def test_incomplete_response_is_a_length_finish() -> None:
+    body = b'{"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"}}'
+    assert whole("openai", body).finish_reason == "length"
+
+
+class Body:
+    """A fake upstream response body, in the given pieces."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.content = self
+        self._pieces = pieces
+
+    async def _arrive(self) -> AsyncIterator[bytes]:
+        for piece in self._pieces:
+            yield piece
+
+    def iter_any(self) -> AsyncIterator[bytes]:
+        return self._arrive()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def relay(pieces: list[bytes]) -> tuple[bytes, NativeResponsesStream]:
+    async def run() -> tuple[bytes, NativeResponsesStream]:
+        stream = NativeResponsesStream(upstream_body("openai", Body(pieces)))
+        await stream.open()
+        rest = [piece async for piece in stream]
+        return stream.first + b"".join(rest), stream
+
+    return asyncio.run(run())
+
+
+def test_stream_is_relayed_byte_for_byte_however_it_is_cut() -> None:
+    for size in (len(TEXT_STREAM), 50, 7):
+        pieces = [TEXT_STREAM[i : i + size] for i in range(0, len(TEXT_STREAM), size)]
+        out, stream = relay(pieces)
+        assert out == TEXT_STREAM
+        summary = stream.summary
+        assert summary.completed and summary.error is None
+        assert summary.content == "Good morning" and summary.finish_reason == "stop"
+        assert summary.usage is not None
+        assert (summary.usage.prompt_tokens, summary.usage.completion_tokens) == (12, 9)
+        assert (summary.usage.cached_tokens, summary.usage.reasoning_tokens) == (4, 3)
+        assert summary.ttft_ms is not None
+
+
+def test_stream_cut_short_ends_with_a_numbered_error_event() -> None:
+    cut = TEXT_STREAM[: TEXT_STREAM.index(b"event: response.output_text.done")]
+    out, stream = relay([cut])
+    parser = SseParser()
+    events = [*parser.feed(out), *parser.finish()]
+    last = json.loads(events[-1].data)
+    assert events[-1].event == "error" and last["type"] == "error"
+    assert last["sequence_number"] == 6  # after the last delta relayed (5)
+    assert "ended the stream early" in last["message"]
+    assert stream.summary.error is not None and not stream.summary.completed
+
+
+def test_provider_failure_event_is_relayed_and_logged() -> None:
+    opening = TEXT_STREAM[: TEXT_STREAM.index(b"event: response.output_item.added")]
+    failed = (
+        b'event: response.failed\ndata: {"type":"response.failed","sequence_number":2,'
+        b'"response":{"id":"resp_0a1b2c3d","status":"failed",'
+        b'"error":{"code":"server_error","message":"The model failed."}}}\n\n'
+    )
+    out, stream = relay([opening, failed])
+    assert out == opening + failed  # nothing added: the provider said it
+    assert stream.summary.error == "The model failed."
