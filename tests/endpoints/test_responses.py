@@ -23,7 +23,11 @@ def test_fields_read_and_call_made() -> None:
     assert (calls.model, calls.stream, calls.user) == ("gpt-4o-mini", True, "u-1")
     call = calls.call(Target(provider="openai", model="gpt-4o-mini-2024", requested="gpt-4o-mini"))
     assert call.api == "responses" and call.body is raw
-    assert (call.model, call.requested_model, call.stream) == ("gpt-4o-mini-2024", "gpt-4o-mini", True)
+    assert (call.model, call.requested_model, call.stream) == (
+        "gpt-4o-mini-2024",
+        "gpt-4o-mini",
+        True,
+    )
     assert call.user_text == "hi"
 
 

@@ -104,7 +104,10 @@ def test_string_input_is_one_user_message() -> None:
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input.0.type"),
         ({"input": [{"type": "web_search_call", "id": "ws_1"}]}, "input.0.type"),
         ({"input": [{"role": "robot", "content": "hi"}]}, "input.0.role"),
-        ({"input": [{"role": "user", "content": [{"type": "input_audio"}]}]}, "input.0.content.0.type"),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_audio"}]}]},
+            "input.0.content.0.type",
+        ),
         ({"input": "hi", "tools": [{"type": "web_search"}]}, "tools.0.type"),
         ({"input": "hi", "text": {"format": {"type": "yaml"}}}, "text.format.type"),
         ({"input": [{"type": "function_call_output", "output": "x"}]}, "input.0.call_id"),
@@ -172,7 +175,7 @@ def accumulate(data: bytes) -> tuple[Response | None, list[dict[str, Any]]]:
     state: ResponseStreamState[Any] = ResponseStreamState(input_tools=omit, text_format=omit)
     for event in events:
         state.handle_event(cast(Any, construct_type(type_=ResponseStreamEvent, value=event)))
-    completed = state._completed_response  # noqa: SLF001 - the helper's own final answer
+    completed = state._completed_response  # the helper's own final answer
     return cast(Response | None, completed), events
 
 
@@ -236,7 +239,11 @@ def test_text_then_two_tool_calls_get_items_in_order() -> None:
     response, events = accumulate(translate(data))
     assert response is not None
     assert [item.type for item in response.output] == ["message", "function_call", "function_call"]
-    assert [getattr(item, "call_id", None) for item in response.output] == [None, "call_a", "call_b"]
+    assert [getattr(item, "call_id", None) for item in response.output] == [
+        None,
+        "call_a",
+        "call_b",
+    ]
     done = [e for e in events if e["type"] == "response.function_call_arguments.done"]
     assert [(e["name"], e["arguments"]) for e in done] == [
         ("get_weather", '{"city":"Lisbon"}'),

@@ -5,8 +5,9 @@ A whole answer gives its usage and a finish reason in chat's terms (``tool_calls
 holds function calls, ``length`` when cut at ``max_output_tokens``), so the log and the costs
 are the same as for chat. A stream is relayed event by event; ``response.output_text.delta``
 feeds the logged content, ``response.completed`` (or ``incomplete``) the usage and finish,
-``response.failed`` and ``error`` the failure. A stream the gateway cuts short (a time limit,
-a broken connection) ends with an ``error`` event numbered after the last one relayed.
+``response.failed`` and ``error`` the failure (before anything was sent to the client: an
+HTTP error, which can fall back). A stream the gateway cuts short (a time limit, a broken
+connection) ends with an ``error`` event numbered after the last one relayed.
 """
 
 from __future__ import annotations
@@ -170,6 +171,13 @@ class NativeResponsesStream(RelayedStream):
         elif event.type == "error":
             self._relayed_error = True
             summary.error = event.message or "the provider sent an error event"
+
+    def _open_failure(self) -> errors.FloopyError | None:
+        """A stream whose first events already say it failed is the HTTP error it stands
+        for, so the request can still fall back."""
+        if self._relayed_error:
+            return errors.ProviderError(f"{self.provider}: {self.summary.error}")
+        return super()._open_failure()
 
     def _summarize(self) -> None:
         summary = self.summary
