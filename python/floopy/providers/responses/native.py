@@ -70,6 +70,8 @@ class _Event(msgspec.Struct):
     code: str | None = None
 
 
+# The events that carry the answer itself: the first of them is the time to first token.
+_OUTPUT_EVENTS = ("response.output_", "response.content_part", "response.function_call")
 _response_decoder = msgspec.json.Decoder(_Response)
 _event_decoder = msgspec.json.Decoder(_Event)
 
@@ -156,9 +158,9 @@ class NativeResponsesStream(RelayedStream):
 
     def _note(self, event: _Event) -> None:
         summary = self.summary
+        if summary.ttft_ms is None and event.type.startswith(_OUTPUT_EVENTS):
+            summary.ttft_ms = (time.perf_counter() - self._started) * 1000
         if event.type == "response.output_text.delta" and isinstance(event.delta, str):
-            if summary.ttft_ms is None:
-                summary.ttft_ms = (time.perf_counter() - self._started) * 1000
             self._content.append(event.delta)
         elif event.type in ("response.completed", "response.incomplete") and event.response:
             self._ended = True
