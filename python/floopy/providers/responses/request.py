@@ -90,7 +90,7 @@ def _add_item(messages: list[Message], item: Part, where: str) -> None:
 
 
 def _message(item: Part, where: str) -> Message:
-    role = _ROLES.get(item.get("role"))
+    role = _ROLES.get(str(item.get("role")))
     if role is None:
         raise BadRequest("role must be user, assistant, system or developer", param=f"{where}.role")
     content = item.get("content")

@@ -64,7 +64,9 @@ class Frame:
 
 
 def _echo(doc: dict[str, Any]) -> dict[str, Any]:
-    reasoning = doc.get("reasoning") if isinstance(doc.get("reasoning"), dict) else {}
+    reasoning = doc.get("reasoning")
+    if not isinstance(reasoning, dict):
+        reasoning = {}
     return {
         "instructions": doc.get("instructions"),
         "max_output_tokens": doc.get("max_output_tokens"),
@@ -87,9 +89,7 @@ def _echo(doc: dict[str, Any]) -> dict[str, Any]:
 
 def responses_usage(usage: Usage) -> dict[str, Any]:
     """Responses counts as chat does (input includes cached, output includes reasoning)."""
-    details: dict[str, int] = {"cached_tokens": usage.cached_tokens}
-    if usage.cache_write_tokens:
-        details["cache_write_tokens"] = usage.cache_write_tokens
+    details = {"cached_tokens": usage.cached_tokens, "cache_write_tokens": usage.cache_write_tokens}
     return {
         "input_tokens": usage.prompt_tokens,
         "input_tokens_details": details,
