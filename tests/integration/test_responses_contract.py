@@ -207,6 +207,17 @@ def test_provider_errors_keep_their_meaning(kind: str, client: openai.OpenAI) ->
     assert caught.value.status_code == 502
 
 
+def test_native_failure_falls_back_over_chat(client: openai.OpenAI) -> None:
+    raw = client.responses.with_raw_response.create(
+        model="openai/error-500",
+        input="fall back",
+        extra_headers={"floopy-fallback": "anthropic/plain"},
+    )
+    assert raw.parse().output_text == "Mock reply to: fall back"
+    assert raw.headers["floopy-provider"] == "anthropic"
+    assert raw.headers["floopy-fallback-used"] == "true"
+
+
 @pytest.mark.parametrize(
     "fields",
     [{"previous_response_id": "resp_earlier"}, {"store": True}],

@@ -218,6 +218,15 @@ def test_recorded_chat_text_stream_as_events() -> None:
     assert done["text"] == response.output_text
 
 
+def test_recorded_chat_length_stream_is_an_incomplete_response() -> None:
+    events = events_of(translate(fixture("openai/chat_length_stream.sse")))
+    last = events[-1]
+    assert last["type"] == "response.incomplete"
+    assert last["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+    (message,) = last["response"]["output"]
+    assert message["status"] == "incomplete" and message["content"][0]["text"]
+
+
 def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
     doc = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
     return b"data: " + msgspec.json.encode(doc) + b"\n\n"
