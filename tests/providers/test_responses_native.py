@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any, cast
 
+from floopy import errors
 from floopy._native import SseParser
+from floopy.providers.http import Timeouts
 from floopy.providers.responses.native import NativeResponsesStream, whole
-from providers.upstream import upstream_body
+from providers.upstream import PATIENT, upstream_body
 from providers.wire_fixtures import fixture_bytes
 
 TEXT_STREAM = fixture_bytes("openai", "responses_text_stream.sse")
@@ -32,26 +35,32 @@ def test_incomplete_response_is_a_length_finish() -> None:
 
 
 class Body:
-    """A fake upstream response body, in the given pieces."""
+    """A fake upstream response body, in the given pieces, each after its pause."""
 
-    def __init__(self, pieces: list[bytes]) -> None:
+    def __init__(self, pieces: list[bytes], pauses: list[float] | None = None) -> None:
         self.content = self
+        self.closed = False
         self._pieces = pieces
+        self._pauses = pauses or [0.0] * len(pieces)
 
     async def _arrive(self) -> AsyncIterator[bytes]:
-        for piece in self._pieces:
+        for pause, piece in zip(self._pauses, self._pieces, strict=True):
+            await asyncio.sleep(pause)
             yield piece
 
     def iter_any(self) -> AsyncIterator[bytes]:
         return self._arrive()
 
     def close(self) -> None:
-        """Nothing to release."""
+        self.closed = True
 
 
-def relay(pieces: list[bytes]) -> tuple[bytes, NativeResponsesStream]:
+def relay(
+    pieces: list[bytes], pauses: list[float] | None = None, timeouts: Timeouts = PATIENT
+) -> tuple[bytes, NativeResponsesStream]:
     async def run() -> tuple[bytes, NativeResponsesStream]:
-        stream = NativeResponsesStream(upstream_body("openai", Body(pieces)))
+        body = upstream_body("openai", Body(pieces, pauses), timeouts)
+        stream = NativeResponsesStream(body)
         await stream.open()
         rest = [piece async for piece in stream]
         return stream.first + b"".join(rest), stream
@@ -95,3 +104,28 @@ def test_provider_failure_event_is_relayed_and_logged() -> None:
     out, stream = relay([opening, failed])
     assert out == opening + failed  # nothing added: the provider said it
     assert stream.summary.error == "The model failed."
+
+
+def last_event(out: bytes) -> dict[str, Any]:
+    events = SseParser().feed(out)
+    assert events[-1].event == "error"
+    return cast(dict[str, Any], json.loads(events[-1].data))
+
+
+def test_a_stream_gone_silent_ends_with_a_timeout_error_event() -> None:
+    opening = TEXT_STREAM[: TEXT_STREAM.index(b"event: response.output_item.added")]
+    out, stream = relay([opening, b"never sent in time"], [0.0, 30.0], Timeouts(5, 0.1, 60))
+    last = last_event(out)
+    assert last["code"] == "GATEWAY_TIMEOUT" and "first_byte_timeout" in last["message"]
+    assert last["sequence_number"] == 2
+    assert isinstance(stream.summary.failure, errors.GatewayTimeout)
+    assert not stream.summary.completed
+
+
+def test_an_event_that_never_ends_stops_the_stream_at_16_mib() -> None:
+    opening = TEXT_STREAM[: TEXT_STREAM.index(b"event: response.output_item.added")]
+    megabyte = b"x" * 1024 * 1024
+    out, stream = relay([opening, b"data: ", *[megabyte] * 17])
+    assert len(out) < 1024 * 1024, "none of the oversized event reached the client"
+    assert "sent an event of more than" in last_event(out)["message"]
+    assert isinstance(stream.summary.failure, errors.ProviderError)
