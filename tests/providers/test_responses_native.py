@@ -9,10 +9,16 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
+import pytest
+
 from floopy import errors
 from floopy._native import SseParser
+from floopy.providers.base import Call
 from floopy.providers.http import Timeouts
+from floopy.providers.openai import OpenAIProvider
+from floopy.providers.operations import Operations
 from floopy.providers.responses.native import NativeResponsesStream, whole
+from floopy.upstream import Answer
 from providers.upstream import PATIENT, upstream_body
 from providers.wire_fixtures import fixture_bytes
 
@@ -27,6 +33,56 @@ def test_whole_function_call_response_is_read_for_the_log() -> None:
     assert completion.usage is not None
     assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (80, 18)
     assert (completion.usage.cached_tokens, completion.usage.total_tokens) == (64, 98)
+
+
+class Recorder:
+    """Stands in for the upstream client: records where the provider posts, answers 200."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.urls: list[str] = []
+        self._answer = answer
+
+    async def post(self, url: str, headers: Any, body: bytes, timeouts: Any) -> Any:
+        self.urls.append(url)
+        return Answer(200, {}, self._answer)
+
+
+CHAT_ANSWER = b'{"choices":[{"message":{"content":"over chat"},"finish_reason":"stop"}]}'
+
+
+def ask(provider: OpenAIProvider) -> bytes:
+    call = Call(
+        body=b'{"model":"m","input":"hi"}',
+        model="m",
+        requested_model="m",
+        stream=False,
+        include_usage=False,
+        api="responses",
+    )
+    return asyncio.run(Operations(provider).whole(call)).body
+
+
+@pytest.mark.parametrize(
+    ("speaks", "path"), [(True, "/v1/responses"), (False, "/v1/chat/completions")]
+)
+def test_a_compatible_server_without_responses_gets_it_over_chat(speaks: bool, path: str) -> None:
+    upstream = Recorder(b"{}" if speaks else CHAT_ANSWER)
+    provider = OpenAIProvider(
+        "compat",
+        "openai_compatible",
+        base_url="http://127.0.0.1:9/v1",
+        api_key=None,
+        extra_headers={},
+        upstream=upstream,  # type: ignore[arg-type]
+        timeouts=PATIENT,
+    )
+    provider.speaks_responses = speaks
+    body = json.loads(ask(provider))
+    assert upstream.urls == [f"http://127.0.0.1:9{path}"]
+    if not speaks:
+        assert (
+            body["object"] == "response" and body["output"][0]["content"][0]["text"] == "over chat"
+        )
 
 
 def test_incomplete_response_is_a_length_finish() -> None:

@@ -140,7 +140,10 @@ class MessagesProvider(Protocol):
 class ResponsesProvider(Protocol):
     """A provider that speaks OpenAI's Responses API natively: ``call.body`` is a Responses
     request, and the answer (a ``response`` object, or its typed event stream) goes back to
-    the client as the provider sent it."""
+    the client as the provider sent it. ``speaks_responses`` false (an OpenAI-compatible
+    server without ``/responses``) sends it over chat instead."""
+
+    speaks_responses: bool
 
     async def responses_complete(self, call: Call) -> Completion: ...
 

@@ -112,7 +112,10 @@ def error_message(body: bytes) -> str:
 
 
 class OpenAIProvider(HttpProvider):
-    """Speaks the OpenAI chat-completions wire format to ``base_url``."""
+    """Speaks the OpenAI chat-completions wire format to ``base_url``, and the Responses API
+    unless its settings say the server has none (``speaks_responses``)."""
+
+    speaks_responses = True
 
     def __init__(
         self,

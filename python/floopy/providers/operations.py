@@ -5,8 +5,8 @@ what it is.
 - ``/v1/messages`` goes natively to a ``MessagesProvider`` (the body untouched, the answer
   relayed as it came), and over chat to any other: the request translated to OpenAI's
   format, the answer or its stream translated back (``bridge``);
-- ``/v1/responses`` goes natively to a ``ResponsesProvider`` (the OpenAI kinds) and over
-  chat to any other (``responses``);
+- ``/v1/responses`` goes natively to a ``ResponsesProvider`` (the OpenAI kinds, unless
+  set to ``responses: "chat"``) and over chat to any other (``responses``);
 - ``/v1/messages/count_tokens`` goes to a ``TokenCounter`` (Anthropic); any other provider
   is a 400 that says counting is not available for the model;
 - embeddings go to an ``EmbeddingsProvider``; any other provider is a 400 that names it.
@@ -51,9 +51,7 @@ class Operations:
         self._messages: MessagesProvider = (
             provider if isinstance(provider, MessagesProvider) else MessagesOverChat(provider)
         )
-        self._responses: ResponsesProvider = (
-            provider if isinstance(provider, ResponsesProvider) else ResponsesOverChat(provider)
-        )
+        self._responses = _responses_of(provider)
         self._counter = provider if isinstance(provider, TokenCounter) else None
         self._embeddings = provider if isinstance(provider, EmbeddingsProvider) else None
 
@@ -103,6 +101,12 @@ class Operations:
                 param="model",
             )
         return self._embeddings
+
+
+def _responses_of(provider: Provider) -> ResponsesProvider:
+    if isinstance(provider, ResponsesProvider) and provider.speaks_responses:
+        return provider
+    return ResponsesOverChat(provider)
 
 
 class MessagesOverChat:

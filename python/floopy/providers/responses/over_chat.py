@@ -17,6 +17,7 @@ from floopy.providers.responses.stream import ResponsesStream
 
 class ResponsesOverChat:
     __slots__ = ("_provider",)
+    speaks_responses = True  # it answers in the Responses API, whatever its provider speaks
 
     def __init__(self, provider: Provider) -> None:
         self._provider = provider
