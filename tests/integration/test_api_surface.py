@@ -63,6 +63,14 @@ def test_anthropic_models_retrieve(anthropic_client: anthropic.Anthropic) -> Non
     assert model.created_at.year >= 2024
 
 
+def test_anthropic_models_list(anthropic_client: anthropic.Anthropic) -> None:
+    page = anthropic_client.models.list()
+    ids = [model.id for model in page.data]
+    assert "anthropic-plain" in ids and ids == sorted(ids)
+    assert all(model.type == "model" for model in page.data)
+    assert page.has_more is False
+
+
 def test_anthropic_models_retrieve_unknown(anthropic_client: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.NotFoundError) as caught:
         anthropic_client.models.retrieve("no-such-model")

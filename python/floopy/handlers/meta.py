@@ -1,9 +1,9 @@
 """``GET /v1/models`` (the settings catalog), ``GET /v1/models/{id}`` (one entry of it) and
 ``GET /healthz``.
 
-One entry answers in OpenAI's model shape, or in Anthropic's for a client that sends
-``anthropic-version`` (the anthropic SDKs' ``models.retrieve``); an id the catalog does not
-hold is a 404 ``model_not_found``, in the client's envelope.
+Both answer in OpenAI's shapes, or in Anthropic's for a client that sends
+``anthropic-version`` (the anthropic SDKs' ``models.list`` and ``models.retrieve``); an id
+the catalog does not hold is a 404 ``model_not_found``, in the client's envelope.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ MODEL_PREFIX = "/v1/models/"
 
 async def models(worker: Worker, ctx: RequestContext, scope: Scope, proto: HTTPProtocol) -> None:
     authenticate(worker, ctx, scope)
-    respond.send_json(proto, ctx, worker.models_body, routed=False)
+    body = worker.models_body
+    if ctx.api_format == "anthropic":  # the anthropic SDKs' models.list: one page, all of it
+        body = msgspec.json.encode(_anthropic_page(worker))
+    respond.send_json(proto, ctx, body, routed=False)
 
 
 async def model(worker: Worker, ctx: RequestContext, scope: Scope, proto: HTTPProtocol) -> None:
@@ -43,15 +46,27 @@ async def model(worker: Worker, ctx: RequestContext, scope: Scope, proto: HTTPPr
     respond.send_json(proto, ctx, msgspec.json.encode(card), routed=False)
 
 
+def _anthropic_page(worker: Worker) -> dict[str, Any]:
+    cards = [
+        _anthropic_card(name, worker.models_created) for name in sorted(worker.settings.models)
+    ]
+    first, last = (cards[0]["id"], cards[-1]["id"]) if cards else (None, None)
+    return {"data": cards, "has_more": False, "first_id": first, "last_id": last}
+
+
+def _anthropic_card(name: str, created: int) -> dict[str, Any]:
+    when = datetime.datetime.fromtimestamp(created, datetime.UTC)
+    return {
+        "type": "model",
+        "id": name,
+        "display_name": name,
+        "created_at": when.isoformat().replace("+00:00", "Z"),
+    }
+
+
 def _card(ctx: RequestContext, name: str, provider: str, created: int) -> dict[str, Any]:
     if ctx.api_format == "anthropic":
-        when = datetime.datetime.fromtimestamp(created, datetime.UTC)
-        return {
-            "type": "model",
-            "id": name,
-            "display_name": name,
-            "created_at": when.isoformat().replace("+00:00", "Z"),
-        }
+        return _anthropic_card(name, created)
     return {"id": name, "object": "model", "created": created, "owned_by": provider}
 
 
