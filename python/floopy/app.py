@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from floopy import errors, pipeline
 from floopy.context import RequestContext
-from floopy.endpoints import chat, embeddings, messages
-from floopy.handlers.meta import healthz, models
+from floopy.endpoints import chat, embeddings, messages, responses
+from floopy.handlers.meta import healthz, model, models
 from floopy.handlers.ops import metrics, readyz
 from floopy.pipeline import respond
 from floopy.worker import Worker
@@ -40,13 +40,21 @@ def _through_pipeline(endpoint: pipeline.Endpoint) -> Handler:
 # path -> (method, handler). Paths are matched without a trailing slash.
 ROUTES: dict[str, tuple[str, Handler]] = {
     "/v1/chat/completions": ("POST", _through_pipeline(chat.ENDPOINT)),
+    "/v1/responses": ("POST", _through_pipeline(responses.ENDPOINT)),
     "/v1/embeddings": ("POST", _through_pipeline(embeddings.ENDPOINT)),
     "/v1/messages": ("POST", _through_pipeline(messages.ENDPOINT)),
+    "/v1/messages/count_tokens": ("POST", _through_pipeline(messages.COUNT_TOKENS)),
     "/v1/models": ("GET", models),
     "/healthz": ("GET", healthz),
     "/readyz": ("GET", readyz),
     "/metrics": ("GET", metrics),
 }
+# prefix -> (method, handler), for paths that carry an id after the prefix; tried after
+# ROUTES, in order.
+PREFIX_ROUTES: tuple[tuple[str, str, Handler], ...] = (("/v1/models/", "GET", model),)
+# Paths whose clients speak Anthropic's API: every error there, 404 and 405 included, takes
+# Anthropic's envelope, so the anthropic SDKs raise their own classes.
+ANTHROPIC_PATHS = ("/v1/messages",)
 
 
 def new_request_id() -> str:
@@ -75,6 +83,7 @@ class Gateway:
             method=scope.method,
             path=scope.path,
             client_ip=scope.client,
+            api_format=api_format(scope),
         )
         try:
             handler = _handler(scope)
@@ -88,9 +97,21 @@ class Gateway:
             worker.finished(ctx)
 
 
+def api_format(scope: Scope) -> str:
+    """The API the client speaks, known before any handler runs: Anthropic's under
+    ``/v1/messages``, and on the model catalog for a client sending ``anthropic-version``
+    (the anthropic SDKs always do); OpenAI's everywhere else."""
+    path = scope.path
+    if any(path == p or path.startswith(p + "/") for p in ANTHROPIC_PATHS):
+        return "anthropic"
+    if path.startswith("/v1/models") and scope.headers.get("anthropic-version") is not None:
+        return "anthropic"
+    return "openai"
+
+
 def _handler(scope: Scope) -> Handler:
     path = scope.path.rstrip("/") or "/"
-    route = ROUTES.get(path)
+    route = ROUTES.get(path) or _by_prefix(path)
     if route is None:
         raise errors.NotFound(f"no route for {scope.method} {scope.path}")
     method, handler = route
@@ -100,6 +121,13 @@ def _handler(scope: Scope) -> Handler:
             headers={"Allow": method},
         )
     return handler
+
+
+def _by_prefix(path: str) -> tuple[str, Handler] | None:
+    for prefix, method, handler in PREFIX_ROUTES:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return method, handler
+    return None
 
 
 app = Gateway()

@@ -38,6 +38,7 @@ class RequestContext:
     rate_limit_headers: dict[str, str] = field(default_factory=dict)  # rate limit: RateLimit-*
     routing_rule: str | None = None  # routing: the rule applied, if any
     chat: ChatRequest | None = None  # parse
+    stream: bool = False  # parse: the client asked for a stream, whatever its API
     body: bytes = b""
     requested_model: str | None = None  # routing
     provider: str | None = None  # dispatch: the target that answered

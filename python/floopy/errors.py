@@ -23,6 +23,7 @@ The tree (status, code; ``FloopyError`` itself is the root, never raised as it i
     ├── InvalidApiKey                 401  INVALID_API_KEY
     ├── Forbidden                     403  FORBIDDEN
     ├── NotFound                      404  NOT_FOUND
+    │   └── ModelNotFound             404  model_not_found  (OpenAI's code, for models.retrieve)
     ├── MethodNotAllowed              405  METHOD_NOT_ALLOWED
     ├── RequestTimeout                408  REQUEST_TIMEOUT  (the body came too slowly)
     ├── PayloadTooLarge               413  PAYLOAD_TOO_LARGE  (native parser, or a provider's 413)
@@ -157,6 +158,15 @@ class Forbidden(FloopyError):
 
 class NotFound(FloopyError):
     status, type, code = 404, "not_found_error", "NOT_FOUND"
+
+
+class ModelNotFound(NotFound):
+    """A model id the catalog does not hold: OpenAI's own code, which clients test for."""
+
+    code = "model_not_found"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, param="model")
 
 
 class MethodNotAllowed(FloopyError):

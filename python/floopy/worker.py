@@ -67,7 +67,8 @@ class Worker:
             secrets=self.secrets,
         )
         self.prices = PriceBook(settings)
-        self.models_body = _models_list(settings)
+        self.models_created = int(time.time())  # the catalog's "created", as of this start
+        self.models_body = _models_list(settings, self.models_created)
         self.log: RequestLog | None = None  # opened by start(), inside the worker process
 
     @classmethod
@@ -104,8 +105,7 @@ class Worker:
             await self.redis.aclose()
 
 
-def _models_list(settings: Settings) -> bytes:
-    created = int(time.time())
+def _models_list(settings: Settings, created: int) -> bytes:
     data = [
         {"id": name, "object": "model", "created": created, "owned_by": model.provider}
         for name, model in sorted(settings.models.items())

@@ -20,8 +20,8 @@ The requested model picks the behaviour, so tests drive it through the gateway u
 
 Every request received is kept; ``GET /_requests`` returns them (headers and body) and
 ``DELETE /_requests`` forgets them. Run: ``python openai_server.py --port N``. The same
-process speaks Anthropic (anthropic_wire.py), Gemini (gemini_wire.py), Azure OpenAI and
-embeddings (openai_family_wire.py).
+process speaks Anthropic (anthropic_wire.py, count_tokens_wire.py), Gemini (gemini_wire.py),
+Azure OpenAI and embeddings (openai_family_wire.py) and the Responses API (responses_wire.py).
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic_wire  # run as a script, so this folder is on sys.path
+import count_tokens_wire
 import faults
 import gemini_wire
 import openai_family_wire
+import responses_wire
 from aiohttp import web
 
 RECEIVED: list[dict[str, Any]] = []
@@ -312,6 +314,8 @@ def make_app() -> web.Application:
     anthropic_wire.add_routes(app, RECEIVED)
     gemini_wire.add_routes(app, RECEIVED)
     openai_family_wire.add_routes(app, RECEIVED, chat_completions)
+    responses_wire.add_routes(app, RECEIVED, openai_family_wire.azure_refusal, error_response)
+    count_tokens_wire.add_routes(app, RECEIVED)
     return app
 
 

@@ -142,6 +142,11 @@ def test_routing_target_with_unknown_provider(tmp_path: Path) -> None:
         ("PROVIDERS = {'x': {'kind': 'openai', 'base_url': 'api.x.com'}}\n", r"PROVIDERS\['x'\]"),
         ("API_KEYS = [{'id': 'a', 'hash': 'plaintext-key'}]\n", r"^API_KEYS\[0\]: hash must"),
         ("REDIS_URL = 'localhost:6379'\n", r"^REDIS_URL: expected a URL"),
+        (
+            "PROVIDERS = {'x': {'kind': 'gemini', 'base_url': 'https://g', 'api_key_env': 'K',"
+            " 'responses': 'chat'}}\n",
+            r"PROVIDERS\['x'\].*responses is for the OpenAI kinds",
+        ),
     ],
 )
 def test_invalid_values(tmp_path: Path, body: str, expected: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from floopy.providers.base import Call
+from floopy.providers.base import Api, Call
 
 if TYPE_CHECKING:
     from floopy._native import ChatRequest
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class ChatCalls:
-    """A parsed chat (or messages) request, ready for any target."""
+    """A parsed chat (or messages, or count_tokens) request, ready for any target."""
 
     __slots__ = ("_api", "_body", "_chat", "_client_headers", "model", "stream", "user")
 
@@ -26,16 +26,17 @@ class ChatCalls:
         body: bytes,
         chat: ChatRequest,
         *,
-        api: Literal["chat", "messages"] = "chat",
+        api: Api = "chat",
         user: str | None = None,
         client_headers: tuple[tuple[str, str], ...] = (),
+        streams: bool = True,
     ) -> None:
         self._body = body
         self._chat = chat
-        self._api: Literal["chat", "messages"] = api
+        self._api: Api = api
         self._client_headers = client_headers
         self.model = chat.model
-        self.stream = chat.stream
+        self.stream = chat.stream and streams  # an API that never streams (count_tokens)
         self.user = user
 
     def call(self, target: Target) -> Call:
@@ -44,7 +45,7 @@ class ChatCalls:
             body=self._body,
             model=target.model,
             requested_model=chat.model,
-            stream=chat.stream,
+            stream=self.stream,
             include_usage=chat.include_usage,
             user_text=chat.last_user_text,
             api=self._api,

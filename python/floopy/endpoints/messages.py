@@ -49,7 +49,28 @@ class MessagesEndpoint:
         )
 
 
+class CountTokensEndpoint:
+    """``POST /v1/messages/count_tokens``: the same body as a message, counted rather than
+    answered, by a provider that can (Anthropic); any other target is a 400 that says
+    counting is not available for the model (``providers.operations``)."""
+
+    api_format: Literal["openai", "anthropic"] = "anthropic"
+
+    def parse(self, exchange: Exchange) -> ChatCalls:
+        ctx = exchange.ctx
+        ctx.chat = chat = exchange.worker.parser.chat(ctx.body)
+        return ChatCalls(
+            ctx.body,
+            chat,
+            api="count_tokens",
+            user=metadata_user(ctx.body),
+            client_headers=_client_headers(exchange.scope),
+            streams=False,
+        )
+
+
 ENDPOINT = MessagesEndpoint()
+COUNT_TOKENS = CountTokensEndpoint()
 
 
 def metadata_user(body: bytes) -> str | None:

@@ -174,7 +174,7 @@ class RecordBuilder:
             firewall_score=ctx.firewall_score,
             firewall_backend=ctx.firewall_backend or "",
             firewall_model=ctx.firewall_model or "",
-            stream=chat.stream if chat else False,
+            stream=ctx.stream,
             finish_reason=ctx.finish_reason or "",
             request_body=self._body(ctx.body),
             response_body=self._body(ctx.response_body),

@@ -1,5 +1,6 @@
 """The request pipeline of the model endpoints, written once: ``STAGES`` below, run in order
-by ``serve`` for ``/v1/chat/completions``, ``/v1/messages`` and ``/v1/embeddings`` alike.
+by ``serve`` for ``/v1/chat/completions``, ``/v1/responses``, ``/v1/messages`` (and its
+``count_tokens``) and ``/v1/embeddings`` alike.
 
 Each stage is one module (a package once it has helpers or backends) with one contract: it
 reads and sets the exchange (``exchange.Exchange``: the request context and what only lives

@@ -37,8 +37,9 @@ class ProviderRequest(Protocol):
 
 
 class Endpoint(Protocol):
-    """A model endpoint (``/v1/chat/completions``, ``/v1/messages``, ``/v1/embeddings``): how
-    its body parses and which error envelope it answers in. The stages do the rest."""
+    """A model endpoint (``/v1/chat/completions``, ``/v1/responses``, ``/v1/messages``,
+    ``/v1/embeddings``): how its body parses and which error envelope it answers in. The
+    stages do the rest."""
 
     api_format: Literal["openai", "anthropic"]
 

@@ -1,10 +1,10 @@
 """Stage: parse. The body read within the size limit, then parsed by the endpoint (the
 native parser for chat and messages: size, depth, model and messages).
 
-Reads the scope and the body; sets ``ctx.body``, ``ctx.chat`` (chat and messages) and the
-exchange's parsed request. Answers early with 413 for a body over ``MAX_BODY_BYTES`` and 400
-for one that does not parse. ``Parser`` holds the worker's configured native parsers, headers
-included (auth reads them first).
+Reads the scope and the body; sets ``ctx.body``, ``ctx.chat`` (chat and messages),
+``ctx.stream`` and the exchange's parsed request. Answers early with 413 for a body over
+``MAX_BODY_BYTES`` and 400 for one that does not parse. ``Parser`` holds the worker's
+configured native parsers, headers included (auth reads them first).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ async def run(exchange: Exchange) -> None:
     exchange.ctx.body = await read_body(
         exchange.scope, exchange.proto, worker.parser, worker.settings.body_read_timeout
     )
-    exchange.request = exchange.endpoint.parse(exchange)
+    exchange.request = request = exchange.endpoint.parse(exchange)
+    exchange.ctx.stream = request.stream
 
 
 class RequestHeaders(Protocol):

@@ -66,8 +66,10 @@ def wire_of(name: str, settings: Settings, upstream: Upstream) -> Wire:
 
 
 def _openai(name: str, settings: Settings, upstream: Upstream) -> Provider:
-    kind = settings.providers[name].kind
-    return OpenAIProvider(name, kind, **wire_of(name, settings, upstream))
+    config = settings.providers[name]
+    provider = OpenAIProvider(name, config.kind, **wire_of(name, settings, upstream))
+    provider.speaks_responses = config.responses == "native"
+    return provider
 
 
 def _gemini(name: str, settings: Settings, upstream: Upstream) -> Provider:
@@ -93,12 +95,14 @@ def _anthropic(name: str, settings: Settings, upstream: Upstream) -> Provider:
 def _azure(name: str, settings: Settings, upstream: Upstream) -> Provider:
     config = settings.providers[name]
     assert config.api_version is not None, "validated by ProviderConfig"
-    return AzureOpenAIProvider(
+    provider = AzureOpenAIProvider(
         name,
         **wire_of(name, settings, upstream),
         api_version=config.api_version,
         deployments=dict(config.deployments),
     )
+    provider.speaks_responses = config.responses == "native"
+    return provider
 
 
 # Provider kind -> the factory that builds one from its settings.

@@ -3,6 +3,9 @@
 - ``Provider``: every provider answers chat completions, whole and streamed;
 - ``MessagesProvider``: it also speaks Anthropic's Messages API natively, so ``/v1/messages``
   bodies pass through untranslated (the rest get them over chat: ``operations``);
+- ``ResponsesProvider``: it speaks OpenAI's Responses API natively (the rest get
+  ``/v1/responses`` over chat: ``operations``);
+- ``TokenCounter``: it counts the input tokens of a Messages request (Anthropic);
 - ``EmbeddingsProvider``: it also serves embeddings.
 
 A provider only translates and calls: it builds the upstream request from the client's body,
@@ -119,14 +122,18 @@ class Stream(Protocol):
     async def close(self) -> None: ...
 
 
+Api = Literal["chat", "messages", "count_tokens", "responses"]
+
+
 @dataclass(slots=True, frozen=True)
 class Call:
     """One call to one provider: the client's body (raw bytes, in the format of ``api``),
     the model to ask for at the provider, and the stream options.
 
-    ``api`` is the format the client spoke: ``chat`` (OpenAI chat completions) or
+    ``api`` is the format the client spoke: ``chat`` (OpenAI chat completions),
     ``messages`` (Anthropic's Messages API, with the client's ``anthropic-*`` headers in
-    ``client_headers``, as (name, value) pairs)."""
+    ``client_headers``, as (name, value) pairs), ``count_tokens`` (a Messages body whose
+    input tokens are to be counted) or ``responses`` (OpenAI's Responses API)."""
 
     body: bytes
     model: str
@@ -134,7 +141,7 @@ class Call:
     stream: bool
     include_usage: bool
     user_text: str | None = None
-    api: Literal["chat", "messages"] = "chat"
+    api: Api = "chat"
     client_headers: tuple[tuple[str, str], ...] = ()
 
 
@@ -164,6 +171,28 @@ class MessagesProvider(Protocol):
     async def messages_complete(self, call: Call) -> Completion: ...
 
     async def messages_stream(self, call: Call) -> Stream: ...
+
+
+@runtime_checkable
+class ResponsesProvider(Protocol):
+    """A provider that speaks OpenAI's Responses API natively: ``call.body`` is a Responses
+    request, and the answer (a ``response`` object, or its typed event stream) goes back to
+    the client as the provider sent it. ``speaks_responses`` false (an OpenAI-compatible
+    server without ``/responses``) sends it over chat instead."""
+
+    speaks_responses: bool
+
+    async def responses_complete(self, call: Call) -> Completion: ...
+
+    async def responses_stream(self, call: Call) -> Stream: ...
+
+
+@runtime_checkable
+class TokenCounter(Protocol):
+    """A provider that counts the input tokens of a Messages request
+    (``/v1/messages/count_tokens``): the answer is ``{"input_tokens": N}``."""
+
+    async def count_tokens(self, call: Call) -> Completion: ...
 
 
 @dataclass(slots=True, frozen=True)

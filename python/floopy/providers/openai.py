@@ -36,6 +36,7 @@ from floopy.providers.http import (
     UpstreamBody,
     oversized_event,
 )
+from floopy.providers.responses.native import NativeResponsesStream, whole
 from floopy.upstream import Upstream
 
 # Models that take max_completion_tokens and refuse max_tokens.
@@ -112,7 +113,10 @@ def error_message(body: bytes) -> str:
 
 
 class OpenAIProvider(HttpProvider):
-    """Speaks the OpenAI chat-completions wire format to ``base_url``."""
+    """Speaks the OpenAI chat-completions wire format to ``base_url``, and the Responses API
+    unless its settings say the server has none (``speaks_responses``)."""
+
+    speaks_responses = True
 
     def __init__(
         self,
@@ -154,8 +158,24 @@ class OpenAIProvider(HttpProvider):
         answer = await self._post(self._endpoint(call.model, "embeddings"), body)
         return Embeddings(body=answer.body, usage=_embedding_usage(answer.body))
 
+    async def responses_complete(self, call: Call) -> Completion:
+        """``/v1/responses`` natively: the client's body (with the provider's model name),
+        the answer as it came."""
+        answer = await self._post(self._responses_url(call.model), self._responses_body(call))
+        return whole(self.name, answer.body)
+
+    async def responses_stream(self, call: Call) -> NativeResponsesStream:
+        url, body = self._responses_url(call.model), self._responses_body(call)
+        return await self._relay(url, body, NativeResponsesStream)
+
     def _endpoint(self, model: str, operation: str) -> str:
         return f"{self._root}/{operation}"
+
+    def _responses_url(self, model: str) -> str:
+        return f"{self._root}/responses"
+
+    def _responses_body(self, call: Call) -> bytes:
+        return call.body if call.model == call.requested_model else _named(call.body, call.model)
 
     def _error(self, answer: Answer) -> errors.FloopyError:
         message = error_message(answer.body)
@@ -224,6 +244,14 @@ class AzureOpenAIProvider(OpenAIProvider):
         deployment = quote(self._deployments.get(model, model), safe="")
         return f"{self._root}/openai/deployments/{deployment}/{operation}?{self._query}"
 
+    def _responses_url(self, model: str) -> str:
+        """Azure's Responses API has one path; the deployment is the body's model."""
+        return f"{self._root}/openai/responses?{self._query}"
+
+    def _responses_body(self, call: Call) -> bytes:
+        deployment = self._deployments.get(call.model, call.model)
+        return call.body if deployment == call.requested_model else _named(call.body, deployment)
+
 
 def _rename(doc: dict[str, Any], old: str, new: str) -> None:
     value = doc.pop(old, None)
@@ -232,8 +260,13 @@ def _rename(doc: dict[str, Any], old: str, new: str) -> None:
 
 
 def _with_model(call: EmbeddingCall) -> bytes:
-    doc: dict[str, Any] = msgspec.json.decode(call.body)
-    doc["model"] = call.model
+    return _named(call.body, call.model)
+
+
+def _named(body: bytes, model: str) -> bytes:
+    """The client's body with the model the provider knows."""
+    doc: dict[str, Any] = msgspec.json.decode(body)
+    doc["model"] = model
     return msgspec.json.encode(doc)
 
 

@@ -5,6 +5,10 @@ what it is.
 - ``/v1/messages`` goes natively to a ``MessagesProvider`` (the body untouched, the answer
   relayed as it came), and over chat to any other: the request translated to OpenAI's
   format, the answer or its stream translated back (``bridge``);
+- ``/v1/responses`` goes natively to a ``ResponsesProvider`` (the OpenAI kinds, unless
+  set to ``responses: "chat"``) and over chat to any other (``responses``);
+- ``/v1/messages/count_tokens`` goes to a ``TokenCounter`` (Anthropic); any other provider
+  is a 400 that says counting is not available for the model;
 - embeddings go to an ``EmbeddingsProvider``; any other provider is a 400 that names it.
 """
 
@@ -24,11 +28,14 @@ from floopy.providers.base import (
     EmbeddingsProvider,
     MessagesProvider,
     Provider,
+    ResponsesProvider,
     Stream,
+    TokenCounter,
 )
 from floopy.providers.bridge.request import to_openai
 from floopy.providers.bridge.response import to_message
 from floopy.providers.bridge.stream import MessagesStream
+from floopy.providers.responses.over_chat import ResponsesOverChat
 
 Whole = Completion | Embeddings
 Reply = Whole | Stream
@@ -37,13 +44,15 @@ Reply = Whole | Stream
 class Operations:
     """One provider's operations, by the API the client spoke."""
 
-    __slots__ = ("_embeddings", "_messages", "provider")
+    __slots__ = ("_counter", "_embeddings", "_messages", "_responses", "provider")
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
         self._messages: MessagesProvider = (
             provider if isinstance(provider, MessagesProvider) else MessagesOverChat(provider)
         )
+        self._responses = _responses_of(provider)
+        self._counter = provider if isinstance(provider, TokenCounter) else None
         self._embeddings = provider if isinstance(provider, EmbeddingsProvider) else None
 
     async def send(self, call: Call | EmbeddingCall, *, stream: bool) -> Reply:
@@ -58,13 +67,30 @@ class Operations:
             return await self._embedder().embed(call)
         if call.api == "messages":
             return await self._messages.messages_complete(call)
+        if call.api == "responses":
+            return await self._responses.responses_complete(call)
+        if call.api == "count_tokens":
+            return await self._token_counter(call).count_tokens(call)
         return await self.provider.complete(call)
 
     async def stream(self, call: Call) -> Stream:
         """A stream whose first event has arrived; raises a FloopyError."""
         if call.api == "messages":
             return await self._messages.messages_stream(call)
+        if call.api == "responses":
+            return await self._responses.responses_stream(call)
         return await self.provider.stream(call)
+
+    def _token_counter(self, call: Call) -> TokenCounter:
+        if self._counter is None:
+            provider = self.provider
+            raise errors.BadRequest(
+                f"counting tokens is not available for model '{call.requested_model}': its "
+                f"provider '{provider.name}' ({provider.kind}) has no token counting; it is "
+                "available for models of Anthropic providers",
+                param="model",
+            )
+        return self._counter
 
     def _embedder(self) -> EmbeddingsProvider:
         if self._embeddings is None:
@@ -75,6 +101,12 @@ class Operations:
                 param="model",
             )
         return self._embeddings
+
+
+def _responses_of(provider: Provider) -> ResponsesProvider:
+    if isinstance(provider, ResponsesProvider) and provider.speaks_responses:
+        return provider
+    return ResponsesOverChat(provider)
 
 
 class MessagesOverChat:

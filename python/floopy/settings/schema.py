@@ -17,6 +17,7 @@ from floopy.settings import defaults
 from floopy.settings.policies import CircuitBreakerConfig, OrganizationConfig, RateLimitPolicy
 
 ProviderKind = Literal["openai", "openai_compatible", "echo", "anthropic", "gemini", "azure"]
+OPENAI_KINDS = ("openai", "openai_compatible", "azure")  # they may speak the Responses API
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 UpstreamClient = Literal["native", "aiohttp"]
 Strategy = Literal["fallback", "round_robin", "weighted", "latency", "cost"]
@@ -50,6 +51,9 @@ class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     # (a model without an entry is served by the deployment of the same name).
     api_version: str | None = None
     deployments: dict[str, str] = {}
+    # OpenAI kinds only: how /v1/responses reaches the provider, natively (its own
+    # /responses) or over chat completions (a compatible server without /responses).
+    responses: Literal["native", "chat"] = "native"
 
     def __post_init__(self) -> None:
         if self.kind != "echo" and not self.base_url.startswith(("http://", "https://")):
@@ -64,6 +68,11 @@ class ProviderConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
             )
         if self.kind != "azure" and (self.api_version is not None or self.deployments):
             raise ValueError(f"api_version and deployments are for kind 'azure', not {self.kind!r}")
+        if self.responses != "native" and self.kind not in OPENAI_KINDS:
+            raise ValueError(
+                f"responses is for the OpenAI kinds ({', '.join(OPENAI_KINDS)}), not "
+                f"{self.kind!r}: the others always get /v1/responses over chat"
+            )
         if self.kind not in ("echo", "openai_compatible") and not self.api_key_env:
             raise ValueError(
                 f"api_key_env is required for kind {self.kind!r}: name the environment "

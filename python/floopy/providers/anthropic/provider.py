@@ -1,6 +1,6 @@
 """The ``anthropic`` provider kind: OpenAI-format chat completions answered by the Anthropic
-Messages API (translated both ways, streams included), and ``/v1/messages`` requests passed
-to it natively."""
+Messages API (translated both ways, streams included), and ``/v1/messages`` and
+``/v1/messages/count_tokens`` requests passed to it natively."""
 
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ class AnthropicProvider(HttpProvider):
             name, upstream=upstream, timeouts=timeouts, headers=headers, content_limit=content_limit
         )
         self._url = messages_url(base_url)
+        self._count_url = f"{self._url}/count_tokens"
         # Anthropic requires max_tokens: the catalog's limit of the model, else the default.
         self._max_output_tokens = max_output_tokens
         self._default_max_tokens = default_max_tokens
@@ -102,6 +103,13 @@ class AnthropicProvider(HttpProvider):
             lambda opened: AnthropicStream(opened, relay),
             headers,
         )
+
+    async def count_tokens(self, call: Call) -> Completion:
+        """Anthropic's own count of a Messages request, relayed as it came; it costs no
+        tokens, so there is no usage."""
+        headers = self._native_headers(call.client_headers)
+        answer = await self._post(self._count_url, self._native_body(call), headers)
+        return Completion(body=answer.body)
 
     def _translate(self, call: Call, *, stream: bool) -> AnthropicRequest:
         doc = msgspec.json.decode(call.body)
