@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from floopy.observability.fallback import BATCH_END, spool_files
+
 from .conftest import HERE, wait_until_up
 
 CLICKHOUSE_SERVER = HERE.parent / "mock_upstream" / "clickhouse_server.py"
@@ -80,3 +82,24 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) ->
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def spooled_row(data_dir: Path, request_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The request's row in the log spool (rows only: each batch's end line is not one),
+    once the log writer has spooled it."""
+    found: dict[str, Any] = {}
+
+    def spooled() -> bool:
+        for paths in spool_files(data_dir / "spool", "requests").values():
+            for path in paths:
+                for line in path.read_bytes().splitlines():
+                    if line == BATCH_END:
+                        continue
+                    row = json.loads(line)
+                    if row.get("request_id") == request_id:
+                        found.update(row)
+                        return True
+        return False
+
+    wait_for(spooled, f"the log row of {request_id}", timeout=timeout)
+    return found

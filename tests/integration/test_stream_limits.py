@@ -20,10 +20,8 @@ import httpx
 import openai
 import pytest
 
-from floopy.observability.fallback import spool_files
-
 from .conftest import TEST_KEY, Gateway, free_port, start_gateway, stop, write_settings
-from .logstore import wait_for
+from .logstore import spooled_row, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -71,21 +69,7 @@ def ask() -> list[dict[str, str]]:
 
 
 def logged(gateway: Gateway, request_id: str) -> dict[str, Any]:
-    """The request's row in the log spool, once the log writer has spooled it."""
-    found: dict[str, Any] = {}
-
-    def spooled() -> bool:
-        for paths in spool_files(gateway.data_dir / "spool", "requests").values():
-            for path in paths:
-                for line in path.read_text().splitlines():
-                    row = json.loads(line)
-                    if row.get("request_id") == request_id:
-                        found.update(row)
-                        return True
-        return False
-
-    wait_for(spooled, f"the log row of {request_id}")
-    return found
+    return spooled_row(gateway.data_dir, request_id)
 
 
 def breaker_opened(gateway: Gateway, target: str) -> bool:
