@@ -20,54 +20,7 @@ from floopy._native import SseParser
 from floopy.providers.anthropic.wire import ERROR_STATUS, error_event
 from floopy.providers.base import Stream, Usage
 from floopy.providers.bridge.response import anthropic_usage, message_id, stop_reason
-
-
-class _Function(msgspec.Struct):
-    name: str | None = None
-    arguments: str | None = None
-
-
-class _ToolCallDelta(msgspec.Struct):
-    index: int = 0
-    id: str | None = None
-    function: _Function | None = None
-
-
-class _Delta(msgspec.Struct):
-    content: str | None = None
-    tool_calls: list[_ToolCallDelta] | None = None
-
-
-class _Choice(msgspec.Struct):
-    delta: _Delta = msgspec.field(default_factory=_Delta)
-    finish_reason: str | None = None
-
-
-class _Details(msgspec.Struct):
-    cached_tokens: int | None = None
-    cache_write_tokens: int | None = None
-
-
-class _Usage(msgspec.Struct):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prompt_tokens_details: _Details | None = None
-
-
-class _Error(msgspec.Struct):
-    message: str = ""
-    type: str | None = None
-
-
-class _Chunk(msgspec.Struct):
-    id: str | None = None
-    model: str | None = None
-    choices: list[_Choice] = []
-    usage: _Usage | None = None
-    error: _Error | None = None
-
-
-_decoder = msgspec.json.Decoder(_Chunk)
+from floopy.providers.chat_chunk import Choice, ToolCallDelta, chunk_decoder, chunk_usage
 
 
 def event(name: str, data: dict[str, Any]) -> bytes:
@@ -120,17 +73,17 @@ class EventWriter:
         if data.strip() == "[DONE]":
             return self._message_end()
         try:
-            chunk = _decoder.decode(data)
+            chunk = chunk_decoder.decode(data)
         except (msgspec.DecodeError, RecursionError):
             return b""  # not a chunk (a comment, a vendor extension): nothing to say
         if chunk.error is not None:
             kind = chunk.error.type if chunk.error.type in ERROR_STATUS else "api_error"
             return self._fail(kind or "api_error", chunk.error.message)
         if chunk.usage is not None:
-            self._usage = _usage(chunk.usage)
+            self._usage = chunk_usage(chunk.usage)
         return b"".join(self._choice(choice) for choice in chunk.choices[:1])
 
-    def _choice(self, choice: _Choice) -> bytes:
+    def _choice(self, choice: Choice) -> bytes:
         out = []
         if choice.delta.content:
             out.append(self._text(choice.delta.content))
@@ -147,7 +100,7 @@ class EventWriter:
         delta = {"type": "text_delta", "text": text}
         return out + self._delta(self._text_block, delta)
 
-    def _tool(self, call: _ToolCallDelta) -> bytes:
+    def _tool(self, call: ToolCallDelta) -> bytes:
         out = b""
         block = self._tool_blocks.get(call.index)
         if block is None:
@@ -190,17 +143,6 @@ class EventWriter:
     def _fail(self, kind: str, message: str) -> bytes:
         self.ended = True
         return error_event(kind, message)
-
-
-def _usage(raw: _Usage) -> Usage:
-    details = raw.prompt_tokens_details or _Details()
-    return Usage(
-        prompt_tokens=raw.prompt_tokens,
-        completion_tokens=raw.completion_tokens,
-        total_tokens=raw.prompt_tokens + raw.completion_tokens,
-        cached_tokens=details.cached_tokens or 0,
-        cache_write_tokens=details.cache_write_tokens or 0,
-    )
 
 
 class MessagesStream:

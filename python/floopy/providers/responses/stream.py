@@ -20,55 +20,8 @@ import msgspec
 
 from floopy._native import SseParser
 from floopy.providers.base import Stream, Usage
+from floopy.providers.chat_chunk import Choice, ToolCallDelta, chunk_decoder, chunk_usage
 from floopy.providers.responses.response import Frame, Item, call_item, message_item, new_id
-
-
-class _Function(msgspec.Struct):
-    name: str | None = None
-    arguments: str | None = None
-
-
-class _ToolCallDelta(msgspec.Struct):
-    index: int = 0
-    id: str | None = None
-    function: _Function | None = None
-
-
-class _Delta(msgspec.Struct):
-    content: str | None = None
-    tool_calls: list[_ToolCallDelta] | None = None
-
-
-class _Choice(msgspec.Struct):
-    delta: _Delta = msgspec.field(default_factory=_Delta)
-    finish_reason: str | None = None
-
-
-class _Details(msgspec.Struct):
-    cached_tokens: int | None = None
-    reasoning_tokens: int | None = None
-    cache_write_tokens: int | None = None
-
-
-class _Usage(msgspec.Struct):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prompt_tokens_details: _Details | None = None
-    completion_tokens_details: _Details | None = None
-
-
-class _Error(msgspec.Struct):
-    message: str = ""
-    code: str | None = None
-
-
-class _Chunk(msgspec.Struct):
-    choices: list[_Choice] = []
-    usage: _Usage | None = None
-    error: _Error | None = None
-
-
-_decoder = msgspec.json.Decoder(_Chunk)
 
 
 class _Open:
@@ -119,16 +72,16 @@ class EventWriter:
         if data.strip() == "[DONE]":
             return self._complete()
         try:
-            chunk = _decoder.decode(data)
+            chunk = chunk_decoder.decode(data)
         except (msgspec.DecodeError, RecursionError):
             return b""  # not a chunk (a comment, a vendor extension): nothing to say
         if chunk.error is not None:
             return self.fail(chunk.error.code or "server_error", chunk.error.message)
         if chunk.usage is not None:
-            self._usage = _usage(chunk.usage)
+            self._usage = chunk_usage(chunk.usage)
         return b"".join(self._choice(choice) for choice in chunk.choices[:1])
 
-    def _choice(self, choice: _Choice) -> bytes:
+    def _choice(self, choice: Choice) -> bytes:
         out = []
         if choice.delta.content:
             out.append(self._text(choice.delta.content))
@@ -152,7 +105,7 @@ class EventWriter:
         delta = {**self._at(message), "delta": text, "logprobs": []}
         return out + self._event("response.output_text.delta", delta)
 
-    def _tool(self, call: _ToolCallDelta) -> bytes:
+    def _tool(self, call: ToolCallDelta) -> bytes:
         out = b""
         item = self._calls.get(call.index)
         if item is None:
@@ -227,19 +180,6 @@ class EventWriter:
         data = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
         return b"event: " + kind.encode() + b"\ndata: " + msgspec.json.encode(data) + b"\n\n"
-
-
-def _usage(raw: _Usage) -> Usage:
-    prompt = raw.prompt_tokens_details or _Details()
-    completion = raw.completion_tokens_details or _Details()
-    return Usage(
-        prompt_tokens=raw.prompt_tokens,
-        completion_tokens=raw.completion_tokens,
-        total_tokens=raw.prompt_tokens + raw.completion_tokens,
-        cached_tokens=prompt.cached_tokens or 0,
-        reasoning_tokens=completion.reasoning_tokens or 0,
-        cache_write_tokens=prompt.cache_write_tokens or 0,
-    )
 
 
 class ResponsesStream:
