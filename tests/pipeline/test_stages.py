@@ -121,3 +121,17 @@ def test_imports_point_one_way(folder: str, forbidden: tuple[str, ...]) -> None:
         if bad:
             offending[str(path.relative_to(PACKAGE))] = bad
     assert offending == {}
+
+
+def test_an_untraced_stage_runs_without_a_span() -> None:
+    ran: list[str] = []
+
+    async def quiet(x: Exchange) -> None:
+        assert x.span is None
+        ran.append("quiet")
+
+    stages = (recording(ran, "first"), Stage("quiet", quiet, traced=False))
+    x = exchange()
+    asyncio.run(pipeline._run_stages(x, stages))
+    assert ran == ["first", "quiet"]
+    assert [span.name for span in x.ctx.trace.spans] == ["first"]

@@ -68,8 +68,11 @@ class Exchange:
 @dataclass(frozen=True, slots=True)
 class Stage:
     """One step of the pipeline: ``run`` reads and sets the exchange, and may answer early
-    by setting ``exchange.reply``; stages marked ``until_answered`` are skipped after that."""
+    by setting ``exchange.reply``; stages marked ``until_answered`` are skipped after that.
+    A stage is timed in a span of its own unless ``traced`` is off (a stage with nothing to
+    do yet: every span is a row in the log)."""
 
     name: str
     run: Callable[[Exchange], Awaitable[None]]
     until_answered: bool = False
+    traced: bool = True
