@@ -1,8 +1,10 @@
-"""The OpenAI chat-completion chunk, as the translators that turn a provider's chat stream into
-another API's events read it (``bridge.stream`` for Anthropic's, ``responses.stream`` for the
-Responses API's). Fields the gateway does not read are skipped unparsed."""
+"""The OpenAI chat completion, whole and as stream chunks, as the translators that turn a
+provider's chat answer into another API's read it (``bridge`` for Anthropic's Messages API,
+``responses`` for the Responses API). Fields the gateway does not read are skipped unparsed."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import msgspec
 
@@ -71,3 +73,36 @@ def chunk_usage(raw: ChunkUsage) -> Usage:
         reasoning_tokens=completion.reasoning_tokens or 0,
         cache_write_tokens=prompt.cache_write_tokens or 0,
     )
+
+
+# --- a whole completion ------------------------------------------------------------------------
+
+
+class Function(msgspec.Struct):
+    name: str = ""
+    arguments: str = ""
+
+
+class ToolCall(msgspec.Struct):
+    id: str = ""
+    function: Function = msgspec.field(default_factory=Function)
+
+
+class Reply(msgspec.Struct):
+    content: str | list[dict[str, Any]] | None = None
+    refusal: str | None = None
+    tool_calls: list[ToolCall] | None = None
+
+
+class WholeChoice(msgspec.Struct):
+    message: Reply = msgspec.field(default_factory=Reply)
+    finish_reason: str | None = None
+
+
+class WholeCompletion(msgspec.Struct):
+    id: str = ""
+    model: str = ""
+    choices: list[WholeChoice] = []
+
+
+completion_decoder = msgspec.json.Decoder(WholeCompletion)

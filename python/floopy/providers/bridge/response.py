@@ -9,6 +9,7 @@ import msgspec
 
 from floopy import errors
 from floopy.providers.base import Completion, Usage
+from floopy.providers.chat_chunk import Reply, WholeChoice, completion_decoder
 
 # OpenAI finish_reason -> Anthropic stop_reason. OpenAI does not say which stop sequence
 # matched, so "stop" is always end_turn.
@@ -19,35 +20,6 @@ STOP_REASONS = {
     "function_call": "tool_use",
     "content_filter": "refusal",
 }
-
-
-class _Function(msgspec.Struct):
-    name: str = ""
-    arguments: str = ""
-
-
-class _ToolCall(msgspec.Struct):
-    id: str = ""
-    function: _Function = msgspec.field(default_factory=_Function)
-
-
-class _Reply(msgspec.Struct):
-    content: str | list[dict[str, Any]] | None = None
-    tool_calls: list[_ToolCall] | None = None
-
-
-class _Choice(msgspec.Struct):
-    message: _Reply = msgspec.field(default_factory=_Reply)
-    finish_reason: str | None = None
-
-
-class _Completion(msgspec.Struct):
-    id: str = ""
-    model: str = ""
-    choices: list[_Choice] = []
-
-
-_decoder = msgspec.json.Decoder(_Completion)
 
 
 def stop_reason(finish_reason: str | None) -> str:
@@ -74,12 +46,12 @@ def anthropic_usage(usage: Usage | None) -> dict[str, int]:
 
 def to_message(completion: Completion, provider: str) -> Completion:
     try:
-        parsed = _decoder.decode(completion.body)
+        parsed = completion_decoder.decode(completion.body)
     except (msgspec.DecodeError, RecursionError) as exc:
         raise errors.ProviderError(
             f"{provider} sent an answer the gateway cannot read: {exc}"
         ) from None
-    choice = parsed.choices[0] if parsed.choices else _Choice()
+    choice = parsed.choices[0] if parsed.choices else WholeChoice()
     body = {
         "id": message_id(parsed.id),
         "type": "message",
@@ -98,7 +70,7 @@ def to_message(completion: Completion, provider: str) -> Completion:
     )
 
 
-def _blocks(reply: _Reply) -> list[dict[str, Any]]:
+def _blocks(reply: Reply) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     text = _text(reply.content)
     if text:

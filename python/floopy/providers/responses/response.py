@@ -18,6 +18,7 @@ import msgspec
 
 from floopy import errors
 from floopy.providers.base import Completion, Usage
+from floopy.providers.chat_chunk import Reply, WholeChoice, completion_decoder
 
 Item = dict[str, Any]
 
@@ -126,42 +127,14 @@ def call_item(
 # --- a whole completion ---------------------------------------------------------------------
 
 
-class _Function(msgspec.Struct):
-    name: str = ""
-    arguments: str = ""
-
-
-class _ToolCall(msgspec.Struct):
-    id: str = ""
-    function: _Function = msgspec.field(default_factory=_Function)
-
-
-class _Reply(msgspec.Struct):
-    content: str | list[dict[str, Any]] | None = None
-    refusal: str | None = None
-    tool_calls: list[_ToolCall] | None = None
-
-
-class _Choice(msgspec.Struct):
-    message: _Reply = msgspec.field(default_factory=_Reply)
-    finish_reason: str | None = None
-
-
-class _Completion(msgspec.Struct):
-    choices: list[_Choice] = []
-
-
-_decoder = msgspec.json.Decoder(_Completion)
-
-
 def to_response(completion: Completion, frame: Frame, provider: str) -> Completion:
     try:
-        parsed = _decoder.decode(completion.body)
+        parsed = completion_decoder.decode(completion.body)
     except (msgspec.DecodeError, RecursionError) as exc:
         raise errors.ProviderError(
             f"{provider} sent an answer the gateway cannot read: {exc}"
         ) from None
-    choice = parsed.choices[0] if parsed.choices else _Choice()
+    choice = parsed.choices[0] if parsed.choices else WholeChoice()
     finish = completion.finish_reason or choice.finish_reason
     output = _items(choice.message, "incomplete" if finish in INCOMPLETE else "completed")
     body = frame.finished(finish, output, completion.usage)
@@ -173,7 +146,7 @@ def to_response(completion: Completion, frame: Frame, provider: str) -> Completi
     )
 
 
-def _items(reply: _Reply, status: str) -> list[Item]:
+def _items(reply: Reply, status: str) -> list[Item]:
     items: list[Item] = []
     text = _text(reply.content)
     if text or reply.refusal:
