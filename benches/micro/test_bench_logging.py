@@ -3,14 +3,20 @@
 ``log-per-request``: building a finished request's rows (record and spans), scrubbing, JSON
 encoding and enqueueing them, which is all the request path does (``RequestLog.finished``),
 without scrubbing, with the default (keys, bearer tokens) and with every kind.
+``log-hand-over``: how a request's two rows leave the worker, side by side: appended to an
+in-memory queue (what earlier versions did, with the database in the worker), appended to the
+worker's journal (two native writes that reach the OS: what a worker does now), and sent over
+a Unix socket to another process's reader (the alternative the journal was chosen over).
 ``log-insert``: one batch of 1,000 request rows inserted into the embedded store (chDB)
-through clickhouse-connect, as a batch worker does; rows per second is 1,000 over the time
-per call. Each bench checks its result first.
+through clickhouse-connect, as the log store process does; rows per second is 1,000 over the
+time per call. Each bench checks its result first.
 """
 
 from __future__ import annotations
 
 import collections
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +27,7 @@ import pytest
 
 from floopy._native import HeaderExtractor, RequestParser
 from floopy.context import RequestContext
+from floopy.observability.journal import JournalFile
 from floopy.observability.migrations import migrate
 from floopy.observability.record import RecordBuilder, encode
 from floopy.observability.store import LogStore
@@ -92,6 +99,68 @@ def test_log_per_request(benchmark: Bench, size: str, scrub: str) -> None:
     assert len(queue) == 2 and msgspec.json.decode(queue[0])["total_tokens"] == 100
     benchmark.group = f"log-per-request-{size}"
     benchmark(log_request, builder, ctx, queue)
+
+
+def two_rows() -> tuple[bytes, bytes]:
+    builder = RecordBuilder(settings())
+    ctx = finished_request(chat_body("small"))
+    record = builder.request(ctx)
+    return encode(record), encode(builder.trace(ctx, record))
+
+
+def test_hand_over_to_a_queue(benchmark: Bench) -> None:
+    request, trace = two_rows()
+    queue: collections.deque[bytes] = collections.deque(maxlen=10_000)
+
+    def hand_over() -> None:
+        queue.append(request)
+        queue.append(trace)
+
+    hand_over()
+    assert list(queue) == [request, trace]
+    benchmark.group = "log-hand-over"
+    benchmark(hand_over)
+
+
+def test_hand_over_to_the_journal(benchmark: Bench, tmp_path: Any) -> None:
+    request, trace = two_rows()
+    journals = [JournalFile(tmp_path, sink, "1-bench", 1 << 40) for sink in ("r", "t")]
+
+    def hand_over() -> None:
+        journals[0].append((request,))
+        journals[1].append((trace,))
+
+    hand_over()
+    assert journals[0].live.read_bytes() == request + b"\n"
+    benchmark.group = "log-hand-over"
+    benchmark(hand_over)
+    for journal in journals:
+        journal.close()
+
+
+def test_hand_over_over_a_socket(benchmark: Bench) -> None:
+    request, trace = two_rows()
+    sender, receiver = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    received = [0]
+
+    def drain() -> None:
+        while chunk := receiver.recv(1 << 20):
+            received[0] += len(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+
+    def hand_over() -> None:
+        sender.sendall(request + b"\n")
+        sender.sendall(trace + b"\n")
+
+    hand_over()
+    benchmark.group = "log-hand-over"
+    benchmark(hand_over)
+    sender.close()
+    reader.join(10)
+    assert received[0] > 0
+    receiver.close()
 
 
 @pytest.fixture(scope="module")

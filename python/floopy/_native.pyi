@@ -285,9 +285,10 @@ class JsonlWriter:
     ``.jsonl.1``, writing goes on in a fresh ``.jsonl`` (``generations`` counts the files
     kept, the live one included; a batch larger than ``max_bytes`` goes whole into a fresh
     file). Writers of the same path in one process share one file handle and lock. Each write
-    reaches the OS before returning; a file deleted under the writer (by replay) is recreated
-    at the next write; a torn last line found at open is sealed with a newline. Every method
-    that touches the disk releases the GIL. Raises OSError on I/O errors."""
+    reaches the OS before returning; a torn last line found at open is sealed with a newline.
+    A reader takes rotated generations only, never the live file: ``hand_over`` rotates early
+    once it took ``.jsonl.1``. Writes release the GIL above 64 KiB; the other methods that
+    touch the disk always do. Raises OSError on I/O errors."""
 
     path: str  # absolute
     max_bytes: int
@@ -301,13 +302,19 @@ class JsonlWriter:
     ) -> Self:
         """Raises ValueError (InvalidField) for ``max_bytes`` or ``generations`` below 1."""
 
-    def write(self, record: bytes) -> None:
-        """One record; a trailing newline is added. Raises ValueError (InvalidField, ``param``
-        ``"record"``) if it holds a newline or is empty."""
+    def write(self, record: bytes) -> int:
+        """One record; a trailing newline is added. Returns how many older records rotation
+        dropped to make room. Raises ValueError (InvalidField, ``param`` ``"record"``) if it
+        holds a newline or is empty."""
 
-    def write_many(self, records: Sequence[bytes]) -> None:
-        """Several records in one locked append. If any is refused (``param``
-        ``"records.<i>"``), none is written."""
+    def write_many(self, records: Sequence[bytes]) -> int:
+        """Several records in one locked append; returns the records rotation dropped. If
+        any is refused (``param`` ``"records.<i>"``), none is written."""
+
+    def hand_over(self) -> bool:
+        """When ``.jsonl.1`` does not exist and the live file holds records, rotates now
+        (``.jsonl`` becomes ``.jsonl.1``) and returns True. First notices a live file deleted
+        or renamed by hand (a fresh one is started at the next write)."""
 
     def flush(self) -> None: ...
     def sync(self) -> None:
@@ -324,12 +331,20 @@ class JsonlWriter:
 class JsonlReader:
     """Reads records back for replay: yields each complete line (without its newline) as
     bytes, in batches of up to ``batch_size``; blank lines are passed over; a torn last line
-    (a crash mid-write, or a write in progress) is skipped and counted in ``skipped``. Raises
-    OSError if the file cannot be read, ValueError for a ``batch_size`` below 1."""
+    (a crash mid-write, or a write in progress) is skipped and counted in ``skipped``.
+    Reading starts at byte ``offset`` (a ``position`` stored earlier); ``position`` is the
+    offset just past the last complete line read. Raises OSError if the file cannot be read,
+    ValueError for a ``batch_size`` below 1 or a negative ``offset``."""
 
     skipped: int
+    position: int
 
-    def __new__(cls, path: str | os.PathLike[str], batch_size: int = ...) -> Self: ...  # 1000
+    def __new__(
+        cls,
+        path: str | os.PathLike[str],
+        batch_size: int = ...,
+        offset: int = 0,  # 1000
+    ) -> Self: ...
     def __iter__(self) -> Iterator[list[bytes]]: ...
     def __next__(self) -> list[bytes]: ...
 

@@ -1,15 +1,18 @@
-"""The ``floopy`` command: ``serve``, ``keys create`` and ``settings check``.
+"""The ``floopy`` command: ``serve``, ``store``, ``logs``, ``keys create`` and ``settings
+check``.
 
 ``serve`` validates the settings before starting anything, so a bad setting stops the start
-with exit status 2 and a message naming it. Its options are exported as ``FLOOPY_*``
-variables because granian's workers load the settings again on their own, and must load the
-same ones (command line > environment > settings module > defaults).
+with exit status 2 and a message naming it. With the request log on, it starts the log store
+process first and stops it last (``floopy.logstore.supervisor``). Its options are exported
+as ``FLOOPY_*`` variables because granian's workers load the settings again on their own, and
+must load the same ones (command line > environment > settings module > defaults).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import pprint
 import sys
@@ -19,7 +22,7 @@ from typing import Any
 
 from floopy import __version__
 from floopy.keys import DevKey, api_key_entry, ensure_dev_key, mint_key
-from floopy.observability.fallback import SPOOL_DIR
+from floopy.observability.journal import JOURNAL_DIR
 from floopy.observability.store import EMBEDDED_DIR
 from floopy.settings import Settings, SettingsError, load_settings, unknown_env_variables
 from floopy.settings.display import mask_url, masked_settings
@@ -48,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"floopy {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     _add_serve(commands)
+    _add_store(commands)
     _add_keys(commands)
     _add_settings(commands)
     _add_logs(commands)
@@ -97,15 +101,28 @@ def _add_settings(commands: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     os.environ.update(_option_env(args))
     settings = load_settings()
-    _check_log_store_workers(settings)
     dev_key = None if settings.api_keys else ensure_dev_key(settings.data_dir)
     for line in startup_lines(settings, dev_key):
         print(line)
     for warning in unknown_env_variables(settings):
         print(f"warning: {warning}", file=sys.stderr)
     sys.stdout.flush()  # before granian forks, so no worker inherits unwritten output
-    _run_granian(settings)
+    supervisor = None
+    if settings.logging_enabled:
+        from floopy.logstore.supervisor import StoreSupervisor
+
+        supervisor = StoreSupervisor(dict(os.environ), _say)
+        supervisor.start()
+    try:
+        _run_granian(settings)  # returns once every worker has stopped
+    finally:
+        if supervisor is not None:
+            supervisor.stop()  # last: the workers' final rows are in their journals
     return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 def _option_env(args: argparse.Namespace) -> dict[str, str]:
@@ -144,15 +161,6 @@ def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _check_log_store_workers(settings: Settings) -> None:
-    if settings.logging_enabled and settings.clickhouse_url is None and settings.workers > 1:
-        raise SettingsError(
-            f"WORKERS: {settings.workers} workers need CLICKHOUSE_URL (a ClickHouse server): "
-            "the embedded ClickHouse (chdb) under DATA_DIR admits one process. Set "
-            "CLICKHOUSE_URL, run WORKERS=1, or turn the request log off (LOGGING_ENABLED=False)"
-        )
-
-
 def _store_lines(settings: Settings) -> list[str]:
     data_dir = Path(settings.data_dir).resolve()
     logs = f"embedded ClickHouse (chdb) at {data_dir / EMBEDDED_DIR}"
@@ -162,7 +170,7 @@ def _store_lines(settings: Settings) -> list[str]:
         logs = mask_url(settings.clickhouse_url)
     shared = "Redis at " + mask_url(settings.redis_url) if settings.redis_url else "in process"
     return [
-        f"logs: {logs}; spool at {data_dir / SPOOL_DIR}",
+        f"logs: {logs}; journals at {data_dir / JOURNAL_DIR}",
         f"rate limits and circuit breakers: {shared}",
     ]
 
@@ -216,17 +224,88 @@ def _run_granian(settings: Settings) -> None:
     server.serve()  # handles SIGINT/SIGTERM: stops the workers gracefully, then returns
 
 
-# --- logs replay ---------------------------------------------------------------------------
+# --- store and logs ------------------------------------------------------------------------
+
+
+def _add_store(commands: Any) -> None:
+    store = commands.add_parser(
+        "store",
+        help="run the log store process alone (floopy serve starts one itself)",
+    )
+    _add_settings_option(store)
+    store.add_argument("--supervisor", type=int, help=argparse.SUPPRESS)
+    store.add_argument("--restarts", type=int, default=0, help=argparse.SUPPRESS)
+    store.set_defaults(handler=_store)
+
+
+def _store(args: argparse.Namespace) -> int:
+    from floopy.logstore.process import run_store  # clickhouse-connect loads slowly
+
+    settings = load_settings({**os.environ, **_option_env(args)})
+    if not settings.logging_enabled:
+        print("floopy: the request log is off (LOGGING_ENABLED=False)", file=sys.stderr)
+        return EXIT_INVALID
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
+    return run_store(settings, supervisor=args.supervisor, restarts=args.restarts)
 
 
 def _add_logs(commands: Any) -> None:
     logs = commands.add_parser("logs", help="the request log")
     actions = logs.add_subparsers(title="actions", required=True, metavar="ACTION")
+    tail = actions.add_parser("tail", help="follow new requests live, one line each")
+    _add_settings_option(tail)
+    tail.add_argument("--user", help="only this user id")
+    tail.add_argument("--session", help="only this session id")
+    tail.add_argument("--model", help="only this model (requested or served)")
+    tail.add_argument("--status", type=int, help="only this HTTP status")
+    tail.add_argument("--interval", type=float, default=0.5, help="seconds between polls")
+    tail.set_defaults(handler=_logs_tail)
+    query = actions.add_parser("query", help="run one read-only SELECT on the log")
+    _add_settings_option(query)
+    query.add_argument(
+        "sql", help='for example "SELECT model, count() FROM floopy.requests GROUP BY model"'
+    )
+    query.add_argument("--format", choices=("table", "jsonl"), default="table")
+    query.set_defaults(handler=_logs_query)
     replay = actions.add_parser(
-        "replay", help="replay spooled log rows into ClickHouse now, with progress"
+        "replay", help="carry the journals into ClickHouse now, with progress (store stopped)"
     )
     _add_settings_option(replay)
     replay.set_defaults(handler=_logs_replay)
+
+
+def _logs_tail(args: argparse.Namespace) -> int:
+    from floopy.logstore.commands import Tail, TailFilters, tail_command
+    from floopy.logstore.reads import ChannelClient, ChannelError
+
+    settings = load_settings({**os.environ, **_option_env(args)})
+    filters = TailFilters(args.user, args.session, args.model, args.status)
+    try:
+        tail = Tail(ChannelClient(settings.data_dir), _database(settings), filters)
+        return tail_command(tail, sys.stdout, interval=args.interval)
+    except ChannelError as exc:
+        print(f"floopy: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+def _logs_query(args: argparse.Namespace) -> int:
+    from floopy.logstore.commands import query_command
+    from floopy.logstore.reads import ChannelClient, ChannelError
+
+    settings = load_settings({**os.environ, **_option_env(args)})
+    try:
+        return query_command(ChannelClient(settings.data_dir), args.sql, args.format, sys.stdout)
+    except ChannelError as exc:
+        print(f"floopy: {exc}", file=sys.stderr)
+        return 1
+
+
+def _database(settings: Settings) -> str:
+    from floopy.observability.store import LogStore
+
+    return LogStore(settings.clickhouse_url, settings.data_dir).database
 
 
 def _logs_replay(args: argparse.Namespace) -> int:

@@ -78,7 +78,7 @@ class Worker:
         # In the worker process and its loop: a client's pool and thread must not cross a fork.
         upstream = open_upstream(settings, asyncio.get_running_loop())
         worker = cls(settings, upstream)
-        worker.log = await RequestLog.open(settings)
+        worker.log = RequestLog.open(settings)
         return worker
 
     def finished(self, ctx: RequestContext) -> None:
@@ -97,7 +97,7 @@ class Worker:
 
     async def close(self) -> None:
         if self.log is not None:
-            await self.log.close()  # drains the log queues to ClickHouse or to disk
+            self.log.close()  # every row is on disk already: closes the journal
         for provider in self.providers.values():
             await provider.close()
         await self.upstream.close()

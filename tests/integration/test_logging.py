@@ -127,7 +127,7 @@ def logged(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             lambda: sink_metric(url, "inserted", "circuit_breaker_events") >= 1,
             "the breaker event to be inserted",
         )
-        seen, ready = metrics(url), readiness(url)
+        seen, ready = metrics(url), readiness(url, TEST_KEY)
     finally:
         stop(proc)
     yield Logged(ids, *read_back(data), seen, ready)
@@ -225,9 +225,13 @@ def test_metrics_and_readiness_while_running(logged: Logged) -> None:
     seen = logged.metrics_while_running
     assert seen['floopy_requests_total{status="200"}'] >= 3
     assert seen['floopy_log_rows_inserted_total{sink="traces"}'] > 0
-    assert seen['floopy_log_rows_spooled_total{sink="requests"}'] == 0
+    assert seen['floopy_log_rows_dropped_total{sink="requests"}'] == 0
     assert seen["floopy_log_store_up"] == 1
-    assert logged.ready_while_running["status"] == "ready"
+    assert seen["floopy_log_store_process_up"] == 1
+    assert seen['floopy_log_lag_seconds{quantile="0.99"}'] >= 0
+    ready = logged.ready_while_running
+    assert ready["status"] == "ready"
+    assert ready["log_store"]["status"] == "up"
 
 
 def test_health_checks_are_counted_not_logged(logged: Logged) -> None:

@@ -5,7 +5,7 @@ A client that reads nothing costs the worker a bounded amount of memory (the str
 not the stream; the provider's writes wait meanwhile; the client closing is logged as 499; a
 client that receives nothing for the stall timeout is dropped. A fast client still gets every
 byte, and the log keeps a capped part of the content with the usage. ClickHouse is left
-unreachable on purpose, so the request log lands in the disk spool, where the tests read it.
+unreachable on purpose, so the request log stays in the journals, where the tests read it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from .conftest import TEST_KEY, Gateway, free_port, start_gateway, stop, write_settings
-from .logstore import spooled_row, wait_for
+from .logstore import journal_row, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,9 @@ def boot(root: Path, mock_upstream: str, **extra: str) -> Gateway:
         root / "settings.py",
         mock_upstream,
         root / "data",
-        CLICKHOUSE_URL=repr(f"http://127.0.0.1:{free_port()}/floopy"),  # down: rows spool
+        CLICKHOUSE_URL=repr(
+            f"http://127.0.0.1:{free_port()}/floopy"
+        ),  # down: rows stay in the journals
         LOG_FLUSH_INTERVAL="0.05",
         LOG_BODY_MAX_BYTES=str(LOG_BODY_MAX_BYTES),
         **extra,
@@ -76,7 +78,7 @@ def upstream_calls(gateway: Gateway, model: str) -> list[dict[str, Any]]:
 
 
 def logged(gateway: Gateway, request_id: str) -> dict[str, Any]:
-    return spooled_row(gateway.data_dir, request_id)
+    return journal_row(gateway.data_dir, request_id)
 
 
 class StalledClient:

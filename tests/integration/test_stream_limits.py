@@ -4,7 +4,7 @@ and anthropic SDKs. A stream that outlives its provider's ``total_timeout``, or 
 for its ``first_byte_timeout``, ends with a proper error event; the upstream connection is
 dropped, the circuit breaker counts the failure and the request is logged as a 504.
 
-ClickHouse is left unreachable on purpose, so the request log lands in the disk spool, where
+ClickHouse is left unreachable on purpose, so the request log stays in the journals, where
 the test reads it while the gateway runs."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import openai
 import pytest
 
 from .conftest import TEST_KEY, Gateway, free_port, start_gateway, stop, write_settings
-from .logstore import spooled_row, wait_for
+from .logstore import journal_row, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,9 @@ def gateway(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         root / "settings.py",
         mock_upstream,
         root / "data",
-        CLICKHOUSE_URL=repr(f"http://127.0.0.1:{free_port()}/floopy"),  # down: rows spool
+        CLICKHOUSE_URL=repr(
+            f"http://127.0.0.1:{free_port()}/floopy"
+        ),  # down: rows stay in the journals
         LOG_FLUSH_INTERVAL="0.05",
         RETRY_ATTEMPTS="0",
         CIRCUIT_BREAKER="{'failures': 1, 'cooldown': 60}",
@@ -69,7 +71,7 @@ def ask() -> list[dict[str, str]]:
 
 
 def logged(gateway: Gateway, request_id: str) -> dict[str, Any]:
-    return spooled_row(gateway.data_dir, request_id)
+    return journal_row(gateway.data_dir, request_id)
 
 
 def breaker_opened(gateway: Gateway, target: str) -> bool:

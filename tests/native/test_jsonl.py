@@ -189,13 +189,27 @@ def test_writer_after_a_crash_keeps_new_records_whole(tmp_path: Path) -> None:
     assert lines[-1] == record(2)
 
 
-def test_replay_deleting_the_live_file_does_not_lose_later_records(tmp_path: Path) -> None:
+def test_a_live_file_deleted_by_hand_is_started_afresh_at_the_hand_over(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl"
     writer = JsonlWriter(str(path))
     writer.write(record(1))
     path.unlink()
+    assert writer.hand_over() is False
     writer.write(record(2))
     assert read_records(path) == [record(2)]
+
+
+def test_a_hand_over_rotates_only_once_generation_one_was_taken(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    first = tmp_path / "x.jsonl.1"
+    writer = JsonlWriter(str(path))
+    assert writer.write(record(1)) == 0
+    assert writer.hand_over() is True
+    writer.write(record(2))
+    assert writer.hand_over() is False  # .1 not taken yet: the live file grows
+    first.rename(tmp_path / "taken.jsonl")
+    assert writer.hand_over() is True
+    assert read_records(first) == [record(2)]
 
 
 def test_close_releases_the_file_and_a_later_write_reopens_it(tmp_path: Path) -> None:

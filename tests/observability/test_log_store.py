@@ -1,4 +1,5 @@
-"""Migrations, batch workers and replay against the real embedded engine (chDB).
+"""Migrations and the carrier (journals into ClickHouse) against the real embedded engine
+(chDB).
 
 chDB admits one data path per process, so the whole module shares one store and closes it
 at the end; rows are told apart by their request ids.
@@ -16,12 +17,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from floopy.observability.batch import BatchWorker, StoreHealth
-from floopy.observability.fallback import Spool, spool_files
-from floopy.observability.metrics import Metrics, SinkCounters
+from floopy.observability.carrier import Carrier
+from floopy.observability.journal import JournalFile, OwnerLock, journal_files
+from floopy.observability.metrics import SinkCounters
 from floopy.observability.migrations import migrate
 from floopy.observability.record import SINKS
-from floopy.observability.replay import Replayer
 from floopy.observability.store import LogStore, StoreUnavailable
 from floopy.settings import Settings, load_settings
 
@@ -71,7 +71,7 @@ def count(store: LogStore, marker: str) -> int:
 def test_migrations_run_once_and_follow_retention_settings(store: LogStore) -> None:
     assert migrate(store, settings(), lambda line: None) == 0
     versions = store.rows("SELECT version FROM floopy.schema_migrations FINAL ORDER BY version")
-    assert [v for (v,) in versions] == [1, 2, 3, 4, 5, 6]
+    assert [v for (v,) in versions] == [1, 2, 3, 4, 5, 6, 7]
     for table in ("requests", "spans"):  # merged a column at a time (0006)
         create = store.command(f"SHOW CREATE TABLE floopy.{table}")
         assert "vertical_merge_algorithm_min_rows_to_activate = 1" in create
@@ -139,65 +139,54 @@ def test_a_trace_row_becomes_one_spans_row_per_span(store: LogStore) -> None:
     assert store.rows("SELECT count() FROM floopy.traces") == [(0,)]  # stores nothing itself
 
 
-def worker(
-    store: LogStore, spool: Spool, health: StoreHealth, counters: SinkCounters
-) -> BatchWorker:
-    return BatchWorker(
-        "requests",
-        store,
-        spool,
-        health,
-        counters,
-        batch_size=10,
-        flush_interval=0.05,
-        queue_size=1000,
-    )
+def journals(directory: Path, owner: str) -> dict[str, JournalFile]:
+    return {sink: JournalFile(directory, sink, owner, 1 << 20) for sink in SINKS}
 
 
-def test_batch_worker_inserts_everything_it_is_given(store: LogStore, tmp_path: Path) -> None:
-    health, counters = StoreHealth(), SinkCounters()
-    health.mark(True)
-    batches = worker(store, Spool(tmp_path, "requests", "1-a", 1 << 20), health, counters)
-    for _ in range(35):
-        batches.put(request_row("batched"))
-    batches.close()
-    assert count(store, "batched") == 35
-    assert (counters.queued, counters.inserted, counters.spooled) == (35, 35, 0)
+def carrier(
+    store: Any, directory: Path, batch_size: int = 10
+) -> tuple[Carrier, dict[str, SinkCounters]]:
+    counters = {sink: SinkCounters() for sink in SINKS}
+    return Carrier(store, journals(directory, "9-carrier"), counters, batch_size), counters
 
 
-def test_rows_spooled_during_an_outage_are_replayed_once(store: LogStore, tmp_path: Path) -> None:
-    down = closed_port_store(tmp_path)
-    health, metrics = StoreHealth(), Metrics(SINKS)
-    health.mark(True)  # it answered before; the first failed insert finds out
-    spools = {sink: Spool(tmp_path, sink, "1-a", 1 << 20) for sink in SINKS}
-    batches = worker(down, spools["requests"], health, metrics.sinks["requests"])
-    for _ in range(25):
-        batches.put(request_row("outage"))
-    batches.close()
-    assert not health.up
-    assert metrics.sinks["requests"].spooled == 25
-    spools["requests"].write([b'{"request_id": "bad", "status": "not a number"}'])
+def test_the_carrier_takes_what_a_running_writer_hands_over(
+    store: LogStore, tmp_path: Path
+) -> None:
+    owner = OwnerLock(tmp_path, "1-live")  # held: the writer is alive
+    writer = journals(tmp_path, "1-live")["requests"]
+    writer.append([request_row("live") for _ in range(12)])
+    carry, counters = carrier(store, tmp_path)
 
-    replayed = Replayer(store, spools, metrics, batch_size=10).replay()
+    assert carry.carry() == 0, "a running writer's live file is never taken"
+    assert writer.hand_over()
+    assert carry.carry() == 12
+    writer.append([request_row("live") for _ in range(5)])  # into a fresh file
+    assert writer.hand_over()
+    assert carry.carry() == 5
 
-    assert replayed == 25
+    assert count(store, "live") == 17 and counters["requests"].inserted == 17
+    assert not carry.waiting()
+    owner.release()
+
+
+def test_rows_journaled_during_an_outage_wait_and_land_once(
+    store: LogStore, tmp_path: Path
+) -> None:
+    writer = journals(tmp_path, "1-gone")["requests"]  # no owner lock: a process that died
+    writer.append([request_row("outage") for _ in range(25)])
+    writer.append([b'{"request_id": "bad", "status": "not a number"}'])
+    down, _ = carrier(closed_port_store(tmp_path), tmp_path)
+    with pytest.raises(StoreUnavailable):
+        down.carry()
+    assert journal_files(tmp_path, "requests"), "the rows wait on disk"
+
+    carry, counters = carrier(store, tmp_path)
+    assert carry.carry() == 25
+
     assert count(store, "outage") == 25
-    assert metrics.sinks["requests"].dropped == 1  # the bad row, and only it
-    assert spool_files(tmp_path, "requests") == {}
-
-
-def test_queue_overflow_goes_to_disk_not_to_waste(store: LogStore, tmp_path: Path) -> None:
-    health, counters = StoreHealth(), SinkCounters()
-    health.mark(True)
-    spool = Spool(tmp_path, "requests", "1-a", 1 << 20)
-    batches = BatchWorker(
-        "requests", store, spool, health, counters, batch_size=1000, flush_interval=30, queue_size=5
-    )
-    for _ in range(12):
-        batches.put(request_row("overflow"))
-    assert (counters.queued, counters.spooled) == (5, 7)
-    batches.close()
-    assert counters.inserted == 5 and counters.dropped == 0
+    assert counters["requests"].dropped == 1  # the bad row, and only it
+    assert journal_files(tmp_path, "requests") == {}
 
 
 # --- exactly once where it is hard ---------------------------------------------------------------
@@ -235,63 +224,33 @@ def once_each(store: LogStore, marker: str) -> tuple[int, int, int]:
     return int(raw[0][0]), int(raw[0][1]), int(rolled[0][0])
 
 
-def test_a_replay_stopped_half_way_then_resumed_counts_every_row_once(
+def test_a_carry_stopped_half_way_then_resumed_counts_every_row_once(
     store: LogStore, tmp_path: Path
 ) -> None:
-    spools = {sink: Spool(tmp_path, sink, "1-a", 1 << 20) for sink in SINKS}
-    for start in range(0, 25, 10):  # spooled as batches of 10, 10 and 5
-        spools["requests"].write([request_row("resumed") for _ in range(min(10, 25 - start))])
-    metrics = Metrics(SINKS)
+    journals(tmp_path, "1-gone")["requests"].append([request_row("resumed") for _ in range(25)])
     flaky = FlakyStore(store, fail_from=2, applied=False)  # the store goes away after batch 1
     with pytest.raises(StoreUnavailable):
-        Replayer(flaky, spools, metrics, batch_size=10).replay()  # type: ignore[arg-type]
+        carrier(flaky, tmp_path)[0].carry()
     assert once_each(store, "resumed") == (10, 10, 10), "the first batch went in"
 
-    Replayer(store, spools, metrics, batch_size=10).replay()  # resumed: the file again
+    carrier(store, tmp_path)[0].carry()  # resumed from the stored position
 
     assert once_each(store, "resumed") == (25, 25, 25)
-    assert spool_files(tmp_path, "requests") == {}
-
-
-def live_rows_then_replay(store: LogStore, tmp_path: Path, marker: str, live_batch: int) -> None:
-    """25 rows through a worker sending full batches of ``live_batch`` (no timer flush, so
-    the layout is fixed): the store applies the first but never acknowledges it, the worker
-    spools that batch and the rest, and the spool is replayed in batches of 10."""
-    health, metrics = StoreHealth(), Metrics(SINKS)
-    health.mark(True)
-    spools = {sink: Spool(tmp_path, sink, "1-a", 1 << 20) for sink in SINKS}
-    flaky = FlakyStore(store, fail_from=1, applied=True)
-    batches = BatchWorker(
-        "requests",
-        flaky,  # type: ignore[arg-type]
-        spools["requests"],
-        health,
-        metrics.sinks["requests"],
-        batch_size=live_batch,
-        flush_interval=60,
-        queue_size=1000,
-    )
-    for _ in range(25):
-        batches.put(request_row(marker))
-    batches.close()
-    assert flaky.inserts == 1 and not health.up
-    assert metrics.sinks["requests"].spooled == 25
-    Replayer(store, spools, metrics, batch_size=10).replay()
+    assert journal_files(tmp_path, "requests") == {}
 
 
 def test_a_batch_applied_whose_reply_was_lost_is_not_counted_twice(
     store: LogStore, tmp_path: Path
 ) -> None:
-    """Live inserts carry the content token replays carry: the replay of the same block is
-    skipped, in the table and in its rollup."""
-    live_rows_then_replay(store, tmp_path, "reply-lost", live_batch=10)
+    """The position moves only after ClickHouse confirms; the batch read again after a lost
+    reply is cut the same way and carries the same content token, so it is skipped, in the
+    table and in its rollup."""
+    journals(tmp_path, "1-gone")["requests"].append([request_row("reply-lost") for _ in range(25)])
+    flaky = FlakyStore(store, fail_from=2, applied=True)  # batch 2 applied, its reply lost
+    with pytest.raises(StoreUnavailable):
+        carrier(flaky, tmp_path)[0].carry()
+    assert once_each(store, "reply-lost") == (20, 20, 20)
+
+    carrier(store, tmp_path)[0].carry()
+
     assert once_each(store, "reply-lost") == (25, 25, 25)
-
-
-def test_a_batch_of_another_layout_applied_without_a_reply_is_not_counted_twice(
-    store: LogStore, tmp_path: Path
-) -> None:
-    """The spool keeps each batch's bounds, so the replay inserts the live batch of 3 as it
-    was, under its token, whatever the replay's own batch size."""
-    live_rows_then_replay(store, tmp_path, "layout-lost", live_batch=3)
-    assert once_each(store, "layout-lost") == (25, 25, 25)

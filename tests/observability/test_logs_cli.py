@@ -1,5 +1,6 @@
-"""The command line around the request log: the embedded store's one-process rule said
-clearly, store paths at start-up, and ``floopy logs replay``."""
+"""The command line around the request log: store paths at start-up, ``floopy logs replay``
+beside and without a log store process, and the embedded store's one-process rule said
+clearly."""
 
 from __future__ import annotations
 
@@ -27,17 +28,11 @@ def floopy(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str
     )
 
 
-def test_serve_refuses_several_workers_on_the_embedded_store(tmp_path: Path) -> None:
-    result = floopy("serve", "--workers", "2", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "WORKERS" in result.stderr and "CLICKHOUSE_URL" in result.stderr
-
-
 def test_startup_output_names_the_real_store_paths(tmp_path: Path) -> None:
     settings = msgspec.structs.replace(load_settings({}), data_dir=str(tmp_path / "d"))
     logs = next(line for line in startup_lines(settings, None) if line.startswith("logs:"))
     assert f"chdb) at {tmp_path / 'd' / 'clickhouse'}" in logs
-    assert f"spool at {tmp_path / 'd' / 'spool'}" in logs
+    assert f"journals at {tmp_path / 'd' / 'journal'}" in logs
 
 
 HOLD_STORE = textwrap.dedent(

@@ -1,7 +1,8 @@
 """Counters for ``GET /metrics``, in the Prometheus text format.
 
-Each process counts its own: with several workers, a scrape sees the worker that answered
-it. Sink counters are bumped from batch threads as well as the event loop, hence the lock.
+Each worker counts its own (with several workers, a scrape sees the worker that answered it);
+what the log store process counts comes from its status file (``floopy.observability.status``),
+the same for every worker. Sink counters may be bumped from threads, hence the lock.
 """
 
 from __future__ import annotations
@@ -11,20 +12,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 SINK_COUNTERS = (
-    ("queued", "rows handed to the sink's batch worker"),
-    ("inserted", "rows inserted into ClickHouse by the batch worker"),
-    ("spooled", "rows written to the sink's disk spool instead"),
-    ("replayed", "rows replayed from the spool into ClickHouse"),
-    ("dropped", "rows lost: a spool write failed, or the oldest spool file was rotated out"),
+    ("journaled", "rows this worker wrote to its journal"),
+    ("dropped", "rows this worker lost: a journal write failed, or rotation dropped the oldest"),
 )
 
 
 @dataclass
 class SinkCounters:
-    queued: int = 0
+    journaled: int = 0
     inserted: int = 0
-    spooled: int = 0
-    replayed: int = 0
     dropped: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -35,12 +31,17 @@ class SinkCounters:
 
 
 @dataclass
-class Gauges:
-    """Values read when scraped: queue depths, spool sizes, whether the store answers."""
+class StoreGauges:
+    """The log store process as a worker sees it when scraped."""
 
-    queue_depth: dict[str, int]
-    spool_bytes: dict[str, int]
-    store_up: bool
+    process_up: bool  # its status file is fresh
+    clickhouse_up: bool  # ClickHouse took its last statement
+    journal_bytes: dict[str, int]  # per sink, in every journal file not yet inserted
+    rows_waiting: int  # in claimed files, read but not yet inserted
+    inserted: dict[str, int]  # per sink, since the store process started
+    dropped: dict[str, int]
+    lag_seconds: dict[str, float]  # "0.5", "0.99": answer to queryable row, recent rows
+    restarts: int
 
 
 class Metrics:
@@ -51,7 +52,7 @@ class Metrics:
     def request_finished(self, status: int) -> None:
         self.requests_by_status[status] += 1
 
-    def render(self, gauges: Gauges | None) -> bytes:
+    def render(self, store: StoreGauges | None) -> bytes:
         lines: list[str] = []
         _family(lines, "floopy_requests_total", "counter", "requests answered, by HTTP status")
         for status, count in sorted(self.requests_by_status.items()):
@@ -61,20 +62,64 @@ class Metrics:
             _family(lines, name, "counter", help_text)
             for sink, counters in self.sinks.items():
                 lines.append(f'{name}{{sink="{sink}"}} {getattr(counters, counter)}')
-        if gauges is not None:
-            _gauges(lines, gauges)
+        if store is not None:
+            _store(lines, store)
         return ("\n".join(lines) + "\n").encode()
 
 
-def _gauges(lines: list[str], gauges: Gauges) -> None:
-    _family(lines, "floopy_log_queue_rows", "gauge", "rows waiting in memory for their batch")
-    for sink, depth in gauges.queue_depth.items():
-        lines.append(f'floopy_log_queue_rows{{sink="{sink}"}} {depth}')
-    _family(lines, "floopy_log_spool_bytes", "gauge", "bytes waiting in spool files")
-    for sink, size in gauges.spool_bytes.items():
-        lines.append(f'floopy_log_spool_bytes{{sink="{sink}"}} {size}')
-    _family(lines, "floopy_log_store_up", "gauge", "1 when ClickHouse answered last time")
-    lines.append(f"floopy_log_store_up {int(gauges.store_up)}")
+def _store(lines: list[str], store: StoreGauges) -> None:
+    _gauge(
+        lines, "floopy_log_store_process_up", "1 while the log store process runs", store.process_up
+    )
+    _gauge(
+        lines,
+        "floopy_log_store_up",
+        "1 when ClickHouse took the store's last statement",
+        store.clickhouse_up,
+    )
+    _family(lines, "floopy_log_journal_bytes", "gauge", "bytes in journal files not yet inserted")
+    for sink, size in store.journal_bytes.items():
+        lines.append(f'floopy_log_journal_bytes{{sink="{sink}"}} {size}')
+    _gauge(
+        lines,
+        "floopy_log_rows_waiting",
+        "rows the store read and has not inserted yet",
+        store.rows_waiting,
+    )
+    for name, values, help_text in (
+        (
+            "floopy_log_rows_inserted_total",
+            store.inserted,
+            "rows the log store process inserted into ClickHouse",
+        ),
+        (
+            "floopy_log_store_rows_dropped_total",
+            store.dropped,
+            "rows the log store process dropped (torn or refused)",
+        ),
+    ):
+        _family(lines, name, "counter", help_text)
+        for sink, rows in values.items():
+            lines.append(f'{name}{{sink="{sink}"}} {rows}')
+    _family(
+        lines,
+        "floopy_log_lag_seconds",
+        "gauge",
+        "from a request's answer to its row being queryable",
+    )
+    for quantile, seconds in store.lag_seconds.items():
+        lines.append(f'floopy_log_lag_seconds{{quantile="{quantile}"}} {seconds:.6f}')
+    _gauge(
+        lines,
+        "floopy_log_store_restarts",
+        "times the supervisor restarted the log store process",
+        store.restarts,
+    )
+
+
+def _gauge(lines: list[str], name: str, help_text: str, value: float) -> None:
+    _family(lines, name, "gauge", help_text)
+    lines.append(f"{name} {int(value) if isinstance(value, bool) else value}")
 
 
 def _family(lines: list[str], name: str, kind: str, help_text: str) -> None:

@@ -58,9 +58,10 @@ class StoreUnavailable(Exception):
 
 
 class LogStore:
-    def __init__(self, url: str | None, data_dir: str) -> None:
+    def __init__(self, url: str | None, data_dir: str, max_memory: int = 0) -> None:
         self.url = url
         self.embedded = url is None
+        self.max_memory = max_memory  # the embedded engine's cap, bytes; 0: the engine's own
         self.path = Path(data_dir).resolve() / EMBEDDED_DIR
         self.database = _database_of(url)
         self._local = threading.local()
@@ -133,7 +134,13 @@ class LogStore:
                 self._clients.append(client)
         return client
 
-    def _open(self) -> Client:
+    def read_only(self, settings: dict[str, Any]) -> Client:
+        """A client of its own for read-only queries: ``readonly = 2`` and ``settings``
+        (limits) for its whole session, so no statement through it writes, whatever it
+        says. The caller closes it."""
+        return self._open({**settings, "readonly": 2})
+
+    def _open(self, settings: dict[str, Any] | None = None) -> Client:
         # clickhouse-connect loads numpy, whose OpenBLAS would start a thread per core that
         # spins for work; the log does no linear algebra.
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -142,8 +149,11 @@ class LogStore:
         try:
             if self.url is None:
                 self.path.mkdir(parents=True, exist_ok=True)
-                return clickhouse_connect.get_client(interface="chdb", path=str(self.path))
-            return clickhouse_connect.get_client(**_server_arguments(self.url))
+                options = {"max_server_memory_usage": self.max_memory} if self.max_memory else None
+                return clickhouse_connect.get_client(
+                    interface="chdb", path=str(self.path), settings=settings, chdb_options=options
+                )
+            return clickhouse_connect.get_client(**_server_arguments(self.url), settings=settings)
         except Exception as exc:
             raise self._unavailable(exc) from exc
 

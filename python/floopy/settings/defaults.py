@@ -386,20 +386,25 @@ LOG_BODY_MAX_BYTES = 256 * 1024
 # any of "emails", "card_numbers", "phone_numbers", "api_keys", "bearer_tokens".
 LOG_SCRUB: tuple[str, ...] = ("api_keys", "bearer_tokens")
 
-# Rows a batch worker inserts at once, and the most seconds a row waits for its batch.
-# ClickHouse wants few, large inserts: each one costs about as much as a thousand rows
-# (benches/RESULTS.md, "Load"). A request writes one row to each of requests and traces.
+# Rows the log store process inserts at once per table, and the seconds between its rounds
+# over the journals. ClickHouse wants few, large inserts: each one costs about as much as a
+# thousand rows (benches/RESULTS.md, "Load"). A request writes one row to each of requests
+# and traces. Half a second keeps a row queryable within about a second of its answer; the
+# inserts run in the store's own process, off the workers' cores' critical path.
 LOG_BATCH_SIZE = 10_000
-# Two seconds: with the embedded store each insert briefly slows the requests that arrive
-# while it runs, so fewer inserts keep the tail latency down.
-LOG_FLUSH_INTERVAL = 2.0
+LOG_FLUSH_INTERVAL = 0.5
 
-# Rows held in memory per sink; beyond it rows go straight to the disk spool, never dropped.
-# Several batches, so a slow insert or a merge does not send rows to the spool.
-LOG_QUEUE_SIZE = 50_000
+# The embedded ClickHouse's memory cap (bytes), passed to the engine
+# (max_server_memory_usage): a query or merge that would pass it fails rather than grow.
+LOG_STORE_MAX_MEMORY = 1024 * 1024 * 1024
 
-# Size cap of one spool file (100 MiB); three generations are kept per sink and process.
+# The read channel (floopy logs query / tail, the dashboard): seconds a query may run, and
+# rows it may return.
+LOG_QUERY_TIMEOUT = 30.0
+LOG_QUERY_MAX_ROWS = 100_000
+
+# Size cap of one journal file (100 MiB); three generations are kept per sink and process.
 LOG_SPOOL_MAX_BYTES = 100 * 1024 * 1024
 
-# Seconds between checks that ClickHouse answers again, to replay the spool.
+# Seconds between the log store's checks that ClickHouse answers again.
 LOG_PROBE_INTERVAL = 5.0

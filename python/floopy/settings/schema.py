@@ -198,9 +198,11 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     )
     log_batch_size: Count = defaults.LOG_BATCH_SIZE
     log_flush_interval: Positive = defaults.LOG_FLUSH_INTERVAL
-    log_queue_size: Count = defaults.LOG_QUEUE_SIZE
     log_spool_max_bytes: Count = defaults.LOG_SPOOL_MAX_BYTES
     log_probe_interval: Positive = defaults.LOG_PROBE_INTERVAL
+    log_store_max_memory: Count = defaults.LOG_STORE_MAX_MEMORY
+    log_query_timeout: Positive = defaults.LOG_QUERY_TIMEOUT
+    log_query_max_rows: Count = defaults.LOG_QUERY_MAX_ROWS
     source: str = "defaults"  # where these settings came from, for start-up output
 
     def __post_init__(self) -> None:

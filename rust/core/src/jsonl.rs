@@ -8,8 +8,12 @@
 //!   them to disk.
 //! - A failed write is cut back off the file, and a torn line left by a crash is sealed with
 //!   a newline when the file is reopened, so the next record always starts on its own line.
-//! - A file deleted or renamed under the writer (by replay, or by hand) is noticed at the next
-//!   write, which opens a fresh one instead of writing into the unlinked file.
+//! - A reader never touches the live file of a running writer: it takes rotated generations
+//!   only, which no writer appends to. `hand_over` rotates early once the reader has taken
+//!   generation 1, so records reach it without waiting for the size cap; while the reader is
+//!   away, the files fill to the cap and rotate as usual, the oldest dropped and counted.
+//! - A live file deleted or renamed by hand is noticed at the next `hand_over`, which starts
+//!   a fresh one.
 //!
 //! Writers of one path in one process share a single file state behind one lock, so records
 //! from concurrent writers never interleave. Several processes must not share a path.
@@ -106,14 +110,16 @@ impl JsonlWriter {
     }
 
     /// Appends one record and its newline. A record holding a newline, or empty, is refused.
-    pub fn write(&self, record: &[u8]) -> Result<()> {
+    /// Returns how many older records rotation dropped to make room.
+    pub fn write(&self, record: &[u8]) -> Result<u64> {
         let mut line = Vec::with_capacity(record.len() + 1);
         push_record(&mut line, record, || "record".to_owned())?;
         self.append(&line)
     }
 
     /// Appends records in one locked write; nothing is written if any record is refused.
-    pub fn write_many<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<()> {
+    /// Returns how many older records rotation dropped to make room.
+    pub fn write_many<R: AsRef<[u8]>>(&self, records: &[R]) -> Result<u64> {
         let size = records.iter().map(|r| r.as_ref().len() + 1).sum();
         let mut lines = Vec::with_capacity(size);
         for (position, record) in records.iter().enumerate() {
@@ -122,9 +128,18 @@ impl JsonlWriter {
             })?;
         }
         if lines.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         self.append(&lines)
+    }
+
+    /// The hand-over to a reader: when generation 1 does not exist (the reader took it, or
+    /// none was made yet) and the live file holds records, rotates now, so the reader can take
+    /// the records without ever touching a file a writer appends to. Returns whether it
+    /// rotated. Also notices a live file deleted or renamed by hand, and starts a fresh one.
+    pub fn hand_over(&self) -> Result<bool> {
+        let mut state = self.lock();
+        state.hand_over(&self.shared.path, self.limits)
     }
 
     /// Writes reach the OS as they are made; this flushes what a platform may still hold.
@@ -158,7 +173,7 @@ impl JsonlWriter {
             .collect()
     }
 
-    fn append(&self, lines: &[u8]) -> Result<()> {
+    fn append(&self, lines: &[u8]) -> Result<u64> {
         let mut state = self.lock();
         state.append(&self.shared.path, lines, self.limits)
     }
@@ -174,11 +189,12 @@ impl JsonlWriter {
 }
 
 impl FileState {
-    fn append(&mut self, path: &Path, lines: &[u8], limits: Limits) -> Result<()> {
-        self.forget_if_replaced(path)?;
+    /// Appends `lines`; returns how many records rotation dropped to make room.
+    fn append(&mut self, path: &Path, lines: &[u8], limits: Limits) -> Result<u64> {
         self.open(path)?;
+        let mut dropped = 0;
         if self.size > 0 && self.size + lines.len() as u64 > limits.max_bytes {
-            self.rotate(path, limits.generations)?;
+            dropped = self.rotate(path, limits.generations)?;
             self.open(path)?;
         }
         let file = self.file.as_mut().expect("opened above");
@@ -188,7 +204,22 @@ impl FileState {
             return Err(err.into());
         }
         self.size += lines.len() as u64;
-        Ok(())
+        Ok(dropped)
+    }
+
+    /// Rotates early when the reader has taken generation 1 and the live file holds records,
+    /// so they can be taken too; first notices a live file deleted or renamed by hand.
+    fn hand_over(&mut self, path: &Path, limits: Limits) -> Result<bool> {
+        if !self.still_named(path)? {
+            self.file = None;
+            self.size = 0;
+            return Ok(false);
+        }
+        if self.size == 0 || limits.generations < 2 || generation_path(path, 1).exists() {
+            return Ok(false);
+        }
+        self.rotate(path, limits.generations)?;
+        Ok(true)
     }
 
     fn open(&mut self, path: &Path) -> Result<()> {
@@ -210,38 +241,32 @@ impl FileState {
         Ok(())
     }
 
-    /// Drops the handle if `path` no longer names the open file, so writes go to a new file
-    /// rather than into one that replay has already deleted.
-    fn forget_if_replaced(&mut self, path: &Path) -> Result<()> {
+    /// Whether `path` still names the open file (it may have been deleted or renamed by
+    /// hand).
+    fn still_named(&self, path: &Path) -> Result<bool> {
         let Some(file) = &self.file else {
-            return Ok(());
+            return Ok(false);
         };
-        let on_disk = match fs::metadata(path) {
-            Ok(metadata) => metadata,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {
-                self.file = None;
-                return Ok(());
-            }
-            Err(err) => return Err(err.into()),
-        };
-        if !same_file(&file.metadata()?, &on_disk) {
-            self.file = None;
+        match fs::metadata(path) {
+            Ok(on_disk) => Ok(same_file(&file.metadata()?, &on_disk)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(err.into()),
         }
-        Ok(())
     }
 
     /// `.jsonl.{g-1}` is dropped, each `.jsonl.{k}` becomes `.jsonl.{k+1}`, `.jsonl` becomes
     /// `.jsonl.1`; the next open starts a fresh `.jsonl`.
-    fn rotate(&mut self, path: &Path, generations: u32) -> Result<()> {
+    fn rotate(&mut self, path: &Path, generations: u32) -> Result<u64> {
         self.file = None;
         self.size = 0;
-        let oldest = generations - 1;
-        remove_if_exists(&generation_path(path, oldest))?;
-        for generation in (0..oldest).rev() {
+        let oldest = generation_path(path, generations - 1);
+        let dropped = records_in(&oldest)?;
+        remove_if_exists(&oldest)?;
+        for generation in (0..generations - 1).rev() {
             let from = generation_path(path, generation);
             rename_if_exists(&from, &generation_path(path, generation + 1))?;
         }
-        Ok(())
+        Ok(dropped)
     }
 }
 
@@ -319,6 +344,15 @@ fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
 fn same_file(_: &fs::Metadata, _: &fs::Metadata) -> bool {
     // Where file identity is not at hand, only a deleted file is noticed.
     true
+}
+
+/// The records (lines) in a file; zero if there is no such file.
+fn records_in(path: &Path) -> io::Result<u64> {
+    match fs::read(path) {
+        Ok(data) => Ok(memchr::memchr_iter(b'\n', &data).count() as u64),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(err) => Err(err),
+    }
 }
 
 fn remove_if_exists(path: &Path) -> io::Result<()> {
@@ -504,8 +538,44 @@ pub(crate) mod tests {
         let writer = JsonlWriter::new(&path).unwrap();
         writer.write(b"{\"a\":1}").unwrap();
         fs::remove_file(&path).unwrap();
+        assert!(!writer.hand_over().unwrap(), "noticed at the hand-over");
         writer.write(b"{\"b\":2}").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"{\"b\":2}\n");
+    }
+
+    #[test]
+    fn hand_over_rotates_only_once_the_reader_took_generation_one() {
+        let dir = TempDir::new();
+        let path = dir.file("x.jsonl");
+        let first = dir.file("x.jsonl.1");
+        let writer = JsonlWriter::new(&path).unwrap();
+        assert!(
+            !writer.hand_over().unwrap(),
+            "nothing written: nothing to hand over"
+        );
+        writer.write(b"{\"a\":1}").unwrap();
+        assert!(writer.hand_over().unwrap());
+        assert_eq!(fs::read(&first).unwrap(), b"{\"a\":1}\n");
+        writer.write(b"{\"b\":2}").unwrap();
+        assert!(!writer.hand_over().unwrap(), "generation 1 not taken yet");
+        fs::rename(&first, dir.file("taken.jsonl")).unwrap();
+        assert!(writer.hand_over().unwrap());
+        assert_eq!(fs::read(&first).unwrap(), b"{\"b\":2}\n");
+        assert!(!path.exists(), "the next write starts a fresh file");
+    }
+
+    #[test]
+    fn rotation_counts_the_records_it_drops() {
+        let dir = TempDir::new();
+        let path = dir.file("x.jsonl");
+        let writer = JsonlWriter::with_limits(&path, 8, 2).unwrap();
+        assert_eq!(writer.write(b"{\"a\":1}").unwrap(), 0);
+        assert_eq!(writer.write(b"{\"b\":2}").unwrap(), 0, "a into .1");
+        assert_eq!(
+            writer.write(b"{\"c\":3}").unwrap(),
+            1,
+            "a dropped, b into .1"
+        );
     }
 
     #[test]

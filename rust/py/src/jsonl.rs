@@ -1,5 +1,7 @@
-//! Bindings of `floopy_core::jsonl`: the spool writer and its reader. Every call that touches
-//! the disk releases the GIL, so a log worker thread never stalls the event loop.
+//! Bindings of `floopy_core::jsonl`: the journal writer and its reader. A worker appends a
+//! request's rows on its event loop: a write of a few kilobytes to the page cache costs less
+//! than releasing and taking back the GIL, so the GIL is released only for writes above
+//! `DETACH_WRITE_BYTES` (and for every read, rotation and sync, which may touch the disk).
 
 use std::path::PathBuf;
 
@@ -9,6 +11,8 @@ use pyo3::types::PyBytes;
 
 use crate::args::size;
 use crate::errors::OrPy;
+
+const DETACH_WRITE_BYTES: usize = 64 * 1024;
 
 /// Frozen: every method takes `&self` (the core serializes writers behind its own lock), so
 /// threads share one writer without contending for a Python-side borrow.
@@ -42,13 +46,23 @@ impl JsonlWriter {
         self.0.generations()
     }
 
-    fn write(&self, py: Python<'_>, record: &[u8]) -> PyResult<()> {
-        py.detach(|| self.0.write(record)).or_py()
+    fn write(&self, py: Python<'_>, record: &[u8]) -> PyResult<u64> {
+        if record.len() > DETACH_WRITE_BYTES {
+            return py.detach(|| self.0.write(record)).or_py();
+        }
+        self.0.write(record).or_py()
     }
 
-    fn write_many(&self, py: Python<'_>, records: Vec<Bound<'_, PyBytes>>) -> PyResult<()> {
+    fn write_many(&self, py: Python<'_>, records: Vec<Bound<'_, PyBytes>>) -> PyResult<u64> {
         let records: Vec<&[u8]> = records.iter().map(|record| record.as_bytes()).collect();
-        py.detach(|| self.0.write_many(&records)).or_py()
+        if records.iter().map(|record| record.len()).sum::<usize>() > DETACH_WRITE_BYTES {
+            return py.detach(|| self.0.write_many(&records)).or_py();
+        }
+        self.0.write_many(&records).or_py()
+    }
+
+    fn hand_over(&self, py: Python<'_>) -> PyResult<bool> {
+        py.detach(|| self.0.hand_over()).or_py()
     }
 
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
@@ -78,10 +92,18 @@ pub struct JsonlReader(core::JsonlReader);
 #[pymethods]
 impl JsonlReader {
     #[new]
-    #[pyo3(signature = (path, batch_size = core::DEFAULT_BATCH_SIZE as i64))]
-    fn new(path: PathBuf, batch_size: i64) -> PyResult<Self> {
+    #[pyo3(signature = (path, batch_size = core::DEFAULT_BATCH_SIZE as i64, offset = 0))]
+    fn new(path: PathBuf, batch_size: i64, offset: i64) -> PyResult<Self> {
         let batch_size = size("batch_size", batch_size)?;
-        core::JsonlReader::open(path, batch_size).or_py().map(Self)
+        let offset: u64 = size("offset", offset)?;
+        core::JsonlReader::open_at(path, batch_size, offset)
+            .or_py()
+            .map(Self)
+    }
+
+    #[getter]
+    fn position(&self) -> u64 {
+        self.0.position()
     }
 
     #[getter]

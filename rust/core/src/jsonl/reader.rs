@@ -1,7 +1,7 @@
 //! Reading the spool back for replay.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::{Error, Result};
@@ -15,22 +15,39 @@ pub struct JsonlReader {
     batch_size: usize,
     skipped: u64,
     finished: bool,
+    /// Bytes of the file read through the last complete line returned (or passed over).
+    position: u64,
 }
 
 impl JsonlReader {
     pub fn open(path: impl AsRef<Path>, batch_size: usize) -> Result<Self> {
+        Self::open_at(path, batch_size, 0)
+    }
+
+    /// Starts reading at byte `offset`: a position returned earlier by `position`, where a
+    /// reader that stopped (or crashed) after storing it goes on from.
+    pub fn open_at(path: impl AsRef<Path>, batch_size: usize, offset: u64) -> Result<Self> {
         if batch_size == 0 {
             return Err(Error::invalid_field(
                 "batch_size",
                 "batch_size must be at least 1",
             ));
         }
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(offset))?;
         Ok(Self {
-            lines: BufReader::new(File::open(path)?),
+            lines: BufReader::new(file),
             batch_size,
             skipped: 0,
             finished: false,
+            position: offset,
         })
+    }
+
+    /// The byte offset just past the last complete line read: once the records returned so
+    /// far are safely stored, reading again from here (`open_at`) yields only the rest.
+    pub fn position(&self) -> u64 {
+        self.position
     }
 
     /// Torn lines skipped so far.
@@ -55,6 +72,7 @@ impl JsonlReader {
         let mut line = Vec::new();
         self.lines.read_until(b'\n', &mut line)?;
         if line.last() == Some(&b'\n') {
+            self.position += line.len() as u64;
             line.pop();
             return Ok(Some(line));
         }
@@ -109,6 +127,25 @@ mod tests {
         assert_eq!(read_all(&path), (vec![], 1));
         fs::write(&path, b"\n\n}").unwrap();
         assert_eq!(read_all(&path), (vec![], 1));
+    }
+
+    #[test]
+    fn a_reader_opened_at_a_stored_position_yields_only_the_rest() {
+        let dir = TempDir::new();
+        let path = dir.file("p.jsonl");
+        fs::write(&path, b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n{\"d\"").unwrap();
+        let mut reader = JsonlReader::open(&path, 2).unwrap();
+        assert_eq!(reader.next_batch().unwrap().unwrap().len(), 2);
+        let position = reader.position();
+        assert_eq!(position, 16);
+        let mut rest = JsonlReader::open_at(&path, 2, position).unwrap();
+        assert_eq!(
+            rest.next_batch().unwrap().unwrap(),
+            vec![b"{\"c\":3}".to_vec()]
+        );
+        assert_eq!(rest.next_batch().unwrap(), None);
+        assert_eq!(rest.position(), 24, "a torn line is not read past");
+        assert_eq!(rest.skipped(), 1);
     }
 
     #[test]

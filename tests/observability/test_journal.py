@@ -1,4 +1,4 @@
-"""The disk spool: rotation within the cap, claims, and locks that die with their process."""
+"""The journal: rotation within the cap, claims, and locks that die with their process."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-from floopy.observability.fallback import (
-    BATCH_END,
+from floopy.observability.journal import (
+    JournalFile,
     OwnerLock,
-    Spool,
+    claim_order,
+    journal_files,
     owner_alive,
-    replay_order,
-    spool_files,
     try_lock,
 )
 
@@ -25,21 +24,20 @@ def row(i: int) -> bytes:
 
 
 def rows_in(path: Path) -> int:
-    """Rows only: each batch's end line is not one."""
-    return sum(1 for line in path.read_bytes().splitlines() if line != BATCH_END)
+    return len(path.read_bytes().splitlines())
 
 
 def test_rotation_keeps_three_files_within_the_cap_and_counts_what_it_drops(
     tmp_path: Path,
 ) -> None:
-    spool = Spool(tmp_path, "requests", "1-abc", CAP)
+    journal = JournalFile(tmp_path, "requests", "1-abc", CAP)
     dropped = 0
     written = 0
     for start in range(0, 400, 7):
         batch = [row(i) for i in range(start, min(start + 7, 400))]
-        dropped += spool.write(batch)
+        dropped += journal.append(batch)
         written += len(batch)
-        files = spool_files(tmp_path, "requests")["1-abc"]
+        files = journal_files(tmp_path, "requests")["1-abc"]
         assert len(files) <= 3
         assert all(path.stat().st_size <= CAP for path in files)
     kept = sum(rows_in(path) for path in files)
@@ -47,23 +45,24 @@ def test_rotation_keeps_three_files_within_the_cap_and_counts_what_it_drops(
     assert kept + dropped == written  # every row is on disk or counted as dropped
 
 
-def test_claim_moves_files_away_from_the_writer_in_replay_order(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, "spans", "1-abc", CAP)
-    for i in range(120):
-        spool.write([row(i)])
-    claimed = spool.claim()
-    assert len(claimed) == 3
-    assert not spool.live.exists()
-    first_rows = [path.read_bytes().splitlines()[0] for path in claimed]
-    assert first_rows == sorted(first_rows)  # oldest file first
-    spool.write([row(999)])  # the writer starts a fresh file
-    assert spool.live.read_bytes() == row(999) + b"\n" + BATCH_END + b"\n"
-    assert spool.claimed() == claimed
+def test_a_hand_over_rotates_for_the_store_and_the_writer_starts_a_fresh_file(
+    tmp_path: Path,
+) -> None:
+    writer = JournalFile(tmp_path, "spans", "1-abc", CAP)
+    store = JournalFile(tmp_path, "spans", "2-store", CAP)
+    for i in range(20):
+        writer.append([row(i)])
+    assert writer.hand_over()
+    claimed = store.adopt(writer.live.with_name(writer.live.name + ".1"))
+    writer.append([row(999)])
+    assert rows_in(claimed) == 20
+    assert writer.live.read_bytes() == row(999) + b"\n"
+    assert store.claimed() == [claimed]
 
 
-def test_replay_order_of_a_dead_processes_files(tmp_path: Path) -> None:
+def test_claim_order_of_a_dead_processes_files(tmp_path: Path) -> None:
     names = ["s.1-a.jsonl", "s.1-a.jsonl.2", "s.1-a.claimed.0002.jsonl", "s.1-a.jsonl.1"]
-    ordered = [p.name for p in replay_order([tmp_path / n for n in names])]
+    ordered = [p.name for p in claim_order([tmp_path / n for n in names])]
     assert ordered == ["s.1-a.claimed.0002.jsonl", "s.1-a.jsonl.2", "s.1-a.jsonl.1", "s.1-a.jsonl"]
 
 
@@ -71,7 +70,7 @@ HOLD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from floopy.observability.fallback import OwnerLock
+    from floopy.observability.journal import OwnerLock
     lock = OwnerLock(Path(sys.argv[1]), "77-dead")
     print("held", flush=True)
     time.sleep(60)
