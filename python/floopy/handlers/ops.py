@@ -1,9 +1,10 @@
 """``GET /metrics`` (Prometheus text) and ``GET /readyz`` (whether the stores answer).
 
-Neither touches a store: both read what the log's probe and batch workers last saw, so a
-scrape or a readiness check stays instant while ClickHouse is slow or down. Readiness is
-200 either way, with ``"status": "degraded"`` while logs are being spooled: the gateway
-still serves requests then, and a load balancer should keep sending them.
+Neither touches a store: both read the log store process's status file and the journal
+directory, so a scrape or a readiness check stays instant while ClickHouse is slow or down.
+Readiness is 200 either way, with ``"status": "degraded"`` while the store process or
+ClickHouse is down (rows wait in the journals): the gateway still serves requests then, and a
+load balancer should keep sending them.
 """
 
 from __future__ import annotations

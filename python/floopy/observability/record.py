@@ -2,9 +2,8 @@
 
 ``RecordBuilder.request`` runs once per request, after its response, for every outcome: the
 fields a stage never reached stay empty. Rows are encoded to JSON once, here: the same bytes
-go to ClickHouse (``JSONEachRow``) or, when it is unreachable, to the spool file, and are
-replayed from there unchanged. Times are Unix seconds (floats); ClickHouse stores them as
-``DateTime64``.
+go to the worker's journal and from there, unchanged, to ClickHouse (``JSONEachRow``). Times
+are Unix seconds (floats); ClickHouse stores them as ``DateTime64``.
 
 Only the API surface (``/v1/...``) is logged; health checks and scrapes are counted in
 ``/metrics`` and not written.
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from floopy.context import BreakerEvent, RequestContext
     from floopy.settings import Settings
 
-# A sink is what a batch worker inserts into: ``traces`` takes one row per request with all
+# A sink is a table the log store inserts into: ``traces`` takes one row per request with all
 # its spans, and ClickHouse expands it into the ``spans`` table (migration 0005).
 REQUESTS, TRACES, BREAKER_EVENTS = "requests", "traces", "circuit_breaker_events"
 SINKS = (REQUESTS, TRACES, BREAKER_EVENTS)

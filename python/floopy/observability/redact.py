@@ -1,5 +1,5 @@
 """Scrubbing what must not reach the log: applied to bodies and custom property values
-before a record is written anywhere (ClickHouse or the spool).
+before a record is written anywhere (the journal, then ClickHouse).
 
 Each kind is a pattern and a placeholder. Card numbers must also pass the Luhn check, and
 phone numbers need the shape of one (a leading ``+``, parentheses or separators), so that

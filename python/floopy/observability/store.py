@@ -5,8 +5,9 @@
 is the URL's path (``/floopy`` by default); every statement names it, so the client never
 depends on it existing before the first migration creates it.
 
-Each thread gets its own client: the batch workers and the replayer insert concurrently,
-and a clickhouse-connect client is not meant to be shared across threads. Every call raises
+Each thread gets its own client (the carrier inserts while the read channel queries, each on
+threads of their own), and a clickhouse-connect client is not meant to be shared across
+threads. Every call raises
 ``StoreUnavailable`` on any failure, so callers handle one exception.
 """
 
@@ -32,8 +33,8 @@ DEFAULT_DATABASE = "floopy"
 EMBEDDED_DIR = "clickhouse"
 CONNECT_TIMEOUT = 3
 SEND_RECEIVE_TIMEOUT = 30
-# Unknown fields are skipped and missing ones take defaults, so spool files written by an
-# older or newer version still replay.
+# Unknown fields are skipped and missing ones take defaults, so journal files written by an
+# older or newer version still go in.
 INSERT_SETTINGS = {
     "input_format_skip_unknown_fields": 1,
     "input_format_defaults_for_omitted_fields": 1,
@@ -47,9 +48,9 @@ INSERT_SETTINGS = {
 
 
 def content_token(lines: Sequence[bytes]) -> str:
-    """The deduplication token of a block, from its content: the live insert and any replay
-    of the same block carry the same one, so an insert the store applied but never
-    acknowledged is not counted again when its rows are replayed from the spool."""
+    """The deduplication token of a block, from its content: every insert of the same block
+    carries the same one, so an insert the store applied but never acknowledged is not
+    counted again when the block is read from its journal file again."""
     return hashlib.blake2b(b"\n".join(lines), digest_size=16).hexdigest()
 
 
