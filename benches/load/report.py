@@ -130,11 +130,9 @@ def rss_table(results: dict[str, Any]) -> str:
 
 def soak_table(soak: dict[str, Any]) -> str:
     samples = soak["samples"]
-    first = [mib for t, mib in samples if t <= 60]
-    last = [mib for t, mib in samples if t >= samples[-1][0] - 60]
     run = soak["run"]
-    queued = [
-        g.get("queue_rows.spans", 0.0) + g.get("queue_rows.requests", 0.0)
+    waiting = [
+        g.get("journal_bytes.traces", 0.0) + g.get("journal_bytes.requests", 0.0)
         for g in soak.get("log_gauges", [])
     ]
     lines = [
@@ -142,17 +140,39 @@ def soak_table(soak: dict[str, Any]) -> str:
         f"{run['requests']:,} requests ({run['rps']:,.0f} req/s), {_errors(run)} errors; "
         f"RSS sampled every {soak['interval']} s.",
         "",
-        "| first minute (mean) | last minute (mean) | max | trend after the first minute |",
-        "|---:|---:|---:|---:|",
-        f"| {_mean(first):,.0f} MiB | {_mean(last):,.0f} MiB | "
-        f"{max(m for _, m in samples):,.0f} MiB | {_slope(samples, after=60):+,.1f} MiB/min |",
+        "| process | first minute (mean) | last minute (mean) | max | trend after the first "
+        "minute | trend over the last 5 minutes |",
+        "|---|---:|---:|---:|---:|---:|",
+        _soak_row("whole tree", samples),
     ]
-    if queued:
-        lines += ["", f"Log rows waiting in memory (requests + spans): at most {max(queued):,.0f}."]
+    lines += [_soak_row(part, part_samples) for part, part_samples in soak.get("parts", {}).items()]
+    if waiting:
+        lines += [
+            "",
+            f"Bytes waiting in the journals (requests + traces): at most {max(waiting):,.0f}.",
+        ]
+    lag = soak.get("answer_to_row_s")
+    if lag:
+        lines += [
+            "",
+            f"From a request's answer to its row being queryable, over all {lag['rows']:,} rows: "
+            f"p50 {lag['p50']:.3f} s, p99 {lag['p99']:.3f} s.",
+        ]
     if soak.get("log_counters"):
         counters = ", ".join(f"{k} {v:,.0f}" for k, v in soak["log_counters"].items())
         lines += ["", f"Request-log counters at the end (/metrics): {counters}."]
     return "\n".join(lines)
+
+
+def _soak_row(label: str, samples: list[tuple[float, float]]) -> str:
+    first = [mib for t, mib in samples if t <= 60]
+    last = [mib for t, mib in samples if t >= samples[-1][0] - 60]
+    tail_from = max(60.0, samples[-1][0] - 300)
+    return (
+        f"| {label} | {_mean(first):,.0f} MiB | {_mean(last):,.0f} MiB | "
+        f"{max(m for _, m in samples):,.0f} MiB | {_slope(samples, after=60):+,.2f} MiB/min | "
+        f"{_slope(samples, after=tail_from):+,.2f} MiB/min |"
+    )
 
 
 def saturated(row: dict[str, Any]) -> bool:
@@ -237,11 +257,13 @@ def soak_chart(path: Path, soaks: list[dict[str, Any]], title: str) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     for soak in soaks:
-        minutes = [t / 60 for t, _ in soak["samples"]]
-        ax.plot(minutes, [m for _, m in soak["samples"]], marker=".", label=soak["target"])
+        lines = soak.get("parts") or {"": soak["samples"]}  # per process where recorded
+        for part, samples in lines.items():
+            label = f"{soak['target']} {part}".strip()
+            ax.plot([t / 60 for t, _ in samples], [m for _, m in samples], marker=".", label=label)
     ax.legend(fontsize=8)
     ax.set_xlabel("minutes under load")
-    ax.set_ylabel("resident memory of the process tree (MiB)")
+    ax.set_ylabel("resident memory (MiB)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.set_title(title, fontsize=10)

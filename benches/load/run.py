@@ -343,14 +343,19 @@ class Bench:
         args = self.args
         self.quiet.wait()
         print(f"\n== soak: {name}, {args.soak_seconds} s under load", flush=True)
+        lag: dict[str, float] = {}
         with self.server(name) as server:
+            assert isinstance(server, Floopy)
             target = server.target
             check(target, self.completion_body, self.stream_body)
             script = self._wrk_script(target)
-            gauges = functools.partial(log_gauges, target.url) if name != "floopy-nolog" else None
-            with RssSampler(target.pid, args.soak_interval, gauges) as sampler:
+            logged = name != "floopy-nolog"
+            gauges = functools.partial(log_gauges, target.url) if logged else None
+            with RssSampler(target.pid, args.soak_interval, gauges, server.parts) as sampler:
                 run = wrk.run(target.url, script, args.connections, args.soak_seconds).to_dict()
-            counters = log_counters(target.url) if name != "floopy-nolog" else {}
+            if logged:
+                counters = log_counters(target.url)
+                lag = answer_to_row(server.directory / "data", run["requests"])
         print(
             f"  {run['rps']:.0f} req/s; RSS {sampler.samples[0][1]:.0f} -> "
             f"{sampler.samples[-1][1]:.0f} MiB (max {max(m for _, m in sampler.samples):.0f})"
@@ -361,9 +366,14 @@ class Bench:
             "connections": args.connections,
             "interval": args.soak_interval,
             "samples": [(round(t, 1), round(m, 1)) for t, m in sampler.samples],
+            "parts": {
+                part: [(round(t, 1), round(m, 1)) for t, m in samples]
+                for part, samples in sampler.parts.items()
+            },
             "log_gauges": sampler.also,
             "run": run,
-            "log_counters": counters,
+            "log_counters": counters if logged else {},
+            "answer_to_row_s": lag,
         }
 
     def profile(self, label: str) -> dict[str, Any]:
@@ -448,7 +458,8 @@ def _post(target: Target, path: str, body: bytes) -> bytes:
 
 
 _COUNTER = re.compile(r'^floopy_log_rows_(\w+)_total\{sink="requests"\} (\d+)$', re.MULTILINE)
-_GAUGE = re.compile(r'^floopy_log_(queue_rows|spool_bytes)\{sink="(\w+)"\} (\d+)$', re.MULTILINE)
+_GAUGE = re.compile(r'^floopy_log_(journal_bytes)\{sink="(\w+)"\} (\d+)$', re.MULTILINE)
+_LAG = re.compile(r'^floopy_log_lag_seconds\{quantile="([\d.]+)"\} (\S+)$', re.MULTILINE)
 
 
 def _metrics_text(url: str) -> str:
@@ -462,9 +473,33 @@ def log_counters(url: str) -> dict[str, int]:
 
 
 def log_gauges(url: str) -> dict[str, float]:
-    """Rows waiting in memory and bytes waiting on disk, per sink, from /metrics."""
-    found = _GAUGE.findall(_metrics_text(url))
-    return {f"{gauge}.{sink}": float(value) for gauge, sink, value in found}
+    """Bytes waiting in the journals per sink, and the log store's recent lag, from
+    /metrics."""
+    text = _metrics_text(url)
+    found = {f"{g}.{sink}": float(value) for g, sink, value in _GAUGE.findall(text)}
+    found.update({f"lag.p{float(q) * 100:g}": float(v) for q, v in _LAG.findall(text)})
+    return found
+
+
+def answer_to_row(data_dir: Path, expected: int, timeout: float = 120.0) -> dict[str, float]:
+    """Once every row of the soak is in: the seconds from each request's answer to its row
+    being queryable (``logged_at``), p50 and p99 over all of them, through the read channel."""
+    from floopy.logstore.reads import ChannelClient
+
+    client = ChannelClient(data_dir)
+    deadline = time.monotonic() + timeout
+    count = 0
+    while time.monotonic() < deadline:
+        count = int(client.query("SELECT count() FROM floopy.requests").rows[0][0])
+        if count >= expected:
+            break
+        time.sleep(1)
+    rows = client.query(
+        "SELECT quantiles(0.5, 0.99)(toFloat64(logged_at) - toFloat64(time) - latency_ms / 1000)"
+        ", count() FROM floopy.requests"
+    ).rows
+    (p50, p99), rows_in = rows[0]
+    return {"p50": round(float(p50), 3), "p99": round(float(p99), 3), "rows": int(rows_in)}
 
 
 def describe(args: argparse.Namespace, quiet: Quiet, versions: dict[str, str]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ litellm         LiteLLM proxy, one worker, in a virtual environment of its own (
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -165,10 +166,29 @@ class Floopy(Server):
     def __exit__(self, *exc: object) -> None:
         stop_process(self._proc, timeout=60)  # the log drains its queues on the way out
 
+    def store_pid(self) -> int | None:
+        """The log store process, from its status file (None with logging off, or before
+        its first round)."""
+        try:
+            status = json.loads((self.directory / "data" / "store" / "status.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return int(status["pid"])
+
     def worker_pid(self) -> int:
-        """The granian worker serving requests: the tree's newest Python process."""
-        pids = [pid for pid in tree_pids(self.target.pid) if pid != self.target.pid]
+        """The granian worker serving requests: the tree's newest Python process that is not
+        the log store."""
+        store = self.store_pid()
+        pids = [p for p in tree_pids(self.target.pid) if p not in (self.target.pid, store)]
         return max(pids) if pids else self.target.pid
+
+    def parts(self) -> dict[str, int]:
+        """The processes whose memory is followed on their own in a soak."""
+        found = {"worker": self.worker_pid()}
+        store = self.store_pid()
+        if store is not None:
+            found["log store"] = store
+        return found
 
 
 def floopy_version() -> str:

@@ -43,6 +43,11 @@ def _status_kib(pid: int) -> dict[str, int]:
     return {name: int(kib) for name, kib in _KIB.findall(text)}
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of one process now (0 if it is gone)."""
+    return _status_kib(pid).get("VmRSS", 0) / 1024
+
+
 def tree_rss_mib(root: int) -> float:
     """Resident memory of the tree now."""
     return sum(_status_kib(pid).get("VmRSS", 0) for pid in tree_pids(root)) / 1024
@@ -55,16 +60,24 @@ def tree_peak_rss_mib(root: int) -> float:
 
 class RssSampler:
     """Samples a tree's resident memory every ``interval`` seconds on a thread of its own,
-    and whatever ``also`` returns at the same moments (a server's own gauges, say)."""
+    each of its ``parts`` (label -> pid, asked again at every sample, so a restarted process
+    is followed) on its own, and whatever ``also`` returns at the same moments (a server's own
+    gauges, say)."""
 
     def __init__(
-        self, root: int, interval: float, also: Callable[[], dict[str, float]] | None = None
+        self,
+        root: int,
+        interval: float,
+        also: Callable[[], dict[str, float]] | None = None,
+        parts: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.root = root
         self.interval = interval
         self.samples: list[tuple[float, float]] = []  # (seconds since start, MiB)
+        self.parts: dict[str, list[tuple[float, float]]] = {}
         self.also: list[dict[str, float]] = []
         self._also = also
+        self._parts = parts
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -79,7 +92,10 @@ class RssSampler:
 
     def _run(self) -> None:
         while True:
-            self.samples.append((time.monotonic() - self._t0, tree_rss_mib(self.root)))
+            now = time.monotonic() - self._t0
+            self.samples.append((now, tree_rss_mib(self.root)))
+            for label, pid in (self._parts() if self._parts is not None else {}).items():
+                self.parts.setdefault(label, []).append((now, rss_mib(pid)))
             if self._also is not None:
                 try:
                     self.also.append(self._also())

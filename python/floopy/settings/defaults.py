@@ -387,12 +387,12 @@ LOG_BODY_MAX_BYTES = 256 * 1024
 LOG_SCRUB: tuple[str, ...] = ("api_keys", "bearer_tokens")
 
 # Rows the log store process inserts at once per table, and the seconds between its rounds
-# over the journals. ClickHouse wants few, large inserts: each one costs about as much as a
-# thousand rows (benches/RESULTS.md, "Load"). A request writes one row to each of requests
-# and traces. Half a second keeps a row queryable within about a second of its answer; the
-# inserts run in the store's own process, off the workers' cores' critical path.
+# over the journals. ClickHouse wants few, large inserts: each one costs as much CPU as a few
+# hundred rows (a new part per table, and a statement; benches/RESULTS.md, "The log store
+# process"). A request writes one row to each of requests and traces. One second keeps a row
+# queryable within about a second and a half of its answer.
 LOG_BATCH_SIZE = 10_000
-LOG_FLUSH_INTERVAL = 0.5
+LOG_FLUSH_INTERVAL = 1.0
 
 # The embedded ClickHouse's memory cap (bytes), passed to the engine
 # (max_server_memory_usage): a query or merge that would pass it fails rather than grow.
