@@ -220,6 +220,8 @@ def _run_granian(settings: Settings) -> None:
         # A worker that dies (a crash, a kill) is started again; the others serve meanwhile.
         respawn_failed_workers=True,
         respawn_interval=1.0,
+        # A stop lets requests in flight finish, for this long at most.
+        workers_kill_timeout=settings.shutdown_grace_period,
     )
     server.serve()  # handles SIGINT/SIGTERM: stops the workers gracefully, then returns
 

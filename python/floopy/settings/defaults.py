@@ -291,6 +291,10 @@ MAX_PROPERTIES = 64
 HEADER_READ_TIMEOUT = 30.0
 BODY_READ_TIMEOUT = 60.0
 
+# Seconds a stopping gateway (SIGTERM, SIGINT) gives its workers to finish the requests in
+# flight before they are killed: without it a stop waits for the slowest upstream call.
+SHUTDOWN_GRACE_PERIOD = 30
+
 # Most targets one request may name (the comma-separated `model` and `floopy-fallback`
 # together; 400 beyond), and most upstream attempts it may make in all, retries included.
 MAX_TARGETS_PER_REQUEST = 8

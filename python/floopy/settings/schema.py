@@ -166,6 +166,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     max_header_value_bytes: Count = defaults.MAX_HEADER_VALUE_BYTES
     max_properties: Annotated[int, msgspec.Meta(ge=0)] = defaults.MAX_PROPERTIES
     header_read_timeout: Positive = defaults.HEADER_READ_TIMEOUT
+    shutdown_grace_period: Count = defaults.SHUTDOWN_GRACE_PERIOD
     body_read_timeout: Positive = defaults.BODY_READ_TIMEOUT
     max_targets_per_request: Count = defaults.MAX_TARGETS_PER_REQUEST
     max_attempts_per_request: Count = defaults.MAX_ATTEMPTS_PER_REQUEST
