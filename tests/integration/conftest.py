@@ -40,6 +40,20 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0
     raise RuntimeError(f"{url} did not come up in {timeout}s")
 
 
+def worker_pids(main_pid: int) -> list[int]:
+    """The granian workers of ``floopy serve``: its children but the log store process."""
+    pids = []
+    for task in Path(f"/proc/{main_pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except OSError:  # gone meanwhile
+                continue
+            if b"store" not in command:
+                pids.append(int(child))
+    return sorted(pids)
+
+
 def stop(proc: subprocess.Popen[bytes]) -> str:
     proc.terminate()
     try:

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from .conftest import TEST_KEY, Gateway, start_gateway, stop, write_settings
+from .conftest import TEST_KEY, Gateway, start_gateway, stop, worker_pids, write_settings
 from .logstore import embedded_client
 
 pytestmark = pytest.mark.integration
@@ -132,13 +131,6 @@ def test_an_upload_cut_short_is_a_client_disconnect_in_the_log(gateway: Gateway)
     assert rows == [(499, "CLIENT_DISCONNECTED")]
     log_text = (gateway.data_dir.parent / "gateway.log").read_text() + output
     assert "Traceback" not in log_text and "RSGIProtocolClosed" not in log_text
-
-
-def worker_pids(main_pid: int) -> list[int]:
-    listed = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(main_pid)], capture_output=True, text=True, check=False
-    ).stdout
-    return sorted(int(pid) for pid in listed.split())
 
 
 def test_a_killed_worker_comes_back_and_the_others_keep_serving(

@@ -22,7 +22,15 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import TEST_KEY, Gateway, free_port, start_gateway, stop, write_settings
+from .conftest import (
+    TEST_KEY,
+    Gateway,
+    free_port,
+    start_gateway,
+    stop,
+    worker_pids,
+    write_settings,
+)
 from .logstore import journal_row, wait_for
 
 pytestmark = pytest.mark.integration
@@ -57,9 +65,8 @@ def gateway(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def worker_pid(gateway: Gateway) -> int:
-    """The granian worker process serving the requests: the server's one child."""
-    children = Path(f"/proc/{gateway.proc.pid}/task/{gateway.proc.pid}/children").read_text()
-    pids = [int(pid) for pid in children.split()]
+    """The granian worker process serving the requests: the server's one worker."""
+    pids = worker_pids(gateway.proc.pid)
     assert len(pids) == 1, f"one worker expected, found {pids}"
     return pids[0]
 
