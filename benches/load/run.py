@@ -468,7 +468,7 @@ def _metrics_text(url: str) -> str:
 
 
 def log_counters(url: str) -> dict[str, int]:
-    """The request sink's row counters from /metrics: were the rows logged, or spooled?"""
+    """The request sink's row counters from /metrics: journaled, inserted, dropped."""
     return {name: int(value) for name, value in _COUNTER.findall(_metrics_text(url))}
 
 

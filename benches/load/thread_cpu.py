@@ -1,12 +1,14 @@
-"""Where a Floopy worker's CPU goes under load, thread by thread.
+"""Where a Floopy worker's CPU goes under load, thread by thread, and the log store
+process's beside it.
 
 Starts the load bench's nginx mock and ``floopy serve`` (one worker, logging on or off),
 warms it up, runs wrk (closed loop, ``--connections``) and reads the CPU time of every
-thread of the worker from ``/proc/<pid>/task`` before and after. Prints requests/s and the
-CPU per request of each thread name: ``MAIN`` is the event loop, ``floopy-upstream`` the
-native client's runtime, ``floopy-log-*`` the log's batch threads (the embedded store renames
-a thread while it runs a query on it, so its inserts show under the store's own names:
-``MergeMutate`` for merges, ``QueryPipelineEx``, ``ThreadPool`` and ``Unknown`` for inserts).
+thread of the worker, and of the log store process, from ``/proc/<pid>/task`` before and
+after. Prints requests/s and the CPU per request of each thread name: in the worker ``MAIN``
+is the event loop and ``floopy-upstream`` the native client's runtime; in the log store
+``MAIN`` carries the journals (reading them, and waiting on its inserts), and the embedded
+engine names a thread after its work: ``MergeMutate`` for merges, ``QueryPipelineEx``,
+``ThreadPool`` and ``Unknown`` for inserts.
 
     .venv/bin/python benches/load/thread_cpu.py            # logging on
     .venv/bin/python benches/load/thread_cpu.py --no-log   # logging off
@@ -64,20 +66,22 @@ def main() -> None:
                 scratch, "completion", target.completion_path, mock.chat_request(), target.headers
             )
             wrk.run(target.url, script, args.connections, 5)  # warm-up
-            worker = server.worker_pid()
-            before = thread_cpu(worker)
+            processes = {"worker": server.worker_pid()}
+            store = server.store_pid()
+            if store is not None:
+                processes["log store"] = store
+            before = {label: thread_cpu(pid) for label, pid in processes.items()}
             run = wrk.run(target.url, script, args.connections, args.seconds)
-            after = thread_cpu(worker)
-    used = {name: after[name] - before.get(name, 0.0) for name in after}
-    total = sum(used.values())
-    print(
-        f"logging {'off' if args.no_log else 'on'}: {run.rps:,.0f} req/s, "
-        f"worker CPU {total * 1e6 / run.requests:.0f} µs per request"
-    )
-    for name, seconds in sorted(used.items(), key=lambda item: -item[1]):
-        per_request = seconds * 1e6 / run.requests
-        if per_request >= 1:
-            print(f"  {name:<18} {per_request:6.0f} µs")
+            after = {label: thread_cpu(pid) for label, pid in processes.items()}
+    print(f"logging {'off' if args.no_log else 'on'}: {run.rps:,.0f} req/s")
+    for label in processes:
+        used = {n: after[label][n] - before[label].get(n, 0.0) for n in after[label]}
+        total = sum(used.values())
+        print(f"{label} CPU {total * 1e6 / run.requests:.0f} µs per request")
+        for name, seconds in sorted(used.items(), key=lambda item: -item[1]):
+            per_request = seconds * 1e6 / run.requests
+            if per_request >= 1:
+                print(f"  {name:<18} {per_request:6.0f} µs")
 
 
 if __name__ == "__main__":
