@@ -20,7 +20,7 @@ from floopy.providers.anthropic.request import to_anthropic
 from floopy.providers.base import Completion, StreamSummary, Usage
 from floopy.providers.bridge.request import TOOL_ERROR_MARK, to_openai
 from floopy.providers.bridge.response import to_message
-from floopy.providers.bridge.stream import EventWriter, MessagesStream
+from floopy.providers.bridge.stream import EventWriter, messages_stream
 from providers.wire_fixtures import fixture_bytes
 
 
@@ -365,7 +365,7 @@ def test_messages_stream_wraps_a_provider_stream() -> None:
         chunk({"role": "assistant", "content": ""}),
         [chunk({"content": "hi"}, "stop"), b"data: [DONE]\n\n"],
     )
-    stream = MessagesStream(inner, "gpt-4o")
+    stream = messages_stream(inner, "gpt-4o")
 
     async def run() -> bytes:
         out = stream.first + b"".join([piece async for piece in stream])

@@ -21,7 +21,7 @@ from floopy._native import SseParser
 from floopy.providers.base import Completion, StreamSummary, Usage
 from floopy.providers.responses.request import to_chat
 from floopy.providers.responses.response import Frame, to_response
-from floopy.providers.responses.stream import EventWriter, ResponsesStream
+from floopy.providers.responses.stream import EventWriter, responses_stream
 from providers.wire_fixtures import fixture_bytes
 
 
@@ -294,7 +294,7 @@ def test_responses_stream_wraps_a_provider_stream() -> None:
     inner = FakeStream(chunk({"content": "Hi"}), [chunk({}, "stop"), b"data: [DONE]\n\n"])
 
     async def relay() -> bytes:
-        stream = ResponsesStream(inner, frame())
+        stream = responses_stream(inner, frame())
         assert stream.summary is inner.summary
         out = stream.first + b"".join([piece async for piece in stream])
         await stream.close()

@@ -34,7 +34,7 @@ from floopy.providers.base import (
 )
 from floopy.providers.bridge.request import to_openai
 from floopy.providers.bridge.response import to_message
-from floopy.providers.bridge.stream import MessagesStream
+from floopy.providers.bridge.stream import messages_stream
 from floopy.providers.responses.over_chat import ResponsesOverChat
 
 Whole = Completion | Embeddings
@@ -124,7 +124,7 @@ class MessagesOverChat:
 
     async def messages_stream(self, call: Call) -> Stream:
         inner = await self._provider.stream(_translated(call))
-        return MessagesStream(inner, call.model)
+        return messages_stream(inner, call.model)
 
 
 def _translated(call: Call) -> Call:

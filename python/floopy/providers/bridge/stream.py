@@ -11,35 +11,31 @@ chunk, or a stream that ends without finishing, becomes an ``error`` event.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 
-from floopy._native import SseParser
 from floopy.providers.anthropic.wire import ERROR_STATUS, error_event
-from floopy.providers.base import Stream, Usage
+from floopy.providers.base import Stream
 from floopy.providers.bridge.response import anthropic_usage, message_id, stop_reason
-from floopy.providers.chat_chunk import Choice, ToolCallDelta, chunk_decoder, chunk_usage
+from floopy.providers.chat_chunk import ChunkError, ToolCallDelta
+from floopy.providers.chat_stream import CUT_SHORT, ChunkTranslator, TranslatedStream
 
 
 def event(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + msgspec.json.encode(data) + b"\n\n"
 
 
-class EventWriter:
+class EventWriter(ChunkTranslator):
     """OpenAI chunks in (as SSE bytes, in any pieces), Anthropic events out."""
 
     def __init__(self, model: str) -> None:
+        super().__init__()
         self._model = model
-        self._parser = SseParser()
         self._blocks = 0  # content blocks started so far
         self._open: int | None = None  # the block receiving deltas, until another starts
         self._text_block: int | None = None
         self._tool_blocks: dict[int, int] = {}  # OpenAI tool call index -> block index
-        self._finish: str | None = None
-        self._usage: Usage | None = None
-        self.ended = False
 
     def start(self) -> bytes:
         message: dict[str, Any] = {
@@ -53,45 +49,6 @@ class EventWriter:
             "usage": {"input_tokens": 0, "output_tokens": 0},
         }
         return event("message_start", {"type": "message_start", "message": message})
-
-    def feed(self, data: bytes) -> bytes:
-        return b"".join(self._on(sse.data) for sse in self._parser.feed(data))
-
-    def end(self) -> bytes:
-        """At the end of the upstream stream: a stream that neither finished nor failed was
-        cut short, which the client must learn."""
-        out = b"".join(self._on(sse.data) for sse in self._parser.finish())
-        if self.ended:
-            return out
-        if self._finish is not None:
-            return out + self._message_end()
-        return out + self._fail("api_error", "the provider ended the stream early")
-
-    def _on(self, data: str) -> bytes:
-        if self.ended:
-            return b""
-        if data.strip() == "[DONE]":
-            return self._message_end()
-        try:
-            chunk = chunk_decoder.decode(data)
-        except (msgspec.DecodeError, RecursionError):
-            return b""  # not a chunk (a comment, a vendor extension): nothing to say
-        if chunk.error is not None:
-            kind = chunk.error.type if chunk.error.type in ERROR_STATUS else "api_error"
-            return self._fail(kind or "api_error", chunk.error.message)
-        if chunk.usage is not None:
-            self._usage = chunk_usage(chunk.usage)
-        return b"".join(self._choice(choice) for choice in chunk.choices[:1])
-
-    def _choice(self, choice: Choice) -> bytes:
-        out = []
-        if choice.delta.content:
-            out.append(self._text(choice.delta.content))
-        for call in choice.delta.tool_calls or []:
-            out.append(self._tool(call))
-        if choice.finish_reason is not None:
-            self._finish = choice.finish_reason
-        return b"".join(out)
 
     def _text(self, text: str) -> bytes:
         out = b""
@@ -130,7 +87,7 @@ class EventWriter:
         index, self._open = self._open, None
         return event("content_block_stop", {"type": "content_block_stop", "index": index})
 
-    def _message_end(self) -> bytes:
+    def _complete(self) -> bytes:
         self.ended = True
         delta = {
             "type": "message_delta",
@@ -140,29 +97,18 @@ class EventWriter:
         out = self._stop_open_block() + event("message_delta", delta)
         return out + event("message_stop", {"type": "message_stop"})
 
+    def _chunk_error(self, error: ChunkError) -> bytes:
+        kind = error.type if error.type in ERROR_STATUS else "api_error"
+        return self._fail(kind or "api_error", error.message)
+
+    def _cut(self) -> bytes:
+        return self._fail("api_error", CUT_SHORT)
+
     def _fail(self, kind: str, message: str) -> bytes:
         self.ended = True
         return error_event(kind, message)
 
 
-class MessagesStream:
-    """A provider's OpenAI-format stream, relayed as Anthropic events (see ``base.Stream``).
-    The summary is the provider stream's own, filled as it is read."""
-
-    def __init__(self, inner: Stream, model: str) -> None:
-        self._inner = inner
-        self._writer = EventWriter(model)
-        self.summary = inner.summary
-        self.first = self._writer.start() + self._writer.feed(inner.first)
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for piece in self._inner:
-            out = self._writer.feed(piece)
-            if out:
-                yield out
-        tail = self._writer.end()
-        if tail:
-            yield tail
-
-    async def close(self) -> None:
-        await self._inner.close()
+def messages_stream(inner: Stream, model: str) -> TranslatedStream:
+    """A provider's OpenAI-format stream, relayed as Anthropic events."""
+    return TranslatedStream(inner, EventWriter(model))

@@ -12,7 +12,7 @@ from floopy import errors
 from floopy.providers.base import Call, Completion, Provider, Stream
 from floopy.providers.responses.request import to_chat
 from floopy.providers.responses.response import Frame, to_response
-from floopy.providers.responses.stream import ResponsesStream
+from floopy.providers.responses.stream import responses_stream
 
 
 class ResponsesOverChat:
@@ -30,7 +30,7 @@ class ResponsesOverChat:
     async def responses_stream(self, call: Call) -> Stream:
         doc = _document(call.body)
         inner = await self._provider.stream(_translated(call, doc))
-        return ResponsesStream(inner, Frame(doc, call.model))
+        return responses_stream(inner, Frame(doc, call.model))
 
 
 def _translated(call: Call, doc: dict[str, Any]) -> Call:

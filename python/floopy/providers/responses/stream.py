@@ -13,14 +13,13 @@ becomes an ``error`` event and ``response.failed``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 
-from floopy._native import SseParser
-from floopy.providers.base import Stream, Usage
-from floopy.providers.chat_chunk import Choice, ToolCallDelta, chunk_decoder, chunk_usage
+from floopy.providers.base import Stream
+from floopy.providers.chat_chunk import ChunkError, ToolCallDelta
+from floopy.providers.chat_stream import CUT_SHORT, ChunkTranslator, TranslatedStream
 from floopy.providers.responses.response import Frame, Item, call_item, message_item, new_id
 
 
@@ -33,63 +32,22 @@ class _Open:
         self.text = ""
 
 
-class EventWriter:
+class EventWriter(ChunkTranslator):
     """OpenAI chunks in (as SSE bytes, in any pieces), Responses events out."""
 
     def __init__(self, frame: Frame) -> None:
+        super().__init__()
         self._frame = frame
-        self._parser = SseParser()
         self._sequence = 0
         self._output: list[Item] = []  # every item opened, in order, as it stands
         self._open: _Open | None = None
         self._message: _Open | None = None
         self._calls: dict[int, _Open] = {}  # chat tool call index -> its item
-        self._finish: str | None = None
-        self._usage: Usage | None = None
-        self.ended = False
 
     def start(self) -> bytes:
         response = self._frame.response("in_progress", [], None)
         created = self._event("response.created", {"response": response})
         return created + self._event("response.in_progress", {"response": response})
-
-    def feed(self, data: bytes) -> bytes:
-        return b"".join(self._on(sse.data) for sse in self._parser.feed(data))
-
-    def end(self) -> bytes:
-        """At the end of the upstream stream: one that neither finished nor failed was cut
-        short, which the client must learn."""
-        out = b"".join(self._on(sse.data) for sse in self._parser.finish())
-        if self.ended:
-            return out
-        if self._finish is not None:
-            return out + self._complete()
-        return out + self.fail("server_error", "the provider ended the stream early")
-
-    def _on(self, data: str) -> bytes:
-        if self.ended:
-            return b""
-        if data.strip() == "[DONE]":
-            return self._complete()
-        try:
-            chunk = chunk_decoder.decode(data)
-        except (msgspec.DecodeError, RecursionError):
-            return b""  # not a chunk (a comment, a vendor extension): nothing to say
-        if chunk.error is not None:
-            return self.fail(chunk.error.code or "server_error", chunk.error.message)
-        if chunk.usage is not None:
-            self._usage = chunk_usage(chunk.usage)
-        return b"".join(self._choice(choice) for choice in chunk.choices[:1])
-
-    def _choice(self, choice: Choice) -> bytes:
-        out = []
-        if choice.delta.content:
-            out.append(self._text(choice.delta.content))
-        for call in choice.delta.tool_calls or []:
-            out.append(self._tool(call))
-        if choice.finish_reason is not None:
-            self._finish = choice.finish_reason
-        return b"".join(out)
 
     def _text(self, text: str) -> bytes:
         out = b""
@@ -165,6 +123,12 @@ class EventWriter:
         kind = "response.completed" if response["status"] == "completed" else "response.incomplete"
         return out + self._event(kind, {"response": response})
 
+    def _chunk_error(self, error: ChunkError) -> bytes:
+        return self.fail(error.code or "server_error", error.message)
+
+    def _cut(self) -> bytes:
+        return self.fail("server_error", CUT_SHORT)
+
     def fail(self, code: str, message: str) -> bytes:
         """An ``error`` event, then ``response.failed``: the stream ends here."""
         self.ended = True
@@ -182,24 +146,6 @@ class EventWriter:
         return b"event: " + kind.encode() + b"\ndata: " + msgspec.json.encode(data) + b"\n\n"
 
 
-class ResponsesStream:
-    """A provider's chat stream, relayed as Responses events (see ``base.Stream``). The
-    summary is the provider stream's own, filled as it is read."""
-
-    def __init__(self, inner: Stream, frame: Frame) -> None:
-        self._inner = inner
-        self._writer = EventWriter(frame)
-        self.summary = inner.summary
-        self.first = self._writer.start() + self._writer.feed(inner.first)
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for piece in self._inner:
-            out = self._writer.feed(piece)
-            if out:
-                yield out
-        tail = self._writer.end()
-        if tail:
-            yield tail
-
-    async def close(self) -> None:
-        await self._inner.close()
+def responses_stream(inner: Stream, frame: Frame) -> TranslatedStream:
+    """A provider's chat stream, relayed as Responses events."""
+    return TranslatedStream(inner, EventWriter(frame))
