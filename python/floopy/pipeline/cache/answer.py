@@ -112,40 +112,51 @@ def from_chat_stream(raw: bytes, usage: Usage | None) -> bytes | None:
 
 def _add_delta(choices: dict[int, Doc], choice: Doc) -> None:
     index = choice.get("index", 0)
-    fresh = {"index": index, "message": {"role": "assistant"}, "tools": {}, "finish_reason": None}
-    state = choices.setdefault(index, fresh)
-    message, delta = state["message"], choice.get("delta") or {}
-    for name, value in delta.items():
+    state = choices.get(index)
+    if state is None:
+        # Text arrives in pieces: kept as lists and joined once, not copied at every piece.
+        state = {"index": index, "role": "assistant", "texts": {}, "tools": {}}
+        state["finish_reason"] = None
+        choices[index] = state
+    texts = state["texts"]
+    for name, value in (choice.get("delta") or {}).items():
         if name == "tool_calls":
             for call in value or ():
                 _add_tool_delta(state["tools"], call)
         elif name == "role" and value:
-            message["role"] = value
+            state["role"] = value
         elif isinstance(value, str):  # content, refusal, reasoning_content...
-            message[name] = message.get(name, "") + value
+            texts.setdefault(name, []).append(value)
     if choice.get("finish_reason") is not None:
         state["finish_reason"] = choice["finish_reason"]
 
 
 def _add_tool_delta(tools: dict[int, Doc], call: Doc) -> None:
-    tool = tools.setdefault(
-        call.get("index", 0), {"id": None, "type": "function", "function": {"arguments": ""}}
-    )
+    tool = tools.setdefault(call.get("index", 0), {"id": None, "name": None, "arguments": []})
     if call.get("id"):
         tool["id"] = call["id"]
     function = call.get("function") or {}
     if function.get("name"):
-        tool["function"]["name"] = function["name"]
-    tool["function"]["arguments"] += function.get("arguments") or ""
+        tool["name"] = function["name"]
+    if function.get("arguments"):
+        tool["arguments"].append(function["arguments"])
 
 
 def _whole_choice(state: Doc) -> Doc:
-    message = state["message"]
-    message.setdefault("content", None)
+    message: Doc = {"role": state["role"], "content": None}
+    message.update((name, "".join(parts)) for name, parts in state["texts"].items())
     if not message["content"] and state["tools"]:
         message["content"] = None
-    if state["tools"]:
-        message["tool_calls"] = [state["tools"][i] for i in sorted(state["tools"])]
+    tools = state["tools"]
+    if tools:
+        message["tool_calls"] = [
+            {
+                "id": tools[i]["id"],
+                "type": "function",
+                "function": {"name": tools[i]["name"], "arguments": "".join(tools[i]["arguments"])},
+            }
+            for i in sorted(tools)
+        ]
     return {
         "index": state["index"],
         "message": message,

@@ -1,0 +1,195 @@
+"""The cache under load, in one run: an exact hit beside a miss, and a miss with the cache
+on beside the same request with it off.
+
+One nginx mock provider (mock_provider.py) answers; one Floopy worker, request log off (so
+the numbers are the cache's and the pipeline's, not the log store's), is started per case:
+
+- ``off``: ``CACHE_ENABLED = False``, every request a new prompt;
+- ``miss``: ``CACHE_ENABLED = True``, every request a new prompt (looked up, missed,
+  stored once answered);
+- ``hit``: ``CACHE_ENABLED = True``, one prompt repeated (after the first, every request is
+  an exact hit).
+
+For each: throughput with wrk ``--connections`` connections (closed loop), and latency with
+one connection (``-c1``: each request alone, so p50 and p99 are the service time seen from
+the client, loopback included). wrk's Lua script writes a new prompt into every request for
+``off`` and ``miss``. Then the hit's server time: a worker with the request log on serves
+hits at ``-c1``, and the p50 of the log's ``latency_ms`` (from the request's arrival to its
+last byte, as the gateway times it) and of its ``cache`` stage are read back.
+
+    nice .venv/bin/python benches/load/cache.py [--seconds 10] [--connections 32]
+
+Writes benches/results/cache.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import mock_provider as mock
+import targets
+from common import wrk
+from common.machine import machine
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE.parent / "results"
+
+# A new prompt per request: the counter and the thread's id make every body unique.
+_UNIQUE_LUA = """\
+wrk.method = "POST"
+wrk.path = "{path}"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
+local counter = 0
+local tag = tostring(math.random(1, 1000000000))
+request = function()
+  counter = counter + 1
+  local body = '{{"model":"{model}","messages":[{{"role":"user","content":"fresh ' ..
+    tag .. ' ' .. counter .. '"}}]}}'
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def unique_script(directory: Path) -> Path:
+    script = directory / "unique.lua"
+    script.write_text(
+        _UNIQUE_LUA.format(path=mock.COMPLETION_PATH, key=targets.FLOOPY_KEY, model=mock.MODEL)
+    )
+    return script
+
+
+def repeat_script(directory: Path) -> Path:
+    headers = {"Authorization": f"Bearer {targets.FLOOPY_KEY}"}
+    return wrk.write_script(directory, "repeat", mock.COMPLETION_PATH, mock.chat_request(), headers)
+
+
+def gateway(scratch: Path, name: str, mock_url: str, *, cache: bool, logging: bool = False) -> Any:
+    return targets.Floopy(
+        name,
+        scratch,
+        mock_url,
+        logging=logging,
+        extra={"CACHE_ENABLED": str(cache), "LOG_FLUSH_INTERVAL": "0.1"},
+    )
+
+
+def check_cache_header(url: str, expected: str) -> None:
+    done = subprocess.run(
+        [
+            "curl", "-s", "-D", "-", "-o", "/dev/null", "-H",
+            f"Authorization: Bearer {targets.FLOOPY_KEY}", "-H", "Content-Type: application/json",
+            "--data-binary", mock.chat_request().decode(), f"{url}{mock.COMPLETION_PATH}",
+        ],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    if f"floopy-cache: {expected}" not in done.stdout.lower():
+        raise SystemExit(f"expected floopy-cache: {expected} from {url}, got:\n{done.stdout}")
+
+
+def measure(case: str, url: str, script: Path, args: argparse.Namespace) -> dict[str, Any]:
+    wrk.run(url, script, args.connections, 2)  # warm-up
+    throughput = wrk.run(url, script, args.connections, args.seconds)
+    alone = wrk.run(url, script, 1, args.seconds)
+    for run in (throughput, alone):
+        if run.non_2xx or run.socket_errors:
+            raise SystemExit(f"{case}: {run.non_2xx} non-2xx answers, {run.socket_errors} errors")
+    print(
+        f"{case}: {throughput.rps:.0f} req/s at -c{args.connections}; "
+        f"-c1 p50 {alone.p50_ms:.3f} ms, p99 {alone.p99_ms:.3f} ms",
+        flush=True,
+    )
+    return {"throughput": throughput.to_dict(), "alone": alone.to_dict()}
+
+
+def server_time_of_hits(scratch: Path, mock_url: str, script: Path, seconds: int) -> dict[str, Any]:
+    """The request log's own timing of exact hits: p50 of latency_ms and of the cache stage."""
+    floopy = gateway(scratch, "hit-logged", mock_url, cache=True, logging=True)
+    with floopy:
+        check_cache_header(floopy.target.url, "miss")
+        wrk.run(floopy.target.url, script, 1, seconds)
+        time.sleep(1.0)  # the last batch reaches the store before it stops
+    import clickhouse_connect
+
+    client = clickhouse_connect.get_client(
+        interface="chdb", path=str(floopy.directory / "data" / "clickhouse")
+    )
+    try:
+        row = client.query(
+            "SELECT count(), quantile(0.5)(latency_ms), quantile(0.99)(latency_ms), "
+            "quantile(0.5)(stage_latency_ms['cache']) "
+            "FROM floopy.requests WHERE cache_status = 'HIT'"
+        ).result_rows[0]
+    finally:
+        client.close()
+    return {"hits": row[0], "latency_p50_ms": row[1], "latency_p99_ms": row[2],
+            "cache_stage_p50_ms": row[3]}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    results: dict[str, Any] = {
+        "meta": {
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "machine": machine(),
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "seconds": args.seconds,
+            "connections": args.connections,
+        },
+        "cases": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="floopy-bench-cache-") as tmp:
+        scratch = Path(tmp)
+        unique, repeat = unique_script(scratch), repeat_script(scratch)
+        with mock.MockProvider(scratch / "mock", 10) as provider:
+            for case, cache, script, header in (
+                ("off", False, unique, None),
+                ("miss", True, unique, "miss"),
+                ("hit", True, repeat, "hit; tier=exact"),
+            ):
+                with gateway(scratch, case, provider.url, cache=cache) as floopy:
+                    url = floopy.target.url
+                    if header is not None:
+                        check_cache_header(url, "miss")
+                        if case == "hit":
+                            check_cache_header(url, header)
+                    results["cases"][case] = measure(case, url, script, args)
+            results["hit_server_time"] = server_time_of_hits(
+                scratch, provider.url, repeat, args.seconds
+            )
+    print(json.dumps(results["hit_server_time"]))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "cache.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+
+
+def table(results: dict[str, Any]) -> str:
+    cases = results["cases"]
+    lines = [
+        "| case | req/s (wrk -c{c}) | p50 ms (-c1) | p99 ms (-c1) |".format(
+            c=results["meta"]["connections"]
+        ),
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name in ("off", "miss", "hit"):
+        run = cases[name]
+        lines.append(
+            f"| {name} | {run['throughput']['rps']:,.0f} | {run['alone']['p50_ms']:.3f} | "
+            f"{run['alone']['p99_ms']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
