@@ -10,14 +10,16 @@ the numbers are the cache's and the pipeline's, not the log store's), is started
 - ``hit``: ``CACHE_ENABLED = True``, one prompt repeated (after the first, every request is
   an exact hit).
 
-For each: throughput with wrk ``--connections`` connections (closed loop), and latency with
-one connection (``-c1``: each request alone, so p50 and p99 are the service time seen from
-the client, loopback included). wrk's Lua script writes a new prompt into every request for
+The three run side by side and are measured in turn, ``--rounds`` times over (the median
+round is reported, so that a burst of other work on the machine does not decide a
+comparison): throughput with wrk ``--connections`` connections (closed loop), and latency
+with one connection (``-c1``: each request alone, so p50 and p99 are the service time seen
+from the client, loopback included). wrk's Lua script writes a new prompt into every request for
 ``off`` and ``miss``. Then the hit's server time: a worker with the request log on serves
 hits at ``-c1``, and the p50 of the log's ``latency_ms`` (from the request's arrival to its
 last byte, as the gateway times it) and of its ``cache`` stage are read back.
 
-    nice .venv/bin/python benches/load/cache.py [--seconds 10] [--connections 32]
+    nice .venv/bin/python benches/load/cache.py [--seconds 10] [--connections 32] [--rounds 3]
 
 Writes benches/results/cache.json and prints a Markdown table.
 """
@@ -25,8 +27,10 @@ Writes benches/results/cache.json and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -96,7 +100,6 @@ def check_cache_header(url: str, expected: str) -> None:
 
 
 def measure(case: str, url: str, script: Path, args: argparse.Namespace) -> dict[str, Any]:
-    wrk.run(url, script, args.connections, 2)  # warm-up
     throughput = wrk.run(url, script, args.connections, args.seconds)
     alone = wrk.run(url, script, 1, args.seconds)
     for run in (throughput, alone):
@@ -108,6 +111,14 @@ def measure(case: str, url: str, script: Path, args: argparse.Namespace) -> dict
         flush=True,
     )
     return {"throughput": throughput.to_dict(), "alone": alone.to_dict()}
+
+
+def median_round(rounds: list[dict[str, Any]]) -> dict[str, float]:
+    return {
+        "rps": statistics.median(r["throughput"]["rps"] for r in rounds),
+        "p50_ms": statistics.median(r["alone"]["p50_ms"] for r in rounds),
+        "p99_ms": statistics.median(r["alone"]["p99_ms"] for r in rounds),
+    }
 
 
 def server_time_of_hits(scratch: Path, mock_url: str, script: Path, seconds: int) -> dict[str, Any]:
@@ -138,6 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     results: dict[str, Any] = {
         "meta": {
@@ -146,25 +158,32 @@ def main() -> None:
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "seconds": args.seconds,
             "connections": args.connections,
+            "rounds": args.rounds,
         },
         "cases": {},
+        "rounds": {"off": [], "miss": [], "hit": []},
     }
     with tempfile.TemporaryDirectory(prefix="floopy-bench-cache-") as tmp:
         scratch = Path(tmp)
         unique, repeat = unique_script(scratch), repeat_script(scratch)
-        with mock.MockProvider(scratch / "mock", 10) as provider:
-            for case, cache, script, header in (
-                ("off", False, unique, None),
-                ("miss", True, unique, "miss"),
-                ("hit", True, repeat, "hit; tier=exact"),
+        with mock.MockProvider(scratch / "mock", 10) as provider, contextlib.ExitStack() as stack:
+            cases = {}
+            for case, cache, script in (
+                ("off", False, unique),
+                ("miss", True, unique),
+                ("hit", True, repeat),
             ):
-                with gateway(scratch, case, provider.url, cache=cache) as floopy:
-                    url = floopy.target.url
-                    if header is not None:
-                        check_cache_header(url, "miss")
-                        if case == "hit":
-                            check_cache_header(url, header)
-                    results["cases"][case] = measure(case, url, script, args)
+                floopy = stack.enter_context(gateway(scratch, case, provider.url, cache=cache))
+                cases[case] = (floopy.target.url, script)
+            check_cache_header(cases["miss"][0], "miss")
+            check_cache_header(cases["hit"][0], "miss")
+            check_cache_header(cases["hit"][0], "hit; tier=exact")
+            for url, script in cases.values():
+                wrk.run(url, script, args.connections, 2)  # warm-up
+            for _ in range(args.rounds):
+                for case, (url, script) in cases.items():
+                    results["rounds"][case].append(measure(case, url, script, args))
+            results["cases"] = {case: median_round(r) for case, r in results["rounds"].items()}
             results["hit_server_time"] = server_time_of_hits(
                 scratch, provider.url, repeat, args.seconds
             )
@@ -184,10 +203,7 @@ def table(results: dict[str, Any]) -> str:
     ]
     for name in ("off", "miss", "hit"):
         run = cases[name]
-        lines.append(
-            f"| {name} | {run['throughput']['rps']:,.0f} | {run['alone']['p50_ms']:.3f} | "
-            f"{run['alone']['p99_ms']:.3f} |"
-        )
+        lines.append(f"| {name} | {run['rps']:,.0f} | {run['p50_ms']:.3f} | {run['p99_ms']:.3f} |")
     return "\n".join(lines)
 
 
