@@ -71,6 +71,7 @@ def test_the_request_row_says_what_the_cache_did(logged: Any) -> None:
         assert row["cost_usd"] == 0 and row["prompt_tokens"] == 0
         assert (row["provider"], row["model"]) == ("mock", "gpt-4o-mini")
     assert stream_hit["stream"] and stream_hit["finish_reason"] == "stop"
+    assert "log my cache" in stream_hit["response_body"]  # the replayed text
     assert (off["cache_status"], off["cache_tier"]) == ("", "")
     assert "cache" in hit["stage_latency_ms"]
     assert "dispatch" not in hit["stage_latency_ms"]  # answered before the provider

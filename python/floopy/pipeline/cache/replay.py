@@ -33,16 +33,17 @@ def stream(entry: Entry, include_usage: bool) -> ReplayedStream:
     doc = msgspec.json.decode(entry.body)
     messages = entry.api == "messages"
     pieces = _message_events(doc) if messages else _chat_chunks(doc, include_usage)
-    return ReplayedStream(pieces, entry.finish_reason)
+    return ReplayedStream(pieces, entry.finish_reason, _text_of(doc, messages))
 
 
 class ReplayedStream:
-    """A cached answer as a stream (``providers.base.Stream``): every piece is at hand."""
+    """A cached answer as a stream (``providers.base.Stream``): every piece is at hand.
+    Its summary has the text, for the log, and no usage: nothing was charged for it."""
 
-    def __init__(self, pieces: list[bytes], finish_reason: str | None) -> None:
+    def __init__(self, pieces: list[bytes], finish_reason: str | None, text: str) -> None:
         self.first = pieces[0]
         self._rest = pieces[1:]
-        self.summary = StreamSummary(finish_reason=finish_reason, completed=True)
+        self.summary = StreamSummary(content=text, finish_reason=finish_reason, completed=True)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for piece in self._rest:
@@ -50,6 +51,13 @@ class ReplayedStream:
 
     async def close(self) -> None:
         pass
+
+
+def _text_of(doc: Doc, messages: bool) -> str:
+    if messages:
+        return "".join(b.get("text", "") for b in doc.get("content") or () if isinstance(b, dict))
+    choices = doc.get("choices") or ()
+    return "".join((c.get("message") or {}).get("content") or "" for c in choices)
 
 
 def _chat_chunks(completion: Doc, include_usage: bool) -> list[bytes]:
