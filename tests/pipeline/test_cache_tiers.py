@@ -100,13 +100,13 @@ def test_a_failing_store_is_a_miss_counted_as_an_error_and_rests() -> None:
     context = RequestContext(request_id="r", method="POST", path="/", client_ip="127.0.0.1")
     span = context.start_span("cache")
     assert asyncio.run(cache.lookup(query(), context, span)) == []
-    assert cache.counters.counts["errors"]["exact"] == 1
+    assert cache.counters.counts["error"]["exact"] == 1
     assert cache.readiness()["status"] == "down"
     assert "store down" in cache.readiness()["error"]
     child = next(s for s in context.trace.spans if s.name == "exact")
     assert child.attributes["outcome"] == "error"
     asyncio.run(cache.lookup(query(), context, span))  # resting: not asked again
-    assert cache.counters.counts["errors"]["exact"] == 1
+    assert cache.counters.counts["error"]["exact"] == 1
     clock.advance(1.5)
     store.get = MemoryStore.get.__get__(store)  # type: ignore[method-assign]
     assert len(asyncio.run(cache.lookup(query(), context, span))) == 1

@@ -7,26 +7,27 @@ from collections import Counter
 
 from floopy.pipeline.cache.store import StoreStats
 
-OUTCOMES = (
-    ("hits", "lookups a tier answered"),
-    ("misses", "lookups a tier did not answer"),
-    ("errors", "lookups or writes a tier's store failed or was too slow for (CACHE_TIMEOUT)"),
-    ("stored", "answers a tier stored"),
-)
+# Outcome -> the counter's name (floopy_cache_<name>_total) and help.
+OUTCOMES = {
+    "hit": ("hits", "lookups a tier answered"),
+    "miss": ("misses", "lookups a tier did not answer"),
+    "error": ("errors", "lookups or writes whose store failed or outlasted CACHE_TIMEOUT"),
+    "stored": ("stored", "answers a tier stored"),
+}
 
 
 class CacheCounters:
     def __init__(self, tiers: tuple[str, ...]) -> None:
         self.tiers = tiers
-        self.counts: dict[str, Counter[str]] = {name: Counter() for name, _ in OUTCOMES}
+        self.counts: dict[str, Counter[str]] = {outcome: Counter() for outcome in OUTCOMES}
 
     def add(self, outcome: str, tier: str) -> None:
         self.counts[outcome][tier] += 1
 
     def render(self, store: str, held: StoreStats | None) -> str:
         lines: list[str] = []
-        for outcome, help_text in OUTCOMES:
-            name = f"floopy_cache_{outcome}_total"
+        for outcome, (counter, help_text) in OUTCOMES.items():
+            name = f"floopy_cache_{counter}_total"
             _family(lines, name, "counter", help_text)
             lines.extend(f'{name}{{tier="{t}"}} {self.counts[outcome][t]}' for t in self.tiers)
         if held is not None:

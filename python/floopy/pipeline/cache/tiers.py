@@ -55,28 +55,32 @@ class Cache:
         for tier in self.tiers:
             if self._resting(tier.name):
                 continue
-            child = ctx.start_span(tier.name, span) if span is not None else None
-            try:
-                outcome = await tier.lookup(query)
-            except Exception as exc:
-                self._failed(tier.name, "lookup", exc)
-                if child is not None:
-                    child.set(outcome="error")
-                continue
-            finally:
-                if child is not None:
-                    ctx.end_span(child)
-            self._last_error.pop(tier.name, None)
+            outcome = await self._ask(tier, query, ctx, span)
             if isinstance(outcome, Hit):
-                self.counters.add("hits", tier.name)
-                if child is not None:
-                    child.set(outcome="hit")
                 return outcome
-            self.counters.add("misses", tier.name)
-            if child is not None:
-                child.set(outcome="miss")
-            misses.append(outcome)
+            if outcome is not None:
+                misses.append(outcome)
         return misses
+
+    async def _ask(
+        self, tier: Tier, query: Query, ctx: RequestContext, span: Span | None
+    ) -> Hit | Miss | None:
+        """One tier's answer in a child span of its own, counted; None when it failed."""
+        child = ctx.start_span(tier.name, span) if span is not None else None
+        outcome: Hit | Miss | None = None
+        try:
+            outcome = await tier.lookup(query)
+        except Exception as exc:
+            self._failed(tier.name, "lookup", exc)
+        finally:
+            said = "error" if outcome is None else "hit" if isinstance(outcome, Hit) else "miss"
+            if child is not None:
+                child.set(outcome=said)
+                ctx.end_span(child)
+        if outcome is not None:
+            self.counters.add(said, tier.name)
+            self._last_error.pop(tier.name, None)
+        return outcome
 
     async def save(self, misses: Sequence[Miss], answer: bytes) -> None:
         for miss in misses:
@@ -115,7 +119,7 @@ class Cache:
     def _failed(self, tier: str, what: str, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         log.warning("cache: %s %s failed, going on without it: %s", tier, what, reason)
-        self.counters.add("errors", tier)
+        self.counters.add("error", tier)
         self._resting_until[tier] = self._clock() + REST_SECONDS
         self._last_error[tier] = f"{tier} {self.store.kind}: {reason}"
 
