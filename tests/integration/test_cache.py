@@ -49,8 +49,20 @@ def gw(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         ORGANIZATIONS="{'acme': {'projects': ['web', 'batch']}}",
         CACHE_ENABLED_KEYS="('test',)",
         LOGGING_ENABLED="False",
+        PROVIDERS=(
+            f"{{'mock': {{'kind': 'openai_compatible', 'base_url': '{mock_upstream}/v1', "
+            "'api_key_env': 'FLOOPY_TEST_MOCK_KEY'}, "
+            f"'claude': {{'kind': 'anthropic', 'base_url': '{mock_upstream}', "
+            "'api_key_env': 'FLOOPY_TEST_ANTHROPIC_KEY'}, 'echo': {'kind': 'echo'}}"
+        ),
+        MODELS=(
+            "{'gpt-4o-mini': {'provider': 'mock', 'input_price': 0.15, 'output_price': 0.6}, "
+            "'claude-tools': {'provider': 'claude', 'upstream_model': 'tools'}, "
+            "'echo': {'provider': 'echo'}}"
+        ),
     )
-    url, proc = start_gateway(settings, root / "gateway.log")
+    env = {"FLOOPY_TEST_ANTHROPIC_KEY": "sk-ant-mock-provider-key"}
+    url, proc = start_gateway(settings, root / "gateway.log", env)
     try:
         yield Gateway(url=url, key=TEST_KEY, mock_url=mock_upstream, data_dir=root, proc=proc)
     finally:
@@ -215,6 +227,30 @@ def test_messages_hits_answer_in_anthropic_format_both_ways(gw: Gateway) -> None
     raw = client.messages.with_raw_response.create(**ask)
     assert raw.headers["floopy-cache"] == "HIT; tier=exact"
     assert raw.parse().content[0].text == streamed.content[0].text  # type: ignore[union-attr]
+    assert calls(gw.mock_url, text) == 1
+
+
+def test_native_anthropic_answers_with_tool_use_replay_both_ways(gw: Gateway) -> None:
+    text = prompt()
+    client = claude(gw)
+    tool: Any = {"name": "get_weather", "input_schema": {"type": "object"}}
+    ask: Any = {
+        "model": "claude-tools",
+        "max_tokens": 50,
+        "messages": [user(text)],
+        "tools": [tool],
+    }
+    with client.messages.stream(**ask) as stream:
+        streamed = stream.get_final_message()
+    raw = client.messages.with_raw_response.create(**ask)
+    assert raw.headers["floopy-cache"] == "HIT; tier=exact"
+    assert raw.headers["floopy-provider"] == "claude"
+    whole = raw.parse()
+    assert whole.stop_reason == streamed.stop_reason == "tool_use"
+    assert [b.model_dump() for b in whole.content] == [b.model_dump() for b in streamed.content]
+    with client.messages.stream(**ask) as stream:
+        again = stream.get_final_message()
+    assert [b.model_dump() for b in again.content] == [b.model_dump() for b in whole.content]
     assert calls(gw.mock_url, text) == 1
 
 
