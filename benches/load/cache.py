@@ -10,14 +10,16 @@ the numbers are the cache's and the pipeline's, not the log store's), is started
 - ``hit``: ``CACHE_ENABLED = True``, one prompt repeated (after the first, every request is
   an exact hit).
 
-The three run side by side and are measured in turn, ``--rounds`` times over (the median
-round is reported, so that a burst of other work on the machine does not decide a
-comparison): throughput with wrk ``--connections`` connections (closed loop), and latency
-with one connection (``-c1``: each request alone, so p50 and p99 are the service time seen
-from the client, loopback included). wrk's Lua script writes a new prompt into every request for
-``off`` and ``miss``. Then the hit's server time: a worker with the request log on serves
-hits at ``-c1``, and the p50 of the log's ``latency_ms`` (from the request's arrival to its
-last byte, as the gateway times it) and of its ``cache`` stage are read back.
+The three run side by side and are measured in turn, ``--rounds`` times over, each round
+starting with the next case (the median round is reported, so that a burst of other work
+on the machine does not decide a comparison): throughput with wrk ``--connections``
+connections (closed loop), and latency with one connection (``-c1``: each request alone, so
+p50 and p99 are the service time seen from the client, loopback included). wrk's Lua script
+writes a new prompt into every request for ``off`` and ``miss``.
+
+Then the hit's server time: a worker with the request log on serves hits at ``-c1``, and
+the p50 of the log's ``latency_ms`` (from the request's arrival to its last byte, as the
+gateway times it) and of its ``cache`` stage are read back.
 
     nice .venv/bin/python benches/load/cache.py [--seconds 10] [--connections 32] [--rounds 3]
 
@@ -30,13 +32,16 @@ import argparse
 import contextlib
 import datetime
 import json
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import mock_provider as mock
 import targets
@@ -44,36 +49,62 @@ from common import wrk
 from common.machine import machine
 
 HERE = Path(__file__).resolve().parent
+
+
+class Scripts(Protocol):
+    def fresh(self) -> Path: ...
+
+
 RESULTS = HERE.parent / "results"
 
-# A new prompt per request: the counter and the thread's id make every body unique.
+# A new prompt per request, never seen before: the script's run id (new for every wrk run,
+# since wrk's Lua random numbers repeat from run to run), the thread's number and a counter.
 _UNIQUE_LUA = """\
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_id", threads)
+end
 wrk.method = "POST"
 wrk.path = "{path}"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {key}"
 local counter = 0
-local tag = tostring(math.random(1, 1000000000))
 request = function()
   counter = counter + 1
-  local body = '{{"model":"{model}","messages":[{{"role":"user","content":"fresh ' ..
-    tag .. ' ' .. counter .. '"}}]}}'
+  local body = '{{"model":"{model}","messages":[{{"role":"user","content":"fresh {run} ' ..
+    tostring(thread_id) .. ' ' .. counter .. '"}}]}}'
   return wrk.format(nil, nil, nil, body)
 end
 """
 
 
-def unique_script(directory: Path) -> Path:
-    script = directory / "unique.lua"
-    script.write_text(
-        _UNIQUE_LUA.format(path=mock.COMPLETION_PATH, key=targets.FLOOPY_KEY, model=mock.MODEL)
-    )
-    return script
+class UniqueScript:
+    """Hands out a new script, with a new run id, for every wrk run."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+
+    def fresh(self) -> Path:
+        run = uuid.uuid4().hex
+        script = self._directory / f"unique-{run}.lua"
+        script.write_text(
+            _UNIQUE_LUA.format(
+                path=mock.COMPLETION_PATH, key=targets.FLOOPY_KEY, model=mock.MODEL, run=run
+            )
+        )
+        return script
 
 
-def repeat_script(directory: Path) -> Path:
-    headers = {"Authorization": f"Bearer {targets.FLOOPY_KEY}"}
-    return wrk.write_script(directory, "repeat", mock.COMPLETION_PATH, mock.chat_request(), headers)
+class RepeatScript:
+    def __init__(self, directory: Path) -> None:
+        headers = {"Authorization": f"Bearer {targets.FLOOPY_KEY}"}
+        self._script = wrk.write_script(
+            directory, "repeat", mock.COMPLETION_PATH, mock.chat_request(), headers
+        )
+
+    def fresh(self) -> Path:
+        return self._script
 
 
 def gateway(scratch: Path, name: str, mock_url: str, *, cache: bool, logging: bool = False) -> Any:
@@ -99,9 +130,25 @@ def check_cache_header(url: str, expected: str) -> None:
         raise SystemExit(f"expected floopy-cache: {expected} from {url}, got:\n{done.stdout}")
 
 
-def measure(case: str, url: str, script: Path, args: argparse.Namespace) -> dict[str, Any]:
-    throughput = wrk.run(url, script, args.connections, args.seconds)
-    alone = wrk.run(url, script, 1, args.seconds)
+def cache_counts(url: str) -> dict[str, int]:
+    """The exact tier's hits and misses so far, from the gateway's /metrics."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    found = re.findall(r'^floopy_cache_(hits|misses)_total\{tier="exact"\} (\d+)$', text, re.M)
+    return {name: int(value) for name, value in found}
+
+
+def check_outcomes(cases: dict[str, tuple[str, Scripts]]) -> dict[str, dict[str, int]]:
+    """Every miss case request was a miss, every hit case request after the first a hit."""
+    counts = {case: cache_counts(url) for case, (url, _) in cases.items() if case != "off"}
+    if counts["miss"]["hits"] != 0 or counts["hit"]["misses"] != 1:
+        raise SystemExit(f"the cases did not do what they say: {counts}")
+    return counts
+
+
+def measure(case: str, url: str, scripts: Scripts, args: argparse.Namespace) -> dict[str, Any]:
+    throughput = wrk.run(url, scripts.fresh(), args.connections, args.seconds)
+    alone = wrk.run(url, scripts.fresh(), 1, args.seconds)
     for run in (throughput, alone):
         if run.non_2xx or run.socket_errors:
             raise SystemExit(f"{case}: {run.non_2xx} non-2xx answers, {run.socket_errors} errors")
@@ -121,12 +168,14 @@ def median_round(rounds: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def server_time_of_hits(scratch: Path, mock_url: str, script: Path, seconds: int) -> dict[str, Any]:
+def server_time_of_hits(
+    scratch: Path, mock_url: str, script: RepeatScript, seconds: int
+) -> dict[str, Any]:
     """The request log's own timing of exact hits: p50 of latency_ms and of the cache stage."""
     floopy = gateway(scratch, "hit-logged", mock_url, cache=True, logging=True)
     with floopy:
         check_cache_header(floopy.target.url, "miss")
-        wrk.run(floopy.target.url, script, 1, seconds)
+        wrk.run(floopy.target.url, script.fresh(), 1, seconds)
         time.sleep(1.0)  # the last batch reaches the store before it stops
     import clickhouse_connect
 
@@ -165,9 +214,9 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="floopy-bench-cache-") as tmp:
         scratch = Path(tmp)
-        unique, repeat = unique_script(scratch), repeat_script(scratch)
+        unique, repeat = UniqueScript(scratch), RepeatScript(scratch)
         with mock.MockProvider(scratch / "mock", 10) as provider, contextlib.ExitStack() as stack:
-            cases = {}
+            cases: dict[str, tuple[str, Scripts]] = {}
             for case, cache, script in (
                 ("off", False, unique),
                 ("miss", True, unique),
@@ -178,12 +227,16 @@ def main() -> None:
             check_cache_header(cases["miss"][0], "miss")
             check_cache_header(cases["hit"][0], "miss")
             check_cache_header(cases["hit"][0], "hit; tier=exact")
-            for url, script in cases.values():
-                wrk.run(url, script, args.connections, 2)  # warm-up
-            for _ in range(args.rounds):
-                for case, (url, script) in cases.items():
+            for url, scripts in cases.values():
+                wrk.run(url, scripts.fresh(), args.connections, 2)  # warm-up
+            order = list(cases)
+            for round_ in range(args.rounds):
+                # Each round starts with another case, so no case always runs first.
+                for case in order[round_ % 3 :] + order[: round_ % 3]:
+                    url, script = cases[case]
                     results["rounds"][case].append(measure(case, url, script, args))
             results["cases"] = {case: median_round(r) for case, r in results["rounds"].items()}
+            results["outcomes"] = check_outcomes(cases)
             results["hit_server_time"] = server_time_of_hits(
                 scratch, provider.url, repeat, args.seconds
             )
