@@ -10,9 +10,16 @@ from collections.abc import Callable
 
 from floopy.pipeline.cache.store import Slot, StoreStats
 
-# What a bucket costs besides its answers' bytes (the slot, the list, the tuples), roughly,
-# so that many small answers are bounded too.
+# What a bucket costs besides its answers' bytes (the slot, the tuples), roughly, so that
+# many small answers are bounded too.
 OVERHEAD_BYTES = 160
+
+# Buckets and their keys are plain tuples of strings, floats and bytes, which the garbage
+# collector stops tracking: a cache of a million answers does not make every full
+# collection walk a million containers. A bucket: its answers with their expiry, oldest
+# first.
+Bucket = tuple[tuple[float, bytes], ...]
+Key = tuple[str, str, str]  # a Slot's fields (a NamedTuple would stay tracked)
 
 
 class MemoryStore:
@@ -21,26 +28,27 @@ class MemoryStore:
     def __init__(self, max_bytes: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._max_bytes = max_bytes
         self._clock = clock
-        self._buckets: OrderedDict[Slot, list[tuple[float, bytes]]] = OrderedDict()
+        self._buckets: OrderedDict[Key, Bucket] = OrderedDict()
         self._bytes = 0
         self._entries = 0
 
     async def get(self, slot: Slot) -> list[bytes]:
-        bucket = self._live(slot)
+        key = (slot.organization, slot.project, slot.key)
+        bucket = self._live(key)
         if not bucket:
             return []
-        self._buckets.move_to_end(slot)
+        self._buckets.move_to_end(key)
         return [answer for _, answer in bucket]
 
     async def add(self, slot: Slot, answer: bytes, ttl: float, limit: int) -> bool:
         if ttl <= 0 or len(answer) + OVERHEAD_BYTES > self._max_bytes:
             return False
-        bucket = self._live(slot)
+        key = (slot.organization, slot.project, slot.key)
+        bucket = self._live(key)
         if len(bucket) >= limit:
             return False
-        bucket.append((self._clock() + ttl, answer))
-        self._buckets[slot] = bucket
-        self._buckets.move_to_end(slot)
+        self._buckets[key] = (*bucket, (self._clock() + ttl, answer))
+        self._buckets.move_to_end(key)
         self._bytes += len(answer) + OVERHEAD_BYTES
         self._entries += 1
         while self._bytes > self._max_bytes:
@@ -50,13 +58,13 @@ class MemoryStore:
 
     async def clear(self, organization: str | None = None, project: str | None = None) -> int:
         gone = [
-            slot
-            for slot in self._buckets
-            if (organization is None or slot.organization == organization)
-            and (project is None or slot.project == project)
+            key
+            for key in self._buckets
+            if (organization is None or key[0] == organization)
+            and (project is None or key[1] == project)
         ]
-        for slot in gone:
-            self._forget(self._buckets.pop(slot))
+        for key in gone:
+            self._forget(self._buckets.pop(key))
         return len(gone)
 
     async def stats(self) -> StoreStats:
@@ -69,21 +77,21 @@ class MemoryStore:
         self._buckets.clear()
         self._bytes = self._entries = 0
 
-    def _live(self, slot: Slot) -> list[tuple[float, bytes]]:
-        """The slot's bucket without its expired answers (an emptied bucket is dropped)."""
-        bucket = self._buckets.get(slot)
+    def _live(self, key: Key) -> Bucket:
+        """The key's bucket without its expired answers (an emptied bucket is dropped)."""
+        bucket = self._buckets.get(key)
         if bucket is None:
-            return []
+            return ()
         now = self._clock()
-        live = [item for item in bucket if item[0] > now]
+        live = tuple(item for item in bucket if item[0] > now)
         if len(live) < len(bucket):
-            self._forget([item for item in bucket if item[0] <= now])
+            self._forget(tuple(item for item in bucket if item[0] <= now))
             if live:
-                self._buckets[slot] = live
+                self._buckets[key] = live
             else:
-                del self._buckets[slot]
+                del self._buckets[key]
         return live
 
-    def _forget(self, answers: list[tuple[float, bytes]]) -> None:
+    def _forget(self, answers: Bucket) -> None:
         self._entries -= len(answers)
         self._bytes -= sum(len(answer) + OVERHEAD_BYTES for _, answer in answers)
