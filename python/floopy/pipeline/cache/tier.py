@@ -14,9 +14,11 @@ if TYPE_CHECKING:
     from floopy.pipeline.cache.answer import Entry
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Query:
-    """One request as the cache sees it, scoped to its tenant."""
+    """One request as the cache sees it, scoped to its tenant. Not frozen: built for every
+    request that uses the cache, and a frozen dataclass costs several times more to build;
+    nothing changes it after ``policy`` built it."""
 
     api: str  # "chat" or "messages": also the format of the answers stored
     body: bytes
@@ -34,7 +36,7 @@ class Query:
     include_usage: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Hit:
     tier: str
     entry: Entry
