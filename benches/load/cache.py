@@ -23,7 +23,8 @@ gateway times it) and of its ``cache`` stage are read back.
 
     nice .venv/bin/python benches/load/cache.py [--seconds 10] [--connections 32] [--rounds 3]
 
-Writes benches/results/cache.json and prints a Markdown table.
+Writes benches/results/cache.json (every run) and cache.md (the tables), and prints the
+table.
 """
 
 from __future__ import annotations
@@ -243,7 +244,25 @@ def main() -> None:
     print(json.dumps(results["hit_server_time"]))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "cache.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / "cache.md").write_text(report(results))
     print(table(results))
+
+
+def report(results: dict[str, Any]) -> str:
+    meta, served = results["meta"], results["hit_server_time"]
+    rounds = "\n".join(
+        f"- {case}: " + ", ".join(f"{r['throughput']['rps']:,.0f}" for r in runs) + " req/s"
+        for case, runs in results["rounds"].items()
+    )
+    return (
+        f"# Cache under load\n\n`{meta['command']}`, {meta['date']}, {meta['machine']['cpu']} "
+        f"({meta['machine']['nproc']} cores). Median of {meta['rounds']} rounds:\n\n"
+        f"{table(results)}\n\nEach round (-c{meta['connections']}):\n\n{rounds}\n\n"
+        f"Outcomes counted in /metrics: {results['outcomes']}\n\n"
+        f"Hit server time (request log, {served['hits']} hits at -c1): latency_ms p50 "
+        f"{served['latency_p50_ms']:.3f} ms, p99 {served['latency_p99_ms']:.3f} ms; cache stage "
+        f"p50 {served['cache_stage_p50_ms']:.3f} ms\n"
+    )
 
 
 def table(results: dict[str, Any]) -> str:
