@@ -12,7 +12,7 @@ NATIVE_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test build lint fmt typecheck lock fuzz fuzz-repro bench bench-client bench-load system-deps clean
+.PHONY: help run test build lint fmt typecheck lock fuzz fuzz-repro bench bench-client bench-load bench-cache system-deps clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -93,6 +93,10 @@ bench-client: build  ## upstream HTTP clients (aiohttp, httpx, Rust, native) und
 bench-load: build  ## Floopy beside direct, nginx and LiteLLM under load (~20 min; ARGS=--quick)
 	@bash scripts/system-deps.sh bench
 	$(BIN)/python benches/load/run.py $(ARGS)
+
+bench-cache: build  ## the cache under load: exact hits, misses, cache off (~6 min; ARGS=--rounds 1)
+	@bash scripts/system-deps.sh bench
+	$(BIN)/python benches/load/cache.py $(ARGS)
 
 clean:  ## remove build output and the virtualenv
 	rm -rf $(VENV) target .pytest_cache

@@ -78,7 +78,12 @@ class NginxGateway(Server):
 
 
 def floopy_settings(
-    mock_url: str, data_dir: Path, *, logging: bool, upstream_client: str | None
+    mock_url: str,
+    data_dir: Path,
+    *,
+    logging: bool,
+    upstream_client: str | None,
+    extra: dict[str, str] | None = None,
 ) -> str:
     """The settings module of a benched gateway: two OpenAI-compatible providers on the mock
     (completions and streams), a real API key, one worker."""
@@ -104,6 +109,7 @@ def floopy_settings(
     ]
     if upstream_client is not None:
         lines.append(f"UPSTREAM_CLIENT = {upstream_client!r}")
+    lines.extend(f"{name} = {value}" for name, value in (extra or {}).items())
     return "\n".join(lines) + "\n"
 
 
@@ -119,11 +125,16 @@ class Floopy(Server):
         logging: bool,
         upstream_client: str | None = None,
         source: Path | None = None,
+        extra: dict[str, str] | None = None,
     ) -> None:
         self.directory = scratch / name
         self.source = source  # another commit's python/ tree (baseline.py), else the checkout
         self.settings_text = floopy_settings(
-            mock_url, self.directory / "data", logging=logging, upstream_client=upstream_client
+            mock_url,
+            self.directory / "data",
+            logging=logging,
+            upstream_client=upstream_client,
+            extra=extra,
         )
         port = free_port()
         self.port = port

@@ -10,6 +10,8 @@ cost of one request, the same on every run of the same code.
     .venv/bin/python benches/pipeline/cost.py                 # instructions per request
     .venv/bin/python benches/pipeline/cost.py --source DIR    # another tree's python/ dir
     .venv/bin/python benches/pipeline/cost.py --time          # microseconds, for a quick look
+    .venv/bin/python benches/pipeline/cost.py --cache miss    # the cache on: every request new
+    .venv/bin/python benches/pipeline/cost.py --cache hit     # the cache on: every request a hit
 
 ``--source`` points at an exported commit (``git archive REF python | tar -x -C DIR``, plus
 a native module built for it) to compare two commits.
@@ -29,6 +31,11 @@ from pathlib import Path
 
 KEY = "fpk_pipeline_cost_0123456789abcdef"
 BODY = b'{"model": "echo", "messages": [{"role": "user", "content": "hello there, how are you?"}]}'
+# With --cache miss, each request's prompt ends in its own number, the length kept.
+NUMBERED = b'{"model": "echo", "messages": [{"role": "user", "content": "hello there, %012d"}]}'
+
+
+CACHE_VAR = "FLOOPY_BENCH_CACHE"  # tells the driver the --cache case
 
 
 class Headers(dict[str, str]):
@@ -51,20 +58,26 @@ class Scope:
 
 class Proto:
     status = 0
+    numbered = False  # --cache miss: a new prompt per request
+    sent = 0
 
     async def __call__(self) -> bytes:
-        return BODY
+        if not self.numbered:
+            return BODY
+        Proto.sent += 1
+        return NUMBERED % Proto.sent
 
     def response_bytes(self, status: int, headers: object, body: bytes) -> None:
         self.status = status
 
 
-def settings_file(directory: Path) -> Path:
+def settings_file(directory: Path, cache: bool = False) -> Path:
     digest = hashlib.sha256(KEY.encode()).hexdigest()
     path = directory / "settings.py"
     path.write_text(
         f"DATA_DIR = {str(directory / 'data')!r}\nLOGGING_ENABLED = False\n"
         f"API_KEYS = [{{'id': 'k', 'hash': 'sha256:{digest}', 'organization': 'o'}}]\n"
+        f"CACHE_ENABLED = {cache}\n"
     )
     return path
 
@@ -73,6 +86,7 @@ async def drive(requests: int) -> float:
     from floopy.app import Gateway
 
     app, scope, proto = Gateway(), Scope(), Proto()
+    proto.numbered = os.environ.get(CACHE_VAR) == "miss"
     await app.__rsgi__(scope, proto)  # the worker starts on the first request
     assert proto.status == 200, proto.status
     started = time.perf_counter()
@@ -110,6 +124,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--source", help="a python/ directory to import floopy from")
     parser.add_argument("--time", action="store_true", help="time it instead (noisy)")
+    parser.add_argument(
+        "--cache",
+        choices=("off", "miss", "hit"),
+        default="off",
+        help="off (the default), or on with a new prompt per request, or with one repeated",
+    )
     parser.add_argument("--run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run is not None:
@@ -118,7 +138,8 @@ def main() -> None:
         uvloop.run(drive(args.run))
         return
     with tempfile.TemporaryDirectory() as scratch:
-        env = {**os.environ, "FLOOPY_SETTINGS": str(settings_file(Path(scratch)))}
+        settings = settings_file(Path(scratch), cache=args.cache != "off")
+        env = {**os.environ, "FLOOPY_SETTINGS": str(settings), CACHE_VAR: args.cache}
         if args.source:
             env["PYTHONPATH"] = args.source
         if args.time:

@@ -1,5 +1,5 @@
-"""The ``floopy`` command: ``serve``, ``store``, ``logs``, ``keys create`` and ``settings
-check``.
+"""The ``floopy`` command: ``serve``, ``store``, ``logs``, ``cache stats`` / ``cache clear``,
+``keys create`` and ``settings check``.
 
 ``serve`` validates the settings before starting anything, so a bad setting stops the start
 with exit status 2 and a message naming it. With the request log on, it starts the log store
@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_keys(commands)
     _add_settings(commands)
     _add_logs(commands)
+    _add_cache(commands)
     return parser
 
 
@@ -315,6 +316,36 @@ def _logs_replay(args: argparse.Namespace) -> int:
 
     settings = load_settings({**os.environ, **_option_env(args)})
     return replay_command(settings, sys.stdout, sys.stderr)
+
+
+def _add_cache(commands: Any) -> None:
+    cache = commands.add_parser("cache", help="the response cache")
+    actions = cache.add_subparsers(title="actions", required=True, metavar="ACTION")
+    stats = actions.add_parser("stats", help="entries and bytes the cache holds")
+    _add_settings_option(stats)
+    stats.set_defaults(handler=_cache_stats)
+    clear = actions.add_parser("clear", help="drop cached answers: all, or one tenant's")
+    _add_settings_option(clear)
+    clear.add_argument("--organization", help="only this organization's answers")
+    clear.add_argument("--project", help="only this project's (needs --organization)")
+    clear.set_defaults(handler=_cache_clear)
+
+
+def _cache_stats(args: argparse.Namespace) -> int:
+    from floopy.pipeline.cache.tool import stats_command
+
+    settings = load_settings({**os.environ, **_option_env(args)})
+    return stats_command(settings, sys.stdout, sys.stderr)
+
+
+def _cache_clear(args: argparse.Namespace) -> int:
+    from floopy.pipeline.cache.tool import clear_command
+
+    if args.project and not args.organization:
+        print("floopy: --project needs --organization", file=sys.stderr)
+        return EXIT_INVALID
+    settings = load_settings({**os.environ, **_option_env(args)})
+    return clear_command(settings, args.organization, args.project, sys.stdout, sys.stderr)
 
 
 # --- keys create ---------------------------------------------------------------------------

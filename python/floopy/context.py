@@ -54,6 +54,9 @@ class RequestContext:
     response_body: bytes = b""  # respond: a whole answer (streams: the summary's content)
     cache_status: str | None = None  # cache: "HIT" or "MISS"; None when not looked up
     cache_tier: str | None = None  # cache: exact, semantic or advanced, on a hit
+    cache_similarity: float | None = None  # cache: a semantic or advanced hit's similarity
+    cache_bucket_index: int | None = None  # cache: which answer of a bucket a hit served
+    cache_saved_usd: float | None = None  # cache: what the provider charged for a hit's answer
     firewall_verdict: str | None = None  # firewall: pass, flag or block
     firewall_score: float | None = None
     firewall_backend: str | None = None

@@ -13,6 +13,7 @@ from floopy.context import RequestContext
 from floopy.observability import RequestLog
 from floopy.pipeline.auth import KeyStore
 from floopy.pipeline.auth.projects import Projects
+from floopy.pipeline.cache import build_cache
 from floopy.pipeline.dispatch import Dispatcher
 from floopy.pipeline.dispatch.breaker import BreakerEvent, build_breakers
 from floopy.pipeline.dispatch.retry import RetryPolicy
@@ -50,6 +51,7 @@ class Worker:
         self.redis = open_redis(settings.redis_url) if settings.redis_url else None
         self.projects = Projects(settings)
         self.limiter = build_limiter(settings.rate_limits, self.redis)
+        self.cache = build_cache(settings, self.redis)
         self.breakers = build_breakers(settings.circuit_breaker, self.redis, self.on_breaker_event)
         self.latency = LatencyTracker()
         self.router = Router(settings, set(settings.unavailable_providers()), self.latency)
@@ -98,6 +100,7 @@ class Worker:
     async def close(self) -> None:
         if self.log is not None:
             self.log.close()  # every row is on disk already: closes the journal
+        await self.cache.close()
         for provider in self.providers.values():
             await provider.close()
         await self.upstream.close()

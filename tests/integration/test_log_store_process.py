@@ -238,7 +238,8 @@ def channel_post(data: Path, sql: str, credential: str | None = "") -> tuple[int
         with urllib.request.urlopen(request, timeout=30) as answer:
             return answer.status, dict(json.loads(answer.read()))
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(json.loads(exc.read()))
+        with exc:  # closes the answer's connection
+            return exc.code, dict(json.loads(exc.read()))
 
 
 REFUSED = [

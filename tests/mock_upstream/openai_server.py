@@ -5,6 +5,7 @@ The requested model picks the behaviour, so tests drive it through the gateway u
     <anything>            a reply quoting the last user message (streamed in 3-char pieces);
                           JSON (``{"reply": ...}``) when response_format asks for JSON
     tools                 a call of the first tool, arguments split across stream chunks
+    numbered<anything>    a reply that also names the call's number, so no two are alike
     priced                a plain reply with fixed usage (PRICED_USAGE: cached and reasoning
                           tokens), which the accounting tests price by hand
     error-<status>        that HTTP status with an OpenAI error body (429 adds retry-after)
@@ -63,6 +64,8 @@ ERROR_TYPES = {
 
 def reply_text(body: dict[str, Any]) -> str:
     text = quote_last_user(body)
+    if str(body.get("model", "")).startswith("numbered"):  # each call answers differently
+        text += f" (call {len(RECEIVED)})"
     if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
         return json.dumps({"reply": text})
     return text

@@ -28,6 +28,7 @@ def test_the_stages_run_in_the_documented_order() -> None:
         "firewall",
         "routing",
         "dispatch",
+        "cache_tap",
         "respond",
     ]
 

@@ -15,11 +15,23 @@ if TYPE_CHECKING:
     from floopy.pipeline.exchange import Exchange
     from floopy.pipeline.routing import Target
 
+# The APIs whose answers the cache keeps; token counts are not worth it.
+CACHED_APIS = ("chat", "messages")
+
 
 class ChatCalls:
     """A parsed chat (or messages, or count_tokens) request, ready for any target."""
 
-    __slots__ = ("_api", "_body", "_chat", "_client_headers", "model", "stream", "user")
+    __slots__ = (
+        "_api",
+        "_body",
+        "_chat",
+        "_client_headers",
+        "cache_api",
+        "model",
+        "stream",
+        "user",
+    )
 
     def __init__(
         self,
@@ -38,6 +50,7 @@ class ChatCalls:
         self.model = chat.model
         self.stream = chat.stream and streams  # an API that never streams (count_tokens)
         self.user = user
+        self.cache_api: str | None = api if api in CACHED_APIS else None
 
     def call(self, target: Target) -> Call:
         chat = self._chat

@@ -35,6 +35,7 @@ class EmbeddingCalls:
     """A parsed embeddings request, ready for any target."""
 
     __slots__ = ("_body", "_request", "_texts", "model", "user")
+    cache_api: str | None = None  # embeddings are not cached
     stream = False
 
     def __init__(self, body: bytes, request: EmbeddingRequest) -> None:

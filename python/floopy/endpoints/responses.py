@@ -50,6 +50,7 @@ class ResponsesCalls:
     """A parsed Responses request, ready for any target."""
 
     __slots__ = ("_body", "_user_text", "model", "stream", "user")
+    cache_api: str | None = None  # stateful (previous_response_id, store): not cached
 
     def __init__(self, body: bytes, request: ResponsesRequest) -> None:
         self._body = body

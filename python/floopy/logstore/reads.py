@@ -373,7 +373,8 @@ class ChannelClient:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 body = json.loads(answer.read())
         except urllib.error.HTTPError as exc:
-            raise ChannelError(_message_of(exc)) from exc
+            with exc:  # the answer's connection goes with it
+                raise ChannelError(_message_of(exc)) from exc
         except OSError as exc:
             raise ChannelError(f"the log store process does not answer: {exc}") from exc
         return Result(columns=body["columns"], types=body["types"], rows=body["rows"])

@@ -64,6 +64,8 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     cost_usd: float | None
     cache_status: str
     cache_tier: str
+    cache_similarity: float | None
+    cache_saved_usd: float | None
     firewall_verdict: str
     firewall_score: float | None
     firewall_backend: str
@@ -169,6 +171,8 @@ class RecordBuilder:
             cost_usd=ctx.cost_usd,
             cache_status=ctx.cache_status or "",
             cache_tier=ctx.cache_tier or "",
+            cache_similarity=ctx.cache_similarity,
+            cache_saved_usd=ctx.cache_saved_usd,
             firewall_verdict=ctx.firewall_verdict or "",
             firewall_score=ctx.firewall_score,
             firewall_backend=ctx.firewall_backend or "",

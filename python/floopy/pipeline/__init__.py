@@ -7,8 +7,9 @@ reads and sets the exchange (``exchange.Exchange``: the request context and what
 while the request is served) and may answer early, by raising a ``FloopyError`` (the client
 gets it in its API's envelope) or by setting ``exchange.reply`` (a cache hit: the stages marked
 ``until_answered`` are then skipped). Each stage runs in its own trace span, so the log has a
-span and a latency per stage (the pass-through stages not yet built have none: every span
-costs a row in the log). The module docstring of each stage says what it reads and sets.
+span and a latency per stage (a pass-through stage not yet built, and ``cache_tap``, which
+only wraps the reply, have none: every span costs a row in the log). The module docstring
+of each stage says what it reads and sets.
 
 Endpoints (``floopy.endpoints``) only say how their body parses and which error envelope they
 answer in; adding a stage is one module and one line here.
@@ -36,14 +37,15 @@ STAGES: tuple[Stage, ...] = (
     Stage("auth", auth.run),  # API key, floopy-* headers, project       401 400 403
     Stage("parse", parse.run),  # body within limits, by the endpoint      413 400
     Stage("rate_limit", ratelimit.run),  # RATE_LIMITS budgets             429
-    Stage("cache", cache.run, traced=False),  # a repeat answered at once (not built yet)
+    Stage("cache", cache.run),  # a repeat answered at once, one child span per tier   400
     Stage("firewall", firewall.run, until_answered=True, traced=False),  # (not built yet)
     Stage("routing", routing.run, until_answered=True),  # rule or model -> targets  400
     Stage("dispatch", dispatch.run, until_answered=True),  # retry, fall back   4xx 502 504
+    Stage("cache_tap", cache.tap, traced=False),  # a missed request's stream, recorded
     Stage("respond", respond.run),  # headers, then the body or the stream
 )
 # Once the response is complete (not for an error answer).
-AFTER_RESPONSE = (ratelimit.spend_tokens,)
+AFTER_RESPONSE = (ratelimit.spend_tokens, cache.store)  # a missed answer stored
 # Then, whatever the outcome, the log (``Worker.finished``, off the request path).
 
 __all__ = ["AFTER_RESPONSE", "STAGES", "Endpoint", "serve"]

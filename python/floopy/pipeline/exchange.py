@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from granian.rsgi import Scope
 
     from floopy.context import RequestContext
+    from floopy.pipeline.cache import Miss, Query
     from floopy.pipeline.routing import Target
     from floopy.providers.base import Call, EmbeddingCall
     from floopy.providers.operations import Reply
@@ -30,6 +31,9 @@ class ProviderRequest(Protocol):
     model: str  # the body's model, before floopy-model-override
     user: str | None  # the end user the body names, if any
     stream: bool
+    # The API whose answers the cache keeps for this request ("chat", "messages"); None
+    # where the cache does not apply (embeddings, responses, token counts).
+    cache_api: str | None
 
     def call(self, target: Target) -> Call | EmbeddingCall:
         """The call to make to ``target``'s provider."""
@@ -59,6 +63,8 @@ class Exchange:
     request: ProviderRequest | None = None  # parse
     targets: list[Target] = field(default_factory=list)  # routing
     reply: Reply | None = None  # dispatch, or a stage that answers early (the cache)
+    # cache: a missed request and where its answer is stored once complete
+    cache_misses: tuple[Query, list[Miss]] | None = None
 
     def parsed(self) -> ProviderRequest:
         assert self.request is not None, "runs after parse"

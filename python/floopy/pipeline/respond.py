@@ -34,14 +34,13 @@ Headers = list[tuple[str, str]]
 async def run(exchange: Exchange) -> None:
     ctx, reply, span = exchange.ctx, exchange.reply, exchange.span
     assert reply is not None, "runs after dispatch"
-    prices = exchange.worker.prices
     if isinstance(reply, Whole):
         if span is not None:
             span.set(stream=False)
         ctx.usage = reply.usage
         if isinstance(reply, Completion):  # embeddings' vectors are not logged
             ctx.finish_reason, ctx.response_body = reply.finish_reason, reply.body
-        ctx.cost_usd = prices.cost(ctx.provider, ctx.model, ctx.usage)
+        ctx.cost_usd = _cost(exchange)
         send_json(exchange.proto, ctx, reply.body, routed=True)
         return
     if span is not None:
@@ -57,7 +56,15 @@ async def run(exchange: Exchange) -> None:
     ctx.response_body = reply.summary.content.encode()
     if span is not None and reply.summary.truncated:
         span.set(content_truncated=True)  # the logged content is the start of a longer one
-    ctx.cost_usd = prices.cost(ctx.provider, ctx.model, ctx.usage)
+    ctx.cost_usd = _cost(exchange)
+
+
+def _cost(exchange: Exchange) -> float | None:
+    """From the usage and the catalog's prices; nothing for an answer from the cache."""
+    ctx = exchange.ctx
+    if ctx.cache_tier is not None:
+        return 0.0
+    return exchange.worker.prices.cost(ctx.provider, ctx.model, ctx.usage)
 
 
 def base_headers(ctx: RequestContext, content_type: str) -> Headers:
@@ -74,7 +81,18 @@ def routing_headers(ctx: RequestContext, content_type: str) -> Headers:
     headers.append(("floopy-fallback-used", "true" if ctx.fallback_used else "false"))
     if ctx.cost_usd is not None:  # known before the body only for whole answers, not streams
         headers.append(("floopy-cost", f"{ctx.cost_usd:.10f}"))
+    if ctx.cache_status is not None:
+        _cache_headers(ctx, headers)
     return headers
+
+
+def _cache_headers(ctx: RequestContext, headers: Headers) -> None:
+    tier = ctx.cache_tier
+    headers.append(("floopy-cache", f"HIT; tier={tier}" if tier else "MISS"))
+    if ctx.cache_similarity is not None:
+        headers.append(("floopy-cache-similarity", f"{ctx.cache_similarity:.4f}"))
+    if ctx.cache_bucket_index is not None:
+        headers.append(("floopy-cache-bucket-idx", str(ctx.cache_bucket_index)))
 
 
 def send_json(proto: HTTPProtocol, ctx: RequestContext, body: bytes, *, routed: bool) -> None:

@@ -366,6 +366,34 @@ ACCESS_LOG = False
 # max_tokens sent to providers that require it when the client did not set one.
 DEFAULT_MAX_TOKENS = 4096
 
+# --- the cache (DESIGN section 6) -------------------------------------------------------
+
+# Whether requests are cached unless they say otherwise (`floopy-cache-enabled: false`,
+# `cache-control: no-store`). Off by default: a cache changes what clients get back, so it is
+# turned on where it is wanted, for everyone here or for some keys or projects below.
+CACHE_ENABLED = False
+
+# API key ids and projects whose requests are cached by default even with CACHE_ENABLED off.
+CACHE_ENABLED_KEYS: tuple[str, ...] = ()
+CACHE_ENABLED_PROJECTS: tuple[str, ...] = ()
+
+# Seconds a cached answer is served, unless the request's `cache-control: max-age=N` says
+# otherwise; a max-age is capped at CACHE_MAX_TTL.
+CACHE_TTL = 3600
+CACHE_MAX_TTL = 7 * 24 * 3600
+
+# Bytes of cached answers each worker process keeps in memory when REDIS_URL is unset
+# (256 MiB); past it the least recently used go first.
+CACHE_MAX_BYTES = 256 * 1024 * 1024
+
+# The largest answer stored (4 MiB); a longer one is served but not cached.
+CACHE_MAX_ENTRY_BYTES = 4 * 1024 * 1024
+
+# Seconds a cache store may take to answer a lookup or a write; past it, or on an error, the
+# request goes on without the cache (counted in /metrics), and the store is left alone for a
+# second before it is asked again.
+CACHE_TIMEOUT = 0.05
+
 # --- the request log (DESIGN section 5) ---------------------------------------------------
 
 # Whether every request is logged to ClickHouse (records, trace spans, breaker events).

@@ -186,6 +186,14 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     log_level: LogLevel = defaults.LOG_LEVEL
     access_log: bool = defaults.ACCESS_LOG
     default_max_tokens: Count = defaults.DEFAULT_MAX_TOKENS
+    cache_enabled: bool = defaults.CACHE_ENABLED
+    cache_enabled_keys: tuple[NonEmpty, ...] = defaults.CACHE_ENABLED_KEYS
+    cache_enabled_projects: tuple[NonEmpty, ...] = defaults.CACHE_ENABLED_PROJECTS
+    cache_ttl: Count = defaults.CACHE_TTL
+    cache_max_ttl: Count = defaults.CACHE_MAX_TTL
+    cache_max_bytes: Count = defaults.CACHE_MAX_BYTES
+    cache_max_entry_bytes: Count = defaults.CACHE_MAX_ENTRY_BYTES
+    cache_timeout: Positive = defaults.CACHE_TIMEOUT
     logging_enabled: bool = defaults.LOGGING_ENABLED
     log_requests_ttl_days: Count = defaults.LOG_REQUESTS_TTL_DAYS
     log_spans_ttl_days: Count = defaults.LOG_SPANS_TTL_DAYS
@@ -212,6 +220,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         _check_routing_rules(self)
         _check_api_keys(self)
         _check_store_urls(self)
+        _check_cache(self)
 
     def unavailable_providers(self) -> list[str]:
         """Providers that need a key whose environment variable is unset, sorted."""
@@ -304,3 +313,16 @@ def _check_store_urls(settings: Settings) -> None:
                 f"{field.upper()}: expected a URL starting with "
                 f"{' or '.join(s + '://' for s in schemes)}, got {got}"
             )
+
+
+def _check_cache(settings: Settings) -> None:
+    if settings.cache_ttl > settings.cache_max_ttl:
+        raise ValueError(
+            f"CACHE_TTL: {settings.cache_ttl}s is longer than CACHE_MAX_TTL "
+            f"({settings.cache_max_ttl}s), the longest an answer may be cached"
+        )
+    if settings.cache_max_entry_bytes > settings.cache_max_bytes:
+        raise ValueError(
+            f"CACHE_MAX_ENTRY_BYTES: {settings.cache_max_entry_bytes} is larger than "
+            f"CACHE_MAX_BYTES ({settings.cache_max_bytes}), the whole in-memory cache"
+        )

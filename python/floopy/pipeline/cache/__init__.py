@@ -1,0 +1,105 @@
+"""Stage: cache. A repeat answered at once from the tiers (``tiers.Cache``: exact, then the
+semantic and advanced tiers once they are built), or, on a miss, the answer stored once the
+response is complete.
+
+Three steps, in the pipeline's order:
+
+- ``run`` (the ``cache`` stage, before the firewall): whether the request uses the cache
+  (``policy``); the tiers looked up, one child span each; on a hit, sets ``exchange.reply``
+  (which skips the firewall, routing and dispatch), ``ctx.provider`` and ``ctx.model`` of
+  the cached answer, ``ctx.cache_status`` ("HIT"), ``ctx.cache_tier``,
+  ``ctx.cache_similarity``, ``ctx.cache_bucket_index`` and ``ctx.cache_saved_usd`` (what
+  the provider charged for it); on a miss, ``ctx.cache_status`` ("MISS") and
+  ``exchange.cache_misses``. A store that fails or is slow only turns the cache off.
+- ``tap`` (after dispatch): a missed request's stream is recorded as it is relayed.
+- ``store`` (after the response): a whole success goes to the tiers that missed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from floopy.pipeline.cache import replay
+from floopy.pipeline.cache.exact import ExactTier
+from floopy.pipeline.cache.policy import Policy
+from floopy.pipeline.cache.store import CacheStore, Slot, StoreStats, build_store
+from floopy.pipeline.cache.tap import RecordedStream, whole_success
+from floopy.pipeline.cache.tier import Hit, Miss, Query, Tier
+from floopy.pipeline.cache.tiers import Cache
+from floopy.providers.operations import Whole
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from floopy.pipeline.exchange import Exchange
+    from floopy.settings import Settings
+
+__all__ = [
+    "Cache",
+    "CacheStore",
+    "Hit",
+    "Miss",
+    "Query",
+    "Slot",
+    "StoreStats",
+    "Tier",
+    "build_cache",
+    "run",
+    "store",
+    "tap",
+]
+
+
+def build_cache(settings: Settings, redis: Redis | None) -> Cache:
+    store_ = build_store(settings, redis)
+    return Cache(store_, [ExactTier(store_)], Policy(settings))
+
+
+async def run(exchange: Exchange) -> None:
+    cache = exchange.worker.cache
+    query = cache.policy.query(exchange)
+    if query is None:
+        return
+    ctx = exchange.ctx
+    outcome = await cache.lookup(query, ctx, exchange.span)
+    if isinstance(outcome, Hit):
+        _answer(exchange, query, outcome)
+        return
+    ctx.cache_status = "MISS"
+    if query.ttl > 0:
+        exchange.cache_misses = (query, outcome)
+
+
+async def tap(exchange: Exchange) -> None:
+    """Records the stream of a missed request as it goes to the client."""
+    if exchange.cache_misses is not None and exchange.reply is not None:
+        reply = exchange.reply
+        if not isinstance(reply, Whole):
+            limit = exchange.worker.settings.cache_max_entry_bytes
+            exchange.reply = RecordedStream(reply, limit)
+
+
+async def store(exchange: Exchange) -> None:
+    """Once the response is complete: a whole success goes to the tiers that missed."""
+    if exchange.cache_misses is None or exchange.reply is None:
+        return
+    query, misses = exchange.cache_misses
+    if not misses:
+        return
+    worker = exchange.worker
+    limit = worker.settings.cache_max_entry_bytes
+    entry = whole_success(exchange.ctx, query.api, exchange.reply, limit)
+    if entry is not None:
+        await worker.cache.save(misses, entry.encode())
+
+
+def _answer(exchange: Exchange, query: Query, hit: Hit) -> None:
+    ctx, entry = exchange.ctx, hit.entry
+    ctx.cache_status, ctx.cache_tier = "HIT", hit.tier
+    ctx.cache_similarity, ctx.cache_bucket_index = hit.similarity, hit.bucket_index
+    ctx.provider, ctx.model = entry.provider, entry.model
+    ctx.cache_saved_usd = exchange.worker.prices.cost(entry.provider, entry.model, entry.usage)
+    if query.stream:
+        exchange.reply = replay.stream(entry, query.include_usage)
+    else:
+        exchange.reply = replay.whole(entry)
