@@ -100,8 +100,22 @@ def chat(text: str, **extra: Any) -> dict[str, Any]:
     return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}], **extra}
 
 
+# Every SDK client a test opens, closed when the module ends: a client left to the garbage
+# collector leaves its idle keep-alive connection unclosed (a ResourceWarning, an error here).
+_clients: list[openai.OpenAI | anthropic.Anthropic] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
 def oai(gw: Gateway, key: str = TEST_KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
+    client = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
+    _clients.append(client)
+    return client
 
 
 # --- a repeat --------------------------------------------------------------------------------
@@ -205,7 +219,9 @@ def test_streamed_tool_calls_replay_both_ways(gw: Gateway) -> None:
 
 
 def claude(gw: Gateway) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gw.url, api_key=TEST_KEY, max_retries=0)
+    client = anthropic.Anthropic(base_url=gw.url, api_key=TEST_KEY, max_retries=0)
+    _clients.append(client)
+    return client
 
 
 def test_messages_hits_answer_in_anthropic_format_both_ways(gw: Gateway) -> None:
