@@ -54,10 +54,14 @@ class RequestContext:
     response_body: bytes = b""  # respond: a whole answer (streams: the summary's content)
     cache_status: str | None = None  # cache: "HIT" or "MISS"; None when not looked up
     cache_tier: str | None = None  # cache: exact, semantic or advanced, on a hit
-    firewall_verdict: str | None = None  # firewall: pass, flag or block
+    # firewall: safe, unsafe, error or skipped; None when not screened (mode off, or an
+    # endpoint without a prompt). The rest describe the verdict.
+    firewall_verdict: str | None = None
     firewall_score: float | None = None
+    firewall_categories: tuple[str, ...] = ()
     firewall_backend: str | None = None
     firewall_model: str | None = None
+    firewall_from_cache: bool = False  # the verdict cache answered, not the classifier
     trace: Trace = field(default_factory=Trace)
 
     def mark(self, stage: str, since: float) -> float:

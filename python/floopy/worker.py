@@ -16,6 +16,7 @@ from floopy.pipeline.auth.projects import Projects
 from floopy.pipeline.dispatch import Dispatcher
 from floopy.pipeline.dispatch.breaker import BreakerEvent, build_breakers
 from floopy.pipeline.dispatch.retry import RetryPolicy
+from floopy.pipeline.firewall import build_firewall
 from floopy.pipeline.parse import Parser
 from floopy.pipeline.ratelimit import build_limiter
 from floopy.pipeline.routing import Router
@@ -27,6 +28,7 @@ from floopy.redis_client import open_redis
 from floopy.scrub import SecretScrubber
 from floopy.settings import Settings, load_settings
 from floopy.upstream import Upstream, open_upstream
+from floopy.vectors import build_embedder
 
 log = logging.getLogger("floopy")
 
@@ -66,6 +68,9 @@ class Worker:
             max_attempts=settings.max_attempts_per_request,
             secrets=self.secrets,
         )
+        # Vectors (the firewall's verdict cache, the semantic cache): loaded on first use.
+        self.embedder = build_embedder(settings, self.providers)
+        self.firewall = build_firewall(settings, self.providers, self.embedder)
         self.prices = PriceBook(settings)
         self.models_created = int(time.time())  # the catalog's "created", as of this start
         self.models_body = _models_list(settings, self.models_created)
@@ -79,6 +84,8 @@ class Worker:
         upstream = open_upstream(settings, asyncio.get_running_loop())
         worker = cls(settings, upstream)
         worker.log = await RequestLog.open(settings)
+        if worker.firewall is not None:
+            worker.firewall.counters = worker.log.metrics.firewall  # rendered in /metrics
         return worker
 
     def finished(self, ctx: RequestContext) -> None:
@@ -98,6 +105,9 @@ class Worker:
     async def close(self) -> None:
         if self.log is not None:
             await self.log.close()  # drains the log queues to ClickHouse or to disk
+        if self.firewall is not None:
+            await self.firewall.close()
+        await self.embedder.close()
         for provider in self.providers.values():
             await provider.close()
         await self.upstream.close()

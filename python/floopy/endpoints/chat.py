@@ -39,6 +39,10 @@ class ChatCalls:
         self.stream = chat.stream and streams  # an API that never streams (count_tokens)
         self.user = user
 
+    @property
+    def prompt(self) -> str | None:
+        return None if self._api == "count_tokens" else self._chat.last_user_text
+
     def call(self, target: Target) -> Call:
         chat = self._chat
         return Call(

@@ -31,6 +31,12 @@ class ProviderRequest(Protocol):
     user: str | None  # the end user the body names, if any
     stream: bool
 
+    @property
+    def prompt(self) -> str | None:
+        """The last user turn's text, which the firewall screens; None for a request that
+        makes the model say nothing (embeddings, token counts)."""
+        ...
+
     def call(self, target: Target) -> Call | EmbeddingCall:
         """The call to make to ``target``'s provider."""
         ...
