@@ -177,6 +177,8 @@ def test_the_worst_window_decides() -> None:
 
 class FakeClassifier:
     backend, model = "llm", "guard"
+    embedder_name = None
+    window_chars = None
 
     def __init__(self, unsafe_words: Sequence[str] = ("attack",), delay: float = 0.0) -> None:
         self.unsafe_words = unsafe_words
@@ -230,7 +232,9 @@ def firewall(
     if cached:
         index = ServerIndex(AsyncQdrantClient(location=":memory:"), "verdicts", ["organization"])
         cache = VerdictCache(FakeEmbedder(), index, similarity=0.95, ttl=60.0, shared=shared)
-    return Firewall(classifier, cache, timeout=timeout, counters=FirewallCounters())
+    return Firewall(
+        classifier, cache, timeout=timeout, window_chars=4000, counters=FirewallCounters()
+    )
 
 
 def screen(fw: Firewall, text: str, organization: str = "acme") -> tuple[Verdict, RequestContext]:
@@ -311,3 +315,48 @@ def test_counters_render_as_prometheus_families() -> None:
     assert 'floopy_firewall_classifier_seconds_bucket{backend="llm",le="0.05"} 1' in text
     assert 'floopy_firewall_classifier_seconds_bucket{backend="llm",le="+Inf"} 2' in text
     assert 'floopy_firewall_classifier_seconds_count{backend="llm"} 2' in text
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def test_the_local_backend_shares_the_workers_local_embedder(tmp_path: Any) -> None:
+    from floopy.pipeline.firewall import build_firewall
+    from floopy.settings import load_settings
+    from floopy.vectors import build_embedder
+
+    settings = load_settings({"FLOOPY_DATA_DIR": str(tmp_path)})
+    embedder = build_embedder(settings, {})
+    fw = build_firewall(settings, {}, embedder)
+    assert fw is not None and fw.cache is not None
+    assert fw.classifier.backend == "local" and fw.cache.embedder is embedder
+    assert fw.classifier.embedder_name == embedder.name  # so cache vectors are reused
+    assert fw.window_chars == 1000
+
+
+def test_nothing_is_built_when_nothing_can_be_screened() -> None:
+    from floopy.pipeline.firewall import build_firewall
+    from floopy.settings import load_settings
+    from floopy.vectors import build_embedder
+
+    settings = load_settings({"FLOOPY_FIREWALL": '{"client_may_enable": false}'})
+    assert build_firewall(settings, {}, build_embedder(settings, {})) is None
+
+
+def test_the_llm_backend_asks_its_models_provider() -> None:
+    from floopy.pipeline.firewall import build_firewall
+    from floopy.pipeline.firewall.llm import LlmClassifier
+    from floopy.settings import load_settings
+    from floopy.vectors import build_embedder
+
+    settings = load_settings(
+        {
+            "FLOOPY_FIREWALL": '{"backend": "llm", "model": "gpt-4o-mini", "window_chars": 900,'
+            ' "verdict_cache": false}'
+        }
+    )
+    provider = SimpleNamespace(name="echo")
+    fw = build_firewall(settings, {"echo": provider}, build_embedder(settings, {}))  # type: ignore[dict-item]
+    assert fw is not None and fw.cache is None
+    assert isinstance(fw.classifier, LlmClassifier) and fw.classifier.model == "gpt-4o-mini"
+    assert fw.window_chars == 900

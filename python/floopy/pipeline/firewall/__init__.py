@@ -53,8 +53,8 @@ async def run(exchange: Exchange) -> None:
     if mode == "off":
         return
     texts = [prompt, *(tool_results(ctx.body, ctx.api_format) if config.tool_results else ())]
-    size = getattr(firewall.classifier, "window_chars", config.window_chars)
-    screened = [w for text in texts for w in windows(text, size, config.max_windows)]
+    size, limit = firewall.window_chars, config.max_windows
+    screened = [w for text in texts for w in windows(text, size, limit)]
     if not screened or _client_turned_off(config, ctx):
         verdict = Verdict("skipped", None, (), firewall.classifier.backend)
     else:

@@ -37,7 +37,12 @@ def build_firewall(
             ttl=config.verdict_cache_ttl,
             shared=config.verdict_cache_shared,
         )
-    return Firewall(_classifier(settings, providers, embedder), cache, timeout=config.timeout)
+    return Firewall(
+        _classifier(settings, providers, embedder),
+        cache,
+        timeout=config.timeout,
+        window_chars=config.window_chars,
+    )
 
 
 def _classifier(
@@ -56,9 +61,7 @@ def _classifier(
         )
     from floopy.pipeline.firewall.local import LocalClassifier
 
-    local = (
-        embedder
-        if isinstance(embedder, LocalEmbedder)
-        else LocalEmbedder(threads=settings.embedding_threads)
-    )
-    return LocalClassifier(local, threshold=config.threshold)
+    if isinstance(embedder, LocalEmbedder):
+        return LocalClassifier(embedder, threshold=config.threshold)
+    own = LocalEmbedder(threads=settings.embedding_threads)
+    return LocalClassifier(own, threshold=config.threshold, owns_embedder=True)

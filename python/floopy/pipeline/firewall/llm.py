@@ -96,6 +96,8 @@ _completion = msgspec.json.Decoder(_Completion)
 
 class LlmClassifier:
     backend = "llm"
+    embedder_name: str | None = None  # it reads text, not vectors
+    window_chars: int | None = None  # FIREWALL.window_chars
 
     def __init__(self, provider: Provider, *, model: str, upstream_model: str) -> None:
         self._provider = provider

@@ -34,10 +34,19 @@ WINDOW_CHARS = 1000  # about 256 MiniLM tokens of English
 
 class LocalClassifier:
     backend = "local"
-    window_chars = WINDOW_CHARS
+    window_chars: int | None = WINDOW_CHARS
 
-    def __init__(self, embedder: LocalEmbedder, *, threshold: float, head: Path = HEAD) -> None:
+    def __init__(
+        self,
+        embedder: LocalEmbedder,
+        *,
+        threshold: float,
+        head: Path = HEAD,
+        owns_embedder: bool = False,
+    ) -> None:
         self.embedder = embedder
+        self.embedder_name: str | None = embedder.name
+        self._owns_embedder = owns_embedder
         self._threshold = threshold
         document = json.loads(head.read_text())
         if document["embedder"] != embedder.name:
@@ -71,4 +80,5 @@ class LocalClassifier:
         )
 
     async def close(self) -> None:
-        """The embedder is closed by its owner."""
+        if self._owns_embedder:  # else the worker's shared embedder, closed by the worker
+            await self.embedder.close()

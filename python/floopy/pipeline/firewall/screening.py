@@ -43,11 +43,13 @@ class Firewall:
         cache: VerdictCache | None,
         *,
         timeout: float,
+        window_chars: int,
         counters: FirewallCounters | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.classifier = classifier
         self.cache = cache
+        self.window_chars = classifier.window_chars or window_chars  # text screened at once
         self.counters = counters or FirewallCounters()
         self._timeout = timeout
         self._clock = clock
@@ -95,8 +97,8 @@ class Firewall:
         self, ctx: RequestContext, windows: Sequence[str], vectors: list[Vector] | None
     ) -> list[Verdict]:
         classifier = self.classifier
-        same_embedder = self.cache is not None and getattr(classifier, "embedder", None) is (
-            self.cache.embedder
+        same_embedder = (
+            self.cache is not None and classifier.embedder_name == self.cache.embedder.name
         )
         with ctx.span("classifier", backend=classifier.backend, model=classifier.model) as span:
             started = self._clock()

@@ -44,6 +44,8 @@ class Classifier(Protocol):
 
     backend: str  # "llm" or "local"
     model: str  # the model_ref recorded with each verdict
+    embedder_name: str | None  # whose vectors it reads, if any: the cache's are passed on
+    window_chars: int | None  # the text it reads at once; None: FIREWALL.window_chars
 
     async def classify(
         self, windows: Sequence[str], vectors: Sequence[Vector] | None
