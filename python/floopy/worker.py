@@ -75,6 +75,7 @@ class Worker:
         self.models_created = int(time.time())  # the catalog's "created", as of this start
         self.models_body = _models_list(settings, self.models_created)
         self.log: RequestLog | None = None  # opened by start(), inside the worker process
+        self.warming: asyncio.Task[None] | None = None  # models loading, from start()
 
     @classmethod
     async def start(cls) -> Worker:
@@ -86,6 +87,7 @@ class Worker:
         worker.log = await RequestLog.open(settings)
         if worker.firewall is not None:
             worker.firewall.counters = worker.log.metrics.firewall  # rendered in /metrics
+            worker.warming = asyncio.create_task(worker.firewall.warm_up())
         return worker
 
     def finished(self, ctx: RequestContext) -> None:
@@ -105,6 +107,8 @@ class Worker:
     async def close(self) -> None:
         if self.log is not None:
             await self.log.close()  # drains the log queues to ClickHouse or to disk
+        if self.warming is not None:
+            self.warming.cancel()
         if self.firewall is not None:
             await self.firewall.close()
         await self.embedder.close()

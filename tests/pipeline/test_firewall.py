@@ -198,6 +198,9 @@ class FakeClassifier:
             for text in windows
         ]
 
+    async def warm_up(self) -> None:
+        pass
+
     async def close(self) -> None:
         pass
 

@@ -143,5 +143,8 @@ class LlmClassifier:
             self.model,
         )
 
+    async def warm_up(self) -> None:
+        """Nothing to load: the provider's connections open on the first call."""
+
     async def close(self) -> None:
         """The provider is the worker's, closed with it."""

@@ -79,6 +79,9 @@ class LocalClassifier:
             self.model,
         )
 
+    async def warm_up(self) -> None:
+        await self.embedder.embed(["warm up"])
+
     async def close(self) -> None:
         if self._owns_embedder:  # else the worker's shared embedder, closed by the worker
             await self.embedder.close()

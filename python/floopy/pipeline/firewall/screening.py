@@ -110,6 +110,16 @@ class Firewall:
             span.set(verdict=top.outcome, score=top.score, categories=",".join(top.categories))
             return verdicts
 
+    async def warm_up(self) -> None:
+        """Loads the embedder and the classifier off the request path (the worker starts it
+        at start-up), so the first screened request is not the one that times out on it."""
+        try:
+            if self.cache is not None:
+                await self.cache.embedder.embed(["warm up"])
+            await self.classifier.warm_up()
+        except Exception as exc:  # the first requests will meet it again, and fail open
+            log.warning("firewall: warming up failed: %s", exc)
+
     async def close(self) -> None:
         await self.classifier.close()
         if self.cache is not None:
