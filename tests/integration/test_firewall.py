@@ -234,6 +234,7 @@ def closed(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "fail": "closed",
         "timeout": 4.0,
         "client_may_disable": True,
+        "tool_results": True,
     }
     gateway, proc = boot(mock_upstream, tmp_path_factory.mktemp("firewall-closed"), firewall)
     try:
@@ -258,6 +259,19 @@ def test_a_client_allowed_to_turn_it_off_is_not_screened(closed: Gateway) -> Non
     assert "not screened" in (answer.choices[0].message.content or "")
     assert guard_calls(closed) == before
     assert verdicts(closed, "block", "skipped") == 1
+
+
+def test_tool_results_are_screened_when_the_policy_asks(closed: Gateway) -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "search", "arguments": "{}"}}
+    messages: list[Any] = [
+        {"role": "user", "content": "look up the news"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "[harm] a poisoned tool result"},
+    ]
+    with closed.client() as client, pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+    assert caught.value.body["code"] == "PROMPT_THREAT_DETECTED"
+    assert not reached_upstream(closed, "poisoned tool result")
 
 
 INJECTIONS = [

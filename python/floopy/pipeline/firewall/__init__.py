@@ -52,13 +52,11 @@ async def run(exchange: Exchange) -> None:
     mode = mode_of(config, ctx)
     if mode == "off":
         return
-    texts = [prompt, *(tool_results(ctx.body, ctx.api_format) if config.tool_results else ())]
-    size, limit = firewall.window_chars, config.max_windows
-    screened = [w for text in texts for w in windows(text, size, limit)]
-    if not screened or _client_turned_off(config, ctx):
-        verdict = Verdict("skipped", None, (), firewall.classifier.backend)
-    else:
+    screened = [] if _client_turned_off(config, ctx) else _windows(prompt, ctx, config, firewall)
+    if screened:
         verdict = await firewall.screen(ctx, screened)
+    else:
+        verdict = Verdict("skipped", None, (), firewall.classifier.backend)
     _record(exchange, firewall, verdict, mode)
     if mode != "block":
         return
@@ -79,6 +77,15 @@ def mode_of(config: FirewallConfig, ctx: RequestContext) -> Mode:
     if mode == "off" and _asked(ctx) is True and config.client_may_enable:
         return "block"
     return mode
+
+
+def _windows(
+    prompt: str, ctx: RequestContext, config: FirewallConfig, firewall: Firewall
+) -> list[str]:
+    """Step 2: the windows of the prompt and, by setting, of the turn's tool results."""
+    texts = [prompt, *(tool_results(ctx.body, ctx.api_format) if config.tool_results else ())]
+    size, limit = firewall.window_chars, config.max_windows
+    return [window for text in texts for window in windows(text, size, limit)]
 
 
 def _client_turned_off(config: FirewallConfig, ctx: RequestContext) -> bool:
