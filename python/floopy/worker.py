@@ -87,7 +87,8 @@ class Worker:
         worker.log = await RequestLog.open(settings)
         if worker.firewall is not None:
             worker.firewall.counters = worker.log.metrics.firewall  # rendered in /metrics
-            worker.warming = asyncio.create_task(worker.firewall.warm_up())
+            if settings.firewall.screens_by_policy:  # else loaded by the first opt-in
+                worker.warming = asyncio.create_task(worker.firewall.warm_up())
         return worker
 
     def finished(self, ctx: RequestContext) -> None:

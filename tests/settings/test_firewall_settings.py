@@ -52,3 +52,8 @@ def test_an_llm_backend_names_a_catalog_model() -> None:
 def test_invalid_values_name_the_setting(variable: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError, match=message.replace("[", r"\[").replace("?", r"\?")):
         load_settings({variable: value})
+
+
+def test_only_a_mode_that_is_on_screens_by_policy() -> None:
+    assert not FirewallConfig().screens_by_policy  # clients may still ask
+    assert FirewallConfig(keys={"ci": "flag"}).screens_by_policy

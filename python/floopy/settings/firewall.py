@@ -56,8 +56,12 @@ class FirewallConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
         return self.mode
 
     @property
+    def screens_by_policy(self) -> bool:
+        """Whether some key, project or the default screens without being asked."""
+        return {self.mode, *self.projects.values(), *self.keys.values()} != {"off"}
+
+    @property
     def can_screen(self) -> bool:
         """Whether any request may be screened: a mode other than off somewhere, or a client
         allowed to turn screening on."""
-        modes = {self.mode, *self.projects.values(), *self.keys.values()}
-        return modes != {"off"} or self.client_may_enable
+        return self.screens_by_policy or self.client_may_enable
