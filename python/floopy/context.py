@@ -57,10 +57,14 @@ class RequestContext:
     cache_similarity: float | None = None  # cache: a semantic or advanced hit's similarity
     cache_bucket_index: int | None = None  # cache: which answer of a bucket a hit served
     cache_saved_usd: float | None = None  # cache: what the provider charged for a hit's answer
-    firewall_verdict: str | None = None  # firewall: pass, flag or block
+    # firewall: safe, unsafe, error or skipped; None when not screened (mode off, or an
+    # endpoint without a prompt). The rest describe the verdict.
+    firewall_verdict: str | None = None
     firewall_score: float | None = None
+    firewall_categories: tuple[str, ...] = ()
     firewall_backend: str | None = None
     firewall_model: str | None = None
+    firewall_from_cache: bool = False  # the verdict cache answered, not the classifier
     trace: Trace = field(default_factory=Trace)
 
     def mark(self, stage: str, since: float) -> float:

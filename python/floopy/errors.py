@@ -32,6 +32,7 @@ The tree (status, code; ``FloopyError`` itself is the root, never raised as it i
     ├── InternalError                 500  INTERNAL_ERROR
     ├── ProviderError                 502  PROVIDER_ERROR  (all targets failed)
     │   └── UpstreamError             502  PROVIDER_ERROR  transport: unreachable, or broken
+    ├── FirewallUnavailable           503  FIREWALL_UNAVAILABLE  (no verdict, fail closed)
     └── GatewayTimeout                504  GATEWAY_TIMEOUT
         └── UpstreamTimeout           504  GATEWAY_TIMEOUT  transport: a time limit (``phase``)
 
@@ -200,6 +201,13 @@ class UpstreamError(ProviderError):
     whole answer ran past MAX_RESPONSE_BYTES."""
 
     too_large: bool = False
+
+
+class FirewallUnavailable(FloopyError):
+    """The firewall reached no verdict (its classifier failed or timed out) and is set to
+    fail closed."""
+
+    status, type, code = 503, "api_error", "FIREWALL_UNAVAILABLE"
 
 
 class GatewayTimeout(FloopyError):

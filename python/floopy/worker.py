@@ -17,6 +17,7 @@ from floopy.pipeline.cache import build_cache
 from floopy.pipeline.dispatch import Dispatcher
 from floopy.pipeline.dispatch.breaker import BreakerEvent, build_breakers
 from floopy.pipeline.dispatch.retry import RetryPolicy
+from floopy.pipeline.firewall import build_firewall
 from floopy.pipeline.parse import Parser
 from floopy.pipeline.ratelimit import build_limiter
 from floopy.pipeline.routing import Router
@@ -28,6 +29,7 @@ from floopy.redis_client import open_redis
 from floopy.scrub import SecretScrubber
 from floopy.settings import Settings, load_settings
 from floopy.upstream import Upstream, open_upstream
+from floopy.vectors import build_embedder
 
 log = logging.getLogger("floopy")
 
@@ -68,10 +70,14 @@ class Worker:
             max_attempts=settings.max_attempts_per_request,
             secrets=self.secrets,
         )
+        # Vectors (the firewall's verdict cache, the semantic cache): loaded on first use.
+        self.embedder = build_embedder(settings, self.providers)
+        self.firewall = build_firewall(settings, self.providers, self.embedder)
         self.prices = PriceBook(settings)
         self.models_created = int(time.time())  # the catalog's "created", as of this start
         self.models_body = _models_list(settings, self.models_created)
         self.log: RequestLog | None = None  # opened by start(), inside the worker process
+        self.warming: asyncio.Task[None] | None = None  # models loading, from start()
 
     @classmethod
     async def start(cls) -> Worker:
@@ -81,6 +87,10 @@ class Worker:
         upstream = open_upstream(settings, asyncio.get_running_loop())
         worker = cls(settings, upstream)
         worker.log = RequestLog.open(settings)
+        if worker.firewall is not None:
+            worker.firewall.counters = worker.log.metrics.firewall  # rendered in /metrics
+            if settings.firewall.screens_by_policy:  # else loaded by the first opt-in
+                worker.warming = asyncio.create_task(worker.firewall.warm_up())
         return worker
 
     def finished(self, ctx: RequestContext) -> None:
@@ -101,6 +111,11 @@ class Worker:
         if self.log is not None:
             self.log.close()  # every row is on disk already: closes the journal
         await self.cache.close()
+        if self.warming is not None:
+            self.warming.cancel()
+        if self.firewall is not None:
+            await self.firewall.close()
+        await self.embedder.close()
         for provider in self.providers.values():
             await provider.close()
         await self.upstream.close()

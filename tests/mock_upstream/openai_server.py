@@ -6,6 +6,7 @@ The requested model picks the behaviour, so tests drive it through the gateway u
                           JSON (``{"reply": ...}``) when response_format asks for JSON
     tools                 a call of the first tool, arguments split across stream chunks
     numbered<anything>    a reply that also names the call's number, so no two are alike
+    ...guard...           a Llama Guard safety model (llamaguard_wire.py)
     priced                a plain reply with fixed usage (PRICED_USAGE: cached and reasoning
                           tokens), which the accounting tests price by hand
     error-<status>        that HTTP status with an OpenAI error body (429 adds retry-after)
@@ -39,6 +40,7 @@ import anthropic_wire  # run as a script, so this folder is on sys.path
 import count_tokens_wire
 import faults
 import gemini_wire
+import llamaguard_wire
 import openai_family_wire
 import responses_wire
 from aiohttp import web
@@ -220,6 +222,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return fault
     if model.startswith("error-"):
         return error_response(int(model.removeprefix("error-")))
+    if llamaguard_wire.is_guard(model):
+        return await llamaguard_wire.answer(body, error_response)
     if model.startswith("bulky-"):  # a whole answer padded to about that many bytes
         padded = completion(body)
         padded["padding"] = "x" * int(model.removeprefix("bulky-"))

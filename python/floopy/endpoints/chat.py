@@ -52,6 +52,10 @@ class ChatCalls:
         self.user = user
         self.cache_api: str | None = api if api in CACHED_APIS else None
 
+    @property
+    def prompt(self) -> str | None:
+        return None if self._api == "count_tokens" else self._chat.last_user_text
+
     def call(self, target: Target) -> Call:
         chat = self._chat
         return Call(

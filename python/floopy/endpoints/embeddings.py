@@ -37,6 +37,7 @@ class EmbeddingCalls:
     __slots__ = ("_body", "_request", "_texts", "model", "user")
     cache_api: str | None = None  # embeddings are not cached
     stream = False
+    prompt = None  # embeddings are not screened: the model says nothing back
 
     def __init__(self, body: bytes, request: EmbeddingRequest) -> None:
         self._body = body

@@ -59,6 +59,10 @@ class ResponsesCalls:
         self.stream = request.stream is True
         self.user = request.user
 
+    @property
+    def prompt(self) -> str | None:
+        return self._user_text
+
     def call(self, target: Target) -> Call:
         return Call(
             body=self._body,

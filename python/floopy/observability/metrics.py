@@ -44,10 +44,50 @@ class StoreGauges:
     restarts: int
 
 
+# Upper bounds (seconds) of the firewall classifier's latency histogram.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class FirewallCounters:
+    """Firewall verdicts by backend, mode and verdict, and the classifier's latency by
+    backend. Bumped on the event loop only."""
+
+    verdicts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    latency_buckets: dict[str, list[int]] = field(default_factory=dict)
+    latency_sum: dict[str, float] = field(default_factory=dict)
+
+    def verdict(self, backend: str, mode: str, verdict: str) -> None:
+        self.verdicts[backend, mode, verdict] += 1
+
+    def classifier_latency(self, backend: str, seconds: float) -> None:
+        buckets = self.latency_buckets.setdefault(backend, [0] * (len(LATENCY_BUCKETS) + 1))
+        index = next((i for i, le in enumerate(LATENCY_BUCKETS) if seconds <= le), -1)
+        buckets[index] += 1
+        self.latency_sum[backend] = self.latency_sum.get(backend, 0.0) + seconds
+
+    def render(self, lines: list[str]) -> None:
+        name = "floopy_firewall_verdicts_total"
+        _family(lines, name, "counter", "requests screened, by backend, mode and verdict")
+        for (backend, mode, verdict), count in sorted(self.verdicts.items()):
+            labels = f'backend="{backend}",mode="{mode}",verdict="{verdict}"'
+            lines.append(f"{name}{{{labels}}} {count}")
+        name = "floopy_firewall_classifier_seconds"
+        _family(lines, name, "histogram", "time the firewall classifier took per request")
+        for backend, buckets in sorted(self.latency_buckets.items()):
+            cumulative = 0
+            for le, count in zip((*LATENCY_BUCKETS, "+Inf"), buckets, strict=True):
+                cumulative += count
+                lines.append(f'{name}_bucket{{backend="{backend}",le="{le}"}} {cumulative}')
+            lines.append(f'{name}_sum{{backend="{backend}"}} {self.latency_sum[backend]:.6f}')
+            lines.append(f'{name}_count{{backend="{backend}"}} {cumulative}')
+
+
 class Metrics:
     def __init__(self, sinks: tuple[str, ...]) -> None:
         self.sinks = {name: SinkCounters() for name in sinks}
         self.requests_by_status: Counter[int] = Counter()  # bumped on the event loop only
+        self.firewall = FirewallCounters()
 
     def request_finished(self, status: int) -> None:
         self.requests_by_status[status] += 1
@@ -62,6 +102,7 @@ class Metrics:
             _family(lines, name, "counter", help_text)
             for sink, counters in self.sinks.items():
                 lines.append(f'{name}{{sink="{sink}"}} {getattr(counters, counter)}')
+        self.firewall.render(lines)
         if store is not None:
             _store(lines, store)
         return ("\n".join(lines) + "\n").encode()

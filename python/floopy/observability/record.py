@@ -68,8 +68,10 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     cache_saved_usd: float | None
     firewall_verdict: str
     firewall_score: float | None
+    firewall_categories: list[str]
     firewall_backend: str
     firewall_model: str
+    firewall_from_cache: bool
     stream: bool
     finish_reason: str
     request_body: str
@@ -175,8 +177,10 @@ class RecordBuilder:
             cache_saved_usd=ctx.cache_saved_usd,
             firewall_verdict=ctx.firewall_verdict or "",
             firewall_score=ctx.firewall_score,
+            firewall_categories=list(ctx.firewall_categories),
             firewall_backend=ctx.firewall_backend or "",
             firewall_model=ctx.firewall_model or "",
+            firewall_from_cache=ctx.firewall_from_cache,
             stream=ctx.stream,
             finish_reason=ctx.finish_reason or "",
             request_body=self._body(ctx.body),

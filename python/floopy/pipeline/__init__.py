@@ -38,7 +38,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("parse", parse.run),  # body within limits, by the endpoint      413 400
     Stage("rate_limit", ratelimit.run),  # RATE_LIMITS budgets             429
     Stage("cache", cache.run),  # a repeat answered at once, one child span per tier   400
-    Stage("firewall", firewall.run, until_answered=True, traced=False),  # (not built yet)
+    Stage("firewall", firewall.run, until_answered=True),  # verdict cache, classifier  400 503
     Stage("routing", routing.run, until_answered=True),  # rule or model -> targets  400
     Stage("dispatch", dispatch.run, until_answered=True),  # retry, fall back   4xx 502 504
     Stage("cache_tap", cache.tap, traced=False),  # a missed request's stream, recorded

@@ -35,6 +35,12 @@ class ProviderRequest(Protocol):
     # where the cache does not apply (embeddings, responses, token counts).
     cache_api: str | None
 
+    @property
+    def prompt(self) -> str | None:
+        """The last user turn's text, which the firewall screens; None for a request that
+        makes the model say nothing (embeddings, token counts)."""
+        ...
+
     def call(self, target: Target) -> Call | EmbeddingCall:
         """The call to make to ``target``'s provider."""
         ...

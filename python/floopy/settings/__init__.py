@@ -3,6 +3,7 @@
 ``load_settings()`` returns a frozen ``Settings``; docs/configuration.md documents every name.
 """
 
+from floopy.settings.firewall import FirewallConfig
 from floopy.settings.loader import (
     SETTING_NAMES,
     SettingsError,
@@ -24,6 +25,7 @@ __all__ = [
     "SETTING_NAMES",
     "ApiKeyEntry",
     "CircuitBreakerConfig",
+    "FirewallConfig",
     "ModelConfig",
     "OrganizationConfig",
     "ProviderConfig",

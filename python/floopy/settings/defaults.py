@@ -261,6 +261,40 @@ CLICKHOUSE_URL: str | None = None
 # Qdrant server or cluster for the semantic cache and firewall verdicts; None uses local mode.
 QDRANT_URL: str | None = None
 
+# The embedder of the semantic cache and the firewall's verdict cache: "local" (all-MiniLM-L6-v2,
+# int8 ONNX, run in this process from an installed package; nothing downloaded) or the name
+# of a MODELS entry whose provider serves embeddings.
+EMBEDDING_MODEL = "local"
+
+# Threads running the local embedder (and the local firewall classifier) at once, each on one
+# core; they run beside the event loop, which they do not hold.
+EMBEDDING_THREADS = 1
+
+# The LLM firewall (DESIGN section 6): "mode" block (400 PROMPT_THREAT_DETECTED), flag (log
+# only) or off, per key or project too; the classifier backend ("local": an offline injection
+# and jailbreak classifier; "llm": a Llama Guard model from MODELS); fail open or closed; the
+# verdict cache of unsafe prompts (cosine similarity, time to live, shared or per
+# organization); what is screened (the last user turn, tool results) in windows of text.
+FIREWALL: dict[str, Any] = {
+    "mode": "off",
+    "projects": {},
+    "keys": {},
+    "client_may_disable": False,
+    "client_may_enable": True,
+    "backend": "local",
+    "model": None,
+    "fail": "open",
+    "timeout": 5.0,
+    "threshold": 0.5,
+    "verdict_cache": True,
+    "verdict_cache_similarity": 0.95,
+    "verdict_cache_ttl": 7 * 24 * 3600.0,
+    "verdict_cache_shared": False,
+    "tool_results": False,
+    "window_chars": 4000,
+    "max_windows": 8,
+}
+
 # Redis shared by gateway instances (exact cache, rate limits, circuit breakers); None keeps
 # that state in process, which is right for a single instance.
 REDIS_URL: str | None = None

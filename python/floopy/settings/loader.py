@@ -28,6 +28,7 @@ from typing import Any, get_args, get_origin
 import msgspec
 
 from floopy.settings import defaults
+from floopy.settings.firewall import FirewallConfig
 from floopy.settings.policies import CircuitBreakerConfig, OrganizationConfig, RateLimitPolicy
 from floopy.settings.schema import (
     ECHO,
@@ -55,6 +56,7 @@ _CONFIG_FIELDS = {
         RoutingRule,
         RoutingTarget,
         CircuitBreakerConfig,
+        FirewallConfig,
         RateLimitPolicy,
         OrganizationConfig,
     )

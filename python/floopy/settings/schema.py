@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from floopy.settings import defaults
+from floopy.settings.firewall import FirewallConfig
 from floopy.settings.policies import CircuitBreakerConfig, OrganizationConfig, RateLimitPolicy
 
 ProviderKind = Literal["openai", "openai_compatible", "echo", "anthropic", "gemini", "azure"]
@@ -157,6 +158,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     data_dir: NonEmpty = defaults.DATA_DIR
     clickhouse_url: str | None = defaults.CLICKHOUSE_URL
     qdrant_url: str | None = defaults.QDRANT_URL
+    embedding_model: NonEmpty = defaults.EMBEDDING_MODEL
+    embedding_threads: Count = defaults.EMBEDDING_THREADS
+    firewall: FirewallConfig = msgspec.field(default_factory=FirewallConfig)
     redis_url: str | None = defaults.REDIS_URL
     host: NonEmpty = defaults.HOST
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = defaults.PORT
@@ -221,6 +225,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         _check_api_keys(self)
         _check_store_urls(self)
         _check_cache(self)
+        _check_vectors(self)
 
     def unavailable_providers(self) -> list[str]:
         """Providers that need a key whose environment variable is unset, sorted."""
@@ -325,4 +330,17 @@ def _check_cache(settings: Settings) -> None:
         raise ValueError(
             f"CACHE_MAX_ENTRY_BYTES: {settings.cache_max_entry_bytes} is larger than "
             f"CACHE_MAX_BYTES ({settings.cache_max_bytes}), the whole in-memory cache"
+        )
+
+
+def _check_vectors(settings: Settings) -> None:
+    if settings.embedding_model != "local" and settings.embedding_model not in settings.models:
+        raise ValueError(
+            f"EMBEDDING_MODEL: {settings.embedding_model!r} is neither 'local' nor a model of "
+            f"MODELS; MODELS defines: {_known(settings.models)}"
+        )
+    model = settings.firewall.model
+    if model is not None and model not in settings.models:
+        raise ValueError(
+            f"FIREWALL.model: unknown model {model!r}; MODELS defines: {_known(settings.models)}"
         )
