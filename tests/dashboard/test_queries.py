@@ -219,6 +219,10 @@ def test_a_session_turn_by_turn(pages: Pages) -> None:
     assert [(s["session_id"], s["requests"], s["users"]) for s in listing["rows"]] == [
         ("s1", 3, ["u1"])
     ]
+    by_user = pages.sessions(week(user="u1"), ACME)
+    assert by_user["source"] == "rollup"
+    assert [s["session_id"] for s in by_user["rows"]] == ["s1"]
+    assert pages.sessions(week(user="u2"), ACME)["rows"] == []
     session = pages.session("s1", ACME)
     assert session is not None
     assert [(t["prompt"], t["answer"]) for t in session["turns"]] == [

@@ -11,6 +11,7 @@ page deep in millions of rows costs what the first one does.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,7 +64,7 @@ USER_COLUMNS = {
 PROPERTY_COLUMNS = {"organization": "organization = {}", "project": "project = {}"}
 SESSION_COLUMNS = {
     "organization": "organization = {}",
-    "user": "has(users, {})",
+    "user": "has(user_ids, {})",
     "session": "session_id = {}",
 }
 
@@ -78,7 +79,10 @@ class Pages:
 
     def rows(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         result = self.run(sql, params)
-        return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+        return [
+            {name: _utc(value) for name, value in zip(result.columns, row, strict=True)}
+            for row in result.rows
+        ]
 
     # --- Overview ------------------------------------------------------------------------
 
@@ -138,7 +142,13 @@ class Pages:
             + f" FROM {table} WHERE {where}) GROUP BY t ORDER BY t",
             sql.params,
         )
-        answer: dict[str, Any] = {"source": source, "bucket_seconds": bucket, "series": series}
+        answer: dict[str, Any] = {
+            "source": source,
+            "start": filters.start,
+            "end": filters.end,
+            "bucket_seconds": bucket,
+            "series": series,
+        }
         for dim in ("total", *dims):
             answer[dim if dim == "total" else f"by_{dim}"] = [
                 _with_latency(row) for row in grouped if row["dim"] == dim
@@ -255,7 +265,7 @@ class Pages:
                 "anyLast(session_path) AS path, min(first_time) AS first_time, "
                 "max(last_time) AS last_time, sum(requests) AS requests, "
                 "sum(errors) AS errors, sum(total_tokens) AS total_tokens, "
-                "sum(cost_usd) AS cost, groupUniqArrayArray(64)(users) AS users "
+                "sum(cost_usd) AS cost, groupUniqArrayArray(64)(user_ids) AS users "
                 f"FROM {self.table('requests_by_session_day')} WHERE {sql.clause()} "
                 "GROUP BY session_id"
             )
@@ -483,6 +493,13 @@ class Pages:
             row["property"] for row in self.properties(_range_only(filters), scope)["rows"]
         ]
         return answer
+
+
+def _utc(value: Any) -> Any:
+    """Every time in the log is UTC; say so, so a browser shows it in its own zone."""
+    if isinstance(value, datetime.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=datetime.UTC)
+    return value
 
 
 def _range_only(filters: Filters) -> Filters:

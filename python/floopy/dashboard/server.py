@@ -63,7 +63,9 @@ SECURITY_HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    # Same-origin: a link out carries no filter values; and Chromium sends "Origin: null" on
+    # a form post under no-referrer, which the origin check would refuse.
+    "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
 }
 EXPORT_PAGE = 1000
@@ -201,11 +203,12 @@ class DashboardHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = urllib.parse.urlsplit(self.path).path
+        form = self._form()  # read whatever comes: what follows on the connection is a request
         if not self._same_origin():
             self._json(403, _error("a form of another site", "forbidden"))
             return
         if path == "/login":
-            self._login(self._form())
+            self._login(form)
         elif path == "/logout":
             self.dashboard.sessions.close(access.token_of(self.headers.get("cookie")))
             self._redirect("/login", cookie=access.cleared_cookie(self.dashboard.config.secure))
@@ -250,6 +253,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
     def _form(self) -> dict[str, list[str]]:
         length = int(self.headers.get("content-length") or 0)
         if length > MAX_FORM_BYTES:
+            self.close_connection = True
             return {}
         return urllib.parse.parse_qs(self.rfile.read(length).decode(errors="replace"))
 

@@ -21,7 +21,7 @@
       else if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
       else node.setAttribute(name, value === true ? '' : String(value));
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       node.append(child instanceof Node ? child : String(child));
     }
@@ -31,7 +31,7 @@
   function svg(tag, attrs, ...children) {
     const node = document.createElementNS(SVG, tag);
     for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, String(value));
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined) continue;
       node.append(child instanceof Node ? child : String(child));
     }
@@ -85,6 +85,7 @@
   }
 
   function failed(error) {
+    document.body.classList.add('failed');
     show(el('p', { class: 'error', role: 'alert' }, `Could not load: ${error.message}`));
   }
 
@@ -134,6 +135,17 @@
         svg('text', { x: width, y: height - 6, class: 'axis end' }, last),
         svg('text', { x: 0, y: 10, class: 'axis' }, `max ${format(max)}`)),
       el('figcaption', null, label));
+  }
+
+  // Every bucket of the range, those without requests at zero: time reads left to right.
+  function filled(data) {
+    const step = data.bucket_seconds * 1000;
+    const have = new Map(data.series.map((p) => [new Date(p.t).getTime(), p]));
+    const out = [];
+    for (let t = Math.floor((data.start * 1000) / step) * step; t < data.end * 1000; t += step) {
+      out.push(have.get(t) || { t: new Date(t).toISOString(), requests: 0, errors: 0, cost: 0, total_tokens: 0 });
+    }
+    return out.length <= 500 ? out : data.series;
   }
 
   // Lines, one per series name, over shared time buckets.
@@ -224,8 +236,8 @@
         ['Tokens', num(t.total_tokens), `${num(t.prompt_tokens)} in · ${num(t.completion_tokens)} out`],
         ['Latency p50', ms(t.p50_ms)], ['p95', ms(t.p95_ms)], ['p99', ms(t.p99_ms)],
       ]),
-      el('div', { class: 'charts' }, barChart(data.series, 'requests', 'Requests'),
-        barChart(data.series, 'errors', 'Errors'), barChart(data.series, 'cost', 'Cost', cost)),
+      el('div', { class: 'charts' }, barChart(filled(data), 'requests', 'Requests'),
+        barChart(filled(data), 'errors', 'Errors'), barChart(filled(data), 'cost', 'Cost', cost)),
       section('By model', breakdown('model', 'Model')),
       section('By provider', breakdown('provider', 'Provider')),
       section('By project', breakdown('project', 'Project')),

@@ -121,7 +121,7 @@ CREATE TABLE IF NOT EXISTS $db.requests_by_session_day
     errors SimpleAggregateFunction(sum, UInt64),
     total_tokens SimpleAggregateFunction(sum, UInt64),
     cost_usd SimpleAggregateFunction(sum, Float64),
-    users SimpleAggregateFunction(groupUniqArrayArray(64), Array(String)),
+    user_ids SimpleAggregateFunction(groupUniqArrayArray(64), Array(String)),
     projects SimpleAggregateFunction(groupUniqArrayArray(64), Array(String))
 )
 ENGINE = AggregatingMergeTree
@@ -144,7 +144,7 @@ SELECT
     toUInt64(countIf(status >= 400)) AS errors,
     toUInt64(sum(total_tokens)) AS total_tokens,
     sum(ifNull(cost_usd, 0)) AS cost_usd,
-    groupUniqArrayIf(64)(user_id, user_id != '') AS users,
+    groupUniqArrayIf(64)(user_id, user_id != '') AS user_ids,
     groupUniqArray(64)(toString(project)) AS projects
 FROM $db.requests
 WHERE session_id != ''
