@@ -222,6 +222,7 @@ def logged_in(browser: Browser, site: Site, name: str, path: str) -> Page:
     page.on("dialog", lambda dialog: pytest.fail(f"a script ran: {dialog.message}"))
     page.goto(f"{site.url}{path}")
     assert "/login" in page.url
+    shoot(page, site, "login")
     page.fill("input[name=username]", name)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")

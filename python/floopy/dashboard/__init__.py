@@ -15,6 +15,7 @@ limits, every filter value a query parameter.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -38,5 +39,5 @@ def build(reader: Reader, settings: Settings) -> DashboardServer:
         tls_cert=settings.dashboard_tls_cert,
         tls_key=settings.dashboard_tls_key,
     )
-    pages = Pages(reader.query, reader.store.database)
+    pages = Pages(partial(reader.query, check=False), reader.store.database)
     return DashboardServer(pages, UserStore(settings.data_dir), config)

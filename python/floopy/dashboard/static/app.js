@@ -150,7 +150,7 @@
 
   // Lines, one per series name, over shared time buckets.
   function lineChart(points, seriesKey, key, label, format = num) {
-    const width = 640; const height = 200; const top = 14; const bottom = 22;
+    const width = 1000; const height = 240; const top = 14; const bottom = 22;
     const times = [...new Set(points.map((p) => p.t))].sort();
     const names = [...new Set(points.map((p) => p[seriesKey]))];
     const max = Math.max(1e-9, ...points.map((p) => Number(p[key]) || 0));
