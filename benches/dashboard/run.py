@@ -300,7 +300,9 @@ def main() -> int:
         "load_seconds": load_seconds,
         "queries": queries,
         "paint": paints,
-        "command": " ".join(["benches/dashboard/run.py", *sys.argv[1:]]),
+        # Without --data-dir and --out: no machine's paths in a result kept in the repository.
+        "command": f"benches/dashboard/run.py --rows {args.rows} --repeats {args.repeats} "
+        f"--paint-repeats {args.paint_repeats}",
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
