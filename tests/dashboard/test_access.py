@@ -98,3 +98,16 @@ def test_failed_logins_are_throttled_until_they_leave_the_window() -> None:
     assert throttle.retry_after("address:5.6.7.8", "user:bob") == 0
     clock.now += 100.5
     assert throttle.retry_after("address:1.2.3.4", "user:alice") == 0
+
+
+def test_the_throttle_forgets_expired_keys_once_it_tracks_many(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(access, "MAX_KEYS", 3)
+    clock = Clock()
+    throttle = access.Throttle(max_failures=2, window=10, clock=clock)
+    for name in ("a", "b", "c", "d"):
+        throttle.failed(f"user:{name}")
+    clock.now += 11
+    throttle.failed("user:e")
+    assert set(throttle._failures) == {"user:e"}

@@ -24,6 +24,7 @@ from floopy.dashboard.users import User
 COOKIE = "floopy_dashboard"
 MAX_FAILURES = 5
 WINDOW = 300.0
+MAX_KEYS = 10_000  # addresses and names tracked before the expired ones are dropped
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ class Throttle:
     def failed(self, *keys: str) -> None:
         now = self.clock()
         with self._lock:
+            if len(self._failures) > MAX_KEYS:  # guessed names must not grow this forever
+                for key in [k for k, f in self._failures.items() if not self._recent(k, now)]:
+                    del self._failures[key]
             for key in keys:
                 self._recent(key, now).append(now)
 
