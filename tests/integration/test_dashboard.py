@@ -226,8 +226,14 @@ def logged_in(browser: Browser, site: Site, name: str, path: str) -> Page:
     page.fill("input[name=username]", name)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_selector("body.ready")
+    shown(page)
     return page
+
+
+def shown(page: Page) -> None:
+    """Waits for the page's data, or its error, and fails with what the page says."""
+    page.wait_for_selector("body.ready, body.failed", timeout=90_000)
+    assert "failed" not in (page.get_attribute("body", "class") or ""), page.inner_text("main")
 
 
 def shoot(page: Page, site: Site, name: str) -> None:
@@ -405,7 +411,8 @@ def test_a_users_cost_is_the_sum_of_their_rows(
     assert "ann" in page.locator("table.users").inner_text()
     shoot(page, site, "users")
     page.click("a:text('ann')")
-    page.wait_for_selector("body.ready")
+    page.wait_for_url("**id=ann**")
+    shown(page)
     assert page.locator("table.requests tbody tr").count() == 3
     shoot(page, site, "user")
     page.close()
@@ -431,7 +438,7 @@ def test_a_property_values_cost_per_day_equals_the_sql_over_raw_rows(
     assert "summarize" in page.locator("#content").inner_text()
     shoot(page, site, "properties")
     page.goto(f"{site.url}/overview?range=7d")
-    page.wait_for_selector("body.ready")
+    shown(page)
     assert "gpt-4o-mini" in page.locator("#content").inner_text()
     shoot(page, site, "overview")
     page.emulate_media(color_scheme="dark")
