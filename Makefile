@@ -12,7 +12,7 @@ NATIVE_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test build lint fmt typecheck lock fuzz fuzz-repro bench bench-client bench-load bench-cache system-deps clean
+.PHONY: help run test build lint fmt typecheck lock fuzz fuzz-repro bench bench-client bench-load bench-cache bench-dashboard screenshots system-deps clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ build: $(STAMP) .venv/.floopy-native  ## create .venv and build the native modul
 system-deps:  ## install the Debian packages the tests use, where missing
 	@bash scripts/system-deps.sh test
 
-run: build  ## start the gateway on embedded defaults at http://127.0.0.1:8787
+run: build  ## start the gateway at http://127.0.0.1:8787 and its dashboard at :8788 (prints how to log in)
 	$(BIN)/floopy serve
 
 # The fuzzer's time in `make test`, shared by its targets.
@@ -97,6 +97,13 @@ bench-load: build  ## Floopy beside direct, nginx and LiteLLM under load (~20 mi
 bench-cache: build  ## the cache under load: exact hits, misses, cache off (~6 min; ARGS=--rounds 1)
 	@bash scripts/system-deps.sh bench
 	$(BIN)/python benches/load/cache.py $(ARGS)
+
+screenshots: system-deps build  ## the browser tests, keeping their screenshots in docs/screenshots/
+	FLOOPY_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q -p no:cacheprovider \
+	  tests/integration/test_dashboard.py
+
+bench-dashboard: system-deps build  ## 1M requests in the embedded store: each page's query and first paint
+	nice $(BIN)/python benches/dashboard/run.py $(ARGS)
 
 clean:  ## remove build output and the virtualenv
 	rm -rf $(VENV) target .pytest_cache

@@ -9,6 +9,10 @@ need=()
 case "$group" in
   test)
     command -v redis-server >/dev/null || need+=(redis-server)  # Redis-backed state tests
+    # The dashboard's browser tests: headless Chromium (driven by playwright's Python
+    # package, pointed at this executable) and a font to render text with.
+    command -v chromium >/dev/null || need+=(chromium)
+    [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
     ;;
   bench)
     command -v nginx >/dev/null || need+=(nginx-light)

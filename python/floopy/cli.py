@@ -1,5 +1,5 @@
-"""The ``floopy`` command: ``serve``, ``store``, ``logs``, ``cache stats`` / ``cache clear``,
-``keys create`` and ``settings check``.
+"""The ``floopy`` command: ``serve``, ``store``, ``logs``, ``dashboard``, ``cache stats`` /
+``cache clear``, ``keys create`` and ``settings check``.
 
 ``serve`` validates the settings before starting anything, so a bad setting stops the start
 with exit status 2 and a message naming it. With the request log on, it starts the log store
@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import pprint
+import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from floopy.settings import Settings, SettingsError, load_settings, unknown_env_
 from floopy.settings.display import mask_url, masked_settings
 
 APP_TARGET = "floopy.app:app"
+DEV_ADMIN = "admin"
 EXIT_INVALID = 2
 
 
@@ -56,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_settings(commands)
     _add_logs(commands)
     _add_cache(commands)
+    _add_dashboard(commands)
     return parser
 
 
@@ -155,6 +158,7 @@ def startup_lines(settings: Settings, dev_key: DevKey | None) -> list[str]:
         *_store_lines(settings),
         *_provider_lines(settings),
         *_key_lines(settings, dev_key),
+        *_dashboard_lines(settings, dev_key is not None),
     ]
 
 
@@ -197,6 +201,32 @@ def _key_lines(settings: Settings, dev_key: DevKey | None) -> list[str]:
     return [
         f"development key: its hash is in {dev_key.path}; "
         "delete that file and restart to mint a new key"
+    ]
+
+
+def _dashboard_lines(settings: Settings, development: bool) -> list[str]:
+    """Where the dashboard is and how to log in. On a development start (no API_KEYS) with
+    no dashboard user yet, an admin is made and its password shown once, like the key."""
+    if not (settings.logging_enabled and settings.dashboard_enabled):
+        return ["dashboard: off"]
+    from floopy.dashboard.users import UserStore
+
+    url = f"http://{_host_for_url(settings.host)}:{settings.dashboard_port}"
+    if settings.dashboard_tls_cert:
+        url = "https" + url.removeprefix("http")
+    users = UserStore(settings.data_dir)
+    if users.users():
+        return [f"dashboard: {url} (log in as a user of {users.path})"]
+    if not development:
+        return [
+            f"dashboard: {url}; no user yet: floopy dashboard users create NAME --admin "
+            "(or --organization ORG)"
+        ]
+    password = secrets.token_urlsafe(12)
+    users.create(DEV_ADMIN, password, (), admin=True)
+    return [
+        f"dashboard: {url}, log in as {DEV_ADMIN} with password {password}",
+        "  shown only now; floopy dashboard users create makes more users (or a new password)",
     ]
 
 
@@ -346,6 +376,119 @@ def _cache_clear(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     settings = load_settings({**os.environ, **_option_env(args)})
     return clear_command(settings, args.organization, args.project, sys.stdout, sys.stderr)
+
+
+# --- dashboard ----------------------------------------------------------------------------
+
+
+def _add_dashboard(commands: Any) -> None:
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="serve the dashboard beside a ClickHouse server; manage its users",
+        description="Without an action: serve the dashboard on HOST:DASHBOARD_PORT, reading "
+        "the ClickHouse server of CLICKHOUSE_URL (with the embedded store, the log store "
+        "process serves it).",
+    )
+    _add_settings_option(dashboard)
+    dashboard.set_defaults(handler=_dashboard_serve)
+    actions = dashboard.add_subparsers(title="actions", metavar="ACTION")
+    users = actions.add_parser("users", help="dashboard users")
+    user_actions = users.add_subparsers(title="actions", required=True, metavar="ACTION")
+    create = user_actions.add_parser("create", help="add a user, or set a user's password")
+    _add_settings_option(create)
+    create.add_argument("name")
+    create.add_argument(
+        "--organization",
+        action="append",
+        default=[],
+        help="an organization whose requests the user sees (repeat for more)",
+    )
+    create.add_argument("--admin", action="store_true", help="sees every organization")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    create.set_defaults(handler=_dashboard_users_create)
+    listing = user_actions.add_parser("list", help="list the users")
+    _add_settings_option(listing)
+    listing.set_defaults(handler=_dashboard_users_list)
+    delete = user_actions.add_parser("delete", help="remove a user")
+    _add_settings_option(delete)
+    delete.add_argument("name")
+    delete.set_defaults(handler=_dashboard_users_delete)
+
+
+def _dashboard_serve(args: argparse.Namespace) -> int:
+    from floopy.dashboard import build
+    from floopy.logstore.reads import Limits, Reader
+    from floopy.observability.store import LogStore
+
+    settings = load_settings({**os.environ, **_option_env(args)})
+    if settings.clickhouse_url is None:
+        print(
+            "floopy: with the embedded store the log store process serves the dashboard "
+            "(floopy serve, or floopy store); floopy dashboard needs CLICKHOUSE_URL",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
+    store = LogStore(settings.clickhouse_url, settings.data_dir)
+    reader = Reader(store, Limits(settings.log_query_timeout, settings.log_query_max_rows))
+    server = build(reader, settings)
+    print(f"dashboard on {server.url}, reading {store.describe()}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        reader.close()
+        store.close()
+    return 0
+
+
+def _dashboard_users_create(args: argparse.Namespace) -> int:
+    from floopy.dashboard.users import UserError, UserStore
+
+    settings = load_settings({**os.environ, **_option_env(args)})
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        import getpass
+
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("floopy: the passwords differ", file=sys.stderr)
+            return EXIT_INVALID
+    try:
+        user = UserStore(settings.data_dir).create(
+            args.name, password, tuple(args.organization), args.admin
+        )
+    except UserError as exc:
+        print(f"floopy: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    sees = "every organization" if user.admin else ", ".join(user.organizations)
+    print(f"dashboard user {user.name} saved; sees {sees}")
+    return 0
+
+
+def _dashboard_users_list(args: argparse.Namespace) -> int:
+    from floopy.dashboard.users import UserStore
+
+    settings = load_settings({**os.environ, **_option_env(args)})
+    for user in UserStore(settings.data_dir).users().values():
+        sees = "admin" if user.admin else ", ".join(user.organizations)
+        print(f"{user.name}\t{sees}")
+    return 0
+
+
+def _dashboard_users_delete(args: argparse.Namespace) -> int:
+    from floopy.dashboard.users import UserStore
+
+    settings = load_settings({**os.environ, **_option_env(args)})
+    if not UserStore(settings.data_dir).delete(args.name):
+        print(f"floopy: no dashboard user {args.name}", file=sys.stderr)
+        return 1
+    print(f"dashboard user {args.name} deleted")
+    return 0
 
 
 # --- keys create ---------------------------------------------------------------------------

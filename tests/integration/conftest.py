@@ -112,6 +112,8 @@ def write_settings(
         "    'echo': {'provider': 'echo'},",
         "}",
         "MAX_BODY_BYTES = 1_000_000",
+        # A port of its own, so gateways started side by side each serve their dashboard.
+        f"DASHBOARD_PORT = {free_port()}",
     ]
     if with_keys:
         lines.append(

@@ -11,6 +11,9 @@ The round, every ``LOG_FLUSH_INTERVAL`` seconds:
 2. carry every journal into ClickHouse (``observability.carrier``);
 3. write the status file (``status``).
 
+Beside the rounds, on threads of their own: the read channel (``reads``) and the dashboard
+(``floopy.dashboard``, on ``DASHBOARD_PORT``), both reading through one ``Reader``.
+
 SIGTERM or SIGINT (or, when supervised, the supervisor gone) ends the loop after one last
 round, so rows the stopped workers wrote last go in too. The process runs at a lower CPU
 priority than the workers: when the cores are busy, requests go first and the log catches
@@ -31,6 +34,8 @@ from typing import TextIO
 
 import msgspec
 
+from floopy.dashboard import build as build_dashboard
+from floopy.dashboard.server import DashboardServer
 from floopy.logstore.reads import ChannelServer, Limits, Reader
 from floopy.observability.carrier import Carrier
 from floopy.observability.journal import (
@@ -120,6 +125,7 @@ class StoreProcess:
         )
         channel = ChannelServer(reader, self.settings.data_dir)
         channel.start()
+        dashboard = self._start_dashboard(reader)
         self.say(
             f"process {os.getpid()}; {self.store.describe()}"
             + (
@@ -134,12 +140,28 @@ class StoreProcess:
             self._round(carrier)  # the last one: what stopped workers wrote goes in too
         finally:
             self._write_status(stopping=True)
+            if dashboard is not None:
+                dashboard.stop()
             channel.stop()
             reader.close()
             self.store.close()
             owner.release()
         self.say("stopped")
         return 0
+
+    def _start_dashboard(self, reader: Reader) -> DashboardServer | None:
+        """The dashboard, served from here: this process owns the embedded store. A port
+        that cannot be had costs the dashboard, never the log."""
+        if not self.settings.dashboard_enabled:
+            return None
+        try:
+            dashboard = build_dashboard(reader, self.settings)
+        except (OSError, ValueError) as exc:
+            self.say(f"dashboard not served: {exc}")
+            return None
+        dashboard.start()
+        self.say(f"dashboard on {dashboard.url}")
+        return dashboard
 
     def _loop(self, carrier: Carrier) -> None:
         next_probe = 0.0

@@ -469,6 +469,19 @@ LOG_STORE_MAX_MEMORY = 1024 * 1024 * 1024
 LOG_QUERY_TIMEOUT = 30.0
 LOG_QUERY_MAX_ROWS = 100_000
 
+# The dashboard (web UI and its JSON API): served on its own port, never the gateway's, by
+# the log store process (or by `floopy dashboard` beside a ClickHouse server).
+DASHBOARD_ENABLED = True
+DASHBOARD_PORT = 8788
+# Seconds a dashboard login lasts.
+DASHBOARD_SESSION_TTL = 12 * 3600.0
+# Rows one export (JSONL or CSV) of the request list may hold at most.
+DASHBOARD_EXPORT_MAX_ROWS = 100_000
+# Certificate and key files (PEM) to serve the dashboard over TLS; the session cookie is then
+# marked Secure. None: plain HTTP (put a TLS proxy in front beyond localhost).
+DASHBOARD_TLS_CERT: str | None = None
+DASHBOARD_TLS_KEY: str | None = None
+
 # Size cap of one journal file (100 MiB); three generations are kept per sink and process.
 LOG_SPOOL_MAX_BYTES = 100 * 1024 * 1024
 

@@ -216,6 +216,12 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     log_store_max_memory: Count = defaults.LOG_STORE_MAX_MEMORY
     log_query_timeout: Positive = defaults.LOG_QUERY_TIMEOUT
     log_query_max_rows: Count = defaults.LOG_QUERY_MAX_ROWS
+    dashboard_enabled: bool = defaults.DASHBOARD_ENABLED
+    dashboard_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = defaults.DASHBOARD_PORT
+    dashboard_session_ttl: Positive = defaults.DASHBOARD_SESSION_TTL
+    dashboard_export_max_rows: Count = defaults.DASHBOARD_EXPORT_MAX_ROWS
+    dashboard_tls_cert: str | None = defaults.DASHBOARD_TLS_CERT
+    dashboard_tls_key: str | None = defaults.DASHBOARD_TLS_KEY
     source: str = "defaults"  # where these settings came from, for start-up output
 
     def __post_init__(self) -> None:
@@ -226,6 +232,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
         _check_store_urls(self)
         _check_cache(self)
         _check_vectors(self)
+        _check_dashboard(self)
 
     def unavailable_providers(self) -> list[str]:
         """Providers that need a key whose environment variable is unset, sorted."""
@@ -303,6 +310,16 @@ def _check_api_keys(settings: Settings) -> None:
             )
         seen_ids.add(entry.id)
         seen_hashes.add(entry.hash)
+
+
+def _check_dashboard(settings: Settings) -> None:
+    if settings.dashboard_enabled and settings.dashboard_port == settings.port:
+        raise ValueError(
+            f"DASHBOARD_PORT: must differ from PORT ({settings.port}): the dashboard is never "
+            "served on the gateway's port"
+        )
+    if (settings.dashboard_tls_cert is None) != (settings.dashboard_tls_key is None):
+        raise ValueError("DASHBOARD_TLS_CERT and DASHBOARD_TLS_KEY: set both, or neither")
 
 
 def _check_store_urls(settings: Settings) -> None:
