@@ -1,12 +1,13 @@
 """The request log: what it adds to a request, and how fast rows go into the embedded store.
 
-``log-per-request``: building a finished request's rows (record and spans), scrubbing, JSON
-encoding and enqueueing them, which is all the request path does (``RequestLog.finished``),
-without scrubbing, with the default (keys, bearer tokens) and with every kind.
-``log-hand-over``: how a request's two rows leave the worker, side by side: appended to an
+``log-per-request``: building a finished request's row (the record with its spans),
+scrubbing, JSON encoding and enqueueing it, which is all the request path does
+(``RequestLog.finished``) besides the write, without scrubbing, with the default (keys,
+bearer tokens) and with every kind.
+``log-hand-over``: how a request's row leaves the worker, side by side: appended to an
 in-memory queue (what earlier versions did, with the database in the worker), appended to the
-worker's journal (two native writes that reach the OS: what a worker does now), and sent over
-a Unix socket to another process's reader (the alternative the journal was chosen over).
+worker's journal (one native write that reaches the OS: what a worker does now), and sent
+over a Unix socket to another process's reader (the alternative the journal was chosen over).
 ``log-insert``: one batch of 1,000 request rows inserted into the embedded store (chDB)
 through clickhouse-connect, as the log store process does; rows per second is 1,000 over the
 time per call. Each bench checks its result first.
@@ -29,7 +30,7 @@ from floopy._native import HeaderExtractor, RequestParser
 from floopy.context import RequestContext
 from floopy.observability.journal import JournalFile
 from floopy.observability.migrations import migrate
-from floopy.observability.record import RecordBuilder, encode
+from floopy.observability.record import REQUESTS, RecordBuilder, encode, table_of
 from floopy.observability.store import LogStore
 from floopy.providers.base import Usage
 from floopy.settings import ApiKeyEntry, Settings, load_settings
@@ -77,9 +78,7 @@ def finished_request(body: bytes) -> RequestContext:
 def log_request(
     builder: RecordBuilder, ctx: RequestContext, queue: collections.deque[bytes]
 ) -> None:
-    record = builder.request(ctx)
-    queue.append(encode(record))
-    queue.append(encode(builder.trace(ctx, record)))
+    queue.append(encode(builder.request(ctx)))
 
 
 SCRUB = {
@@ -96,50 +95,45 @@ def test_log_per_request(benchmark: Bench, size: str, scrub: str) -> None:
     ctx = finished_request(chat_body(size))
     queue: collections.deque[bytes] = collections.deque(maxlen=10_000)
     log_request(builder, ctx, queue)
-    assert len(queue) == 2 and msgspec.json.decode(queue[0])["total_tokens"] == 100
+    row = msgspec.json.decode(queue[0])
+    assert len(queue) == 1 and row["total_tokens"] == 100 and row["spans"]
     benchmark.group = f"log-per-request-{size}"
     benchmark(log_request, builder, ctx, queue)
 
 
-def two_rows() -> tuple[bytes, bytes]:
-    builder = RecordBuilder(settings())
-    ctx = finished_request(chat_body("small"))
-    record = builder.request(ctx)
-    return encode(record), encode(builder.trace(ctx, record))
+def one_row() -> bytes:
+    return encode(RecordBuilder(settings()).request(finished_request(chat_body("small"))))
 
 
 def test_hand_over_to_a_queue(benchmark: Bench) -> None:
-    request, trace = two_rows()
+    request = one_row()
     queue: collections.deque[bytes] = collections.deque(maxlen=10_000)
 
     def hand_over() -> None:
         queue.append(request)
-        queue.append(trace)
 
     hand_over()
-    assert list(queue) == [request, trace]
+    assert list(queue) == [request]
     benchmark.group = "log-hand-over"
     benchmark(hand_over)
 
 
 def test_hand_over_to_the_journal(benchmark: Bench, tmp_path: Any) -> None:
-    request, trace = two_rows()
-    journals = [JournalFile(tmp_path, sink, "1-bench", 1 << 40) for sink in ("r", "t")]
+    request = one_row()
+    journal = JournalFile(tmp_path, "requests", "1-bench", 1 << 40)
 
     def hand_over() -> None:
-        journals[0].append((request,))
-        journals[1].append((trace,))
+        journal.append((request,))
 
     hand_over()
-    assert journals[0].live.read_bytes() == request + b"\n"
+    assert journal.live.read_bytes() == request + b"\n"
     benchmark.group = "log-hand-over"
     benchmark(hand_over)
-    for journal in journals:
-        journal.close()
+    journal.close()
 
 
 def test_hand_over_over_a_socket(benchmark: Bench) -> None:
-    request, trace = two_rows()
+    request = one_row()
     sender, receiver = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     received = [0]
 
@@ -152,7 +146,6 @@ def test_hand_over_over_a_socket(benchmark: Bench) -> None:
 
     def hand_over() -> None:
         sender.sendall(request + b"\n")
-        sender.sendall(trace + b"\n")
 
     hand_over()
     benchmark.group = "log-hand-over"
@@ -174,7 +167,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogStore]:
 def request_rows(count: int) -> list[bytes]:
     builder = RecordBuilder(settings())
     ctx = finished_request(chat_body("small"))
-    template = msgspec.structs.asdict(builder.request(ctx))
+    template = msgspec.structs.to_builtins(builder.request(ctx))
     rows = []
     for i in range(count):
         template["request_id"], template["time"] = f"req_{uuid.uuid4().hex}", time.time() + i
@@ -185,7 +178,9 @@ def request_rows(count: int) -> list[bytes]:
 def test_log_insert_batch(benchmark: Bench, store: LogStore) -> None:
     batch = request_rows(1000)
     before = store.rows("SELECT count() FROM floopy.requests")[0][0]
-    store.insert_lines("requests", batch)
+    store.insert_lines(table_of(REQUESTS), batch)
     assert store.rows("SELECT count() FROM floopy.requests")[0][0] == before + 1000
     benchmark.group = "log-insert"
-    benchmark.pedantic(store.insert_lines, args=("requests", batch), rounds=10, iterations=1)
+    benchmark.pedantic(
+        store.insert_lines, args=(table_of(REQUESTS), batch), rounds=10, iterations=1
+    )

@@ -224,7 +224,8 @@ def test_spans_have_one_per_stage_and_provider_attempt(logged: Logged) -> None:
 def test_metrics_and_readiness_while_running(logged: Logged) -> None:
     seen = logged.metrics_while_running
     assert seen['floopy_requests_total{status="200"}'] >= 3
-    assert seen['floopy_log_rows_inserted_total{sink="traces"}'] > 0
+    assert seen['floopy_log_rows_inserted_total{sink="requests"}'] >= 3
+    assert seen['floopy_log_rows_inserted_total{sink="traces"}'] == 0  # spans ride in the row
     assert seen['floopy_log_rows_dropped_total{sink="requests"}'] == 0
     assert seen["floopy_log_store_up"] == 1
     assert seen["floopy_log_store_process_up"] == 1

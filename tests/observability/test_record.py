@@ -72,15 +72,13 @@ def test_a_success_fills_every_field() -> None:
     assert record.ttft_ms is not None and 0 < record.ttft_ms <= record.latency_ms
     decoded = msgspec.json.decode(encode(record))
     assert decoded["request_id"] == "req_1" and decoded["status"] == 200
+    assert decoded["spans"][0]["name"] == "request"  # one line, the spans in it
 
 
 def test_spans_hang_under_the_request_root() -> None:
     ctx = finished()
     builder = RecordBuilder(settings())
-    record = builder.request(ctx)
-    trace = builder.trace(ctx, record)
-    assert (trace.request_id, trace.organization, trace.project) == ("req_1", "acme", "web")
-    spans = trace.spans
+    spans = builder.request(ctx).spans
     root = spans[0]
     assert root.name == "request" and root.parent_id == ""
     by_name = {span.name: span for span in spans}

@@ -7,9 +7,10 @@ exclusive lock the kernel drops if its holder dies). A round:
    renaming them: of a running writer only its rotated generations (``.jsonl.2``,
    ``.jsonl.1``: no writer appends to those; ``hand_over`` rotates early to feed them), of a
    process that died every file;
-2. inserts each claimed file in batches of ``LOG_BATCH_SIZE`` rows, from the position stored
-   beside it (``<file>.pos``), storing the new position after ClickHouse confirms each
-   batch, and deletes the file once it is all in.
+2. inserts each claimed file into its sink's table (``table_of``) in batches of
+   ``LOG_BATCH_SIZE`` rows, from the position stored beside it (``<file>.pos``), storing the
+   new position after ClickHouse confirms each batch, and deletes the file once it is all
+   in.
 
 Each batch carries a deduplication token made from its content, and a file's batches are cut
 the same way every time it is read, so a batch inserted but not confirmed (a crash between
@@ -37,6 +38,7 @@ from floopy.observability.journal import (
     try_lock,
 )
 from floopy.observability.metrics import SinkCounters
+from floopy.observability.record import table_of
 from floopy.observability.store import LogStore, StoreUnavailable, content_token
 
 log = logging.getLogger("floopy.log")
@@ -124,7 +126,7 @@ class Carrier:
 
     def _insert(self, sink: str, batch: list[bytes]) -> int:
         try:
-            self._store.insert_lines(sink, batch, dedup_token=content_token(batch))
+            self._store.insert_lines(table_of(sink), batch, dedup_token=content_token(batch))
             return len(batch)
         except StoreUnavailable:
             if not self._store.ping():
@@ -136,7 +138,7 @@ class Carrier:
         inserted = 0
         for line in batch:
             try:
-                self._store.insert_lines(sink, [line], dedup_token=content_token([line]))
+                self._store.insert_lines(table_of(sink), [line], dedup_token=content_token([line]))
                 inserted += 1
             except StoreUnavailable as exc:
                 if not self._store.ping():

@@ -25,12 +25,37 @@ if TYPE_CHECKING:
     from floopy.context import BreakerEvent, RequestContext
     from floopy.settings import Settings
 
-# A sink is a table the log store inserts into: ``traces`` takes one row per request with all
-# its spans, and ClickHouse expands it into the ``spans`` table (migration 0005).
+# A sink is a kind of journal file, and the table the log store inserts its lines into. A
+# request is one line, its spans inside, inserted into ``request_rows``, whose views fill
+# ``requests`` and ``spans`` (migration 0012). ``traces`` (one line of spans per request,
+# expanded into ``spans``) is what versions before that wrote beside each request line: the
+# store still takes such files, and workers no longer write them.
 REQUESTS, TRACES, BREAKER_EVENTS = "requests", "traces", "circuit_breaker_events"
 SINKS = (REQUESTS, TRACES, BREAKER_EVENTS)
+WRITTEN_SINKS = (REQUESTS, BREAKER_EVENTS)
+_TABLES = {REQUESTS: "request_rows"}
+
+
+def table_of(sink: str) -> str:
+    """The table a sink's lines are inserted into."""
+    return _TABLES.get(sink, sink)
+
+
 LOGGED_PATH_PREFIX = "/v1/"
 CLIENT_DISCONNECTED = 499
+
+
+class SpanRecord(msgspec.Struct, kw_only=True):
+    """One span of a trace; a row of the ``spans`` table, with the trace's request id,
+    organization and project."""
+
+    span_id: str
+    parent_id: str
+    name: str
+    start_time: float
+    duration_ms: float
+    status: str
+    attributes: dict[str, str]
 
 
 class RequestRecord(msgspec.Struct, kw_only=True):
@@ -78,27 +103,6 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     response_body: str
     client_ip: str
     user_agent: str
-
-
-class SpanRecord(msgspec.Struct, kw_only=True):
-    """One span of a trace; a row of the ``spans`` table, with the trace's request id,
-    organization and project."""
-
-    span_id: str
-    parent_id: str
-    name: str
-    start_time: float
-    duration_ms: float
-    status: str
-    attributes: dict[str, str]
-
-
-class TraceRecord(msgspec.Struct, kw_only=True):
-    """A request's spans, one row of the ``traces`` sink."""
-
-    request_id: str
-    organization: str
-    project: str
     spans: list[SpanRecord]
 
 
@@ -125,9 +129,11 @@ class RecordBuilder:
     def __init__(self, settings: Settings) -> None:
         self._bodies = settings.log_bodies
         self._body_max = settings.log_body_max_bytes
-        self._redact = Redactor(settings.log_scrub)
-        # Provider keys leave no trace in any row, whatever LOG_SCRUB says.
+        # Provider keys, and any key-shaped string, leave no trace in any row, whatever
+        # LOG_SCRUB says: the secrets scrubber masks what the "api_keys" kind would, so that
+        # kind is not run a second time.
         self._secrets = SecretScrubber.from_settings(settings)
+        self._redact = Redactor(kind for kind in settings.log_scrub if kind != "api_keys")
 
     def wants(self, ctx: RequestContext) -> bool:
         return ctx.path.startswith(LOGGED_PATH_PREFIX)
@@ -187,9 +193,10 @@ class RecordBuilder:
             response_body=self._body(ctx.response_body),
             client_ip=(headers.forwarded_for if headers else None) or _host_of(ctx.client_ip),
             user_agent=(headers.user_agent if headers else None) or "",
+            spans=self._spans(ctx, latency_ms),
         )
 
-    def trace(self, ctx: RequestContext, record: RequestRecord) -> TraceRecord:
+    def _spans(self, ctx: RequestContext, latency_ms: float) -> list[SpanRecord]:
         """The root span (the request) and every span a stage recorded under it."""
         root_id, started, started_at = ctx.trace.root_id, ctx.started, ctx.started_at
         root = SpanRecord(
@@ -197,9 +204,9 @@ class RecordBuilder:
             parent_id="",
             name="request",
             start_time=started_at,
-            duration_ms=record.latency_ms,
-            status="ok" if record.status < 400 else "error",
-            attributes={"method": ctx.method, "path": ctx.path, "status": str(record.status)},
+            duration_ms=latency_ms,
+            status="ok" if ctx.status < 400 else "error",
+            attributes={"method": ctx.method, "path": ctx.path, "status": str(ctx.status)},
         )
         spans = [root]
         for span in ctx.trace.spans:
@@ -214,12 +221,7 @@ class RecordBuilder:
                     attributes=self._span_attributes(span.attributes) if span.attributes else {},
                 )
             )
-        return TraceRecord(
-            request_id=ctx.request_id,
-            organization=record.organization,
-            project=record.project,
-            spans=spans,
-        )
+        return spans
 
     def _properties(self, properties: Mapping[str, str]) -> dict[str, str]:
         return {name: self._clean(value) for name, value in properties.items()}

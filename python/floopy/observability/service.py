@@ -1,11 +1,12 @@
-"""The log (after the pipeline), for one worker process: rows onto the journal, nothing more.
+"""The log, for one worker process: rows onto the journal, nothing more.
 
-``RequestLog.finished`` is called once per request after its response. It builds the
-request's rows and appends them to this worker's journal (``journal``): one native write
-per request that reaches the OS before it returns, so a worker killed right after answering
-keeps its rows. Breaker events go the same way. The worker opens no database: the log store
-process (``floopy.logstore``) carries every worker's journal into ClickHouse, and its status
-file tells ``/readyz`` and ``/metrics`` how that goes.
+``RequestLog.finished`` is called once per request: before a whole answer or an error is
+sent, after a stream ended. It builds the request's row (the request and its spans, one
+line) and appends it to this worker's journal (``journal``): one native write that reaches
+the OS before it returns, so a worker killed right after answering has logged the answer.
+Breaker events go the same way. The worker opens no database: the log store process
+(``floopy.logstore``) carries every worker's journal into ClickHouse, and its status file
+tells ``/readyz`` and ``/metrics`` how that goes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from floopy.observability.record import (
     BREAKER_EVENTS,
     REQUESTS,
     SINKS,
-    TRACES,
+    WRITTEN_SINKS,
     RecordBuilder,
     breaker_event_record,
     encode,
@@ -48,7 +49,7 @@ class Journal:
         self.owner = OwnerLock(self.directory, new_owner())
         self.files = {
             sink: JournalFile(self.directory, sink, self.owner.owner, settings.log_spool_max_bytes)
-            for sink in SINKS
+            for sink in WRITTEN_SINKS
         }
         self._counters = metrics.sinks
 
@@ -114,7 +115,11 @@ class RequestLog:
         self._schedule_hand_over()
 
     def finished(self, ctx: RequestContext) -> None:
-        """Never raises: a failure here must not reach the request."""
+        """Once per request (a second call does nothing); never raises: a failure here must
+        not reach the request."""
+        if ctx.logged:
+            return
+        ctx.logged = True
         try:
             self._finished(ctx)
         except Exception:
@@ -128,7 +133,6 @@ class RequestLog:
         record = self._builder.request(ctx)
         self.metrics.request_finished(record.status)
         journal.append(REQUESTS, encode(record))
-        journal.append(TRACES, encode(self._builder.trace(ctx, record)))
 
     def breaker_event(self, event: BreakerEvent) -> None:
         if self._journal is None:
