@@ -89,10 +89,11 @@ class Gateway:
             handler = _handler(scope)
             await handler(worker, ctx, scope, proto)
         except errors.FloopyError as exc:
-            respond.send_error(proto, ctx, exc)
+            respond.send_error(proto, ctx, exc, write_row=worker.finished)
         except Exception:
             log.exception("unhandled error on %s %s (%s)", ctx.method, ctx.path, ctx.request_id)
-            respond.send_error(proto, ctx, errors.InternalError("internal error; see the log"))
+            internal = errors.InternalError("internal error; see the log")
+            respond.send_error(proto, ctx, internal, write_row=worker.finished)
         finally:
             worker.finished(ctx)
 

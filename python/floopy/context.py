@@ -46,6 +46,7 @@ class RequestContext:
     fallback_used: bool = False
     status: int = 200
     error_code: str | None = None
+    logged: bool = False  # its row is in the journal (written once, before a whole answer)
     usage: Usage | None = None
     cost_usd: float | None = None  # from usage and the catalog's prices (pricing.py)
     finish_reason: str | None = None

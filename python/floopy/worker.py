@@ -94,8 +94,9 @@ class Worker:
         return worker
 
     def finished(self, ctx: RequestContext) -> None:
-        """The log, after the pipeline (``floopy.pipeline``): called once per request after
-        its response ended, whatever the outcome. Must never block or raise."""
+        """The log (``floopy.pipeline``): a request's row, written once, whatever the
+        outcome: just before a whole answer or an error is sent, after a stream ended, and
+        at the latest when the request ends. Must never block or raise."""
         if self.log is not None:
             self.log.finished(ctx)
 

@@ -46,7 +46,8 @@ STAGES: tuple[Stage, ...] = (
 )
 # Once the response is complete (not for an error answer).
 AFTER_RESPONSE = (ratelimit.spend_tokens, cache.store)  # a missed answer stored
-# Then, whatever the outcome, the log (``Worker.finished``, off the request path).
+# The log (``Worker.finished``): a whole answer's row and an error's are written just before
+# they are sent (``respond``), a stream's once it ended; whatever the outcome, once.
 
 __all__ = ["AFTER_RESPONSE", "STAGES", "Endpoint", "serve"]
 
@@ -62,12 +63,12 @@ async def serve(
         await _run_stages(exchange)
     except errors.FloopyError as exc:
         exc.message = worker.secrets.scrub(exc.message)
-        respond.send_error(proto, ctx, exc, routed=True)
+        respond.send_error(proto, ctx, exc, routed=True, write_row=worker.finished)
         return
     except Exception:
         log.exception("unhandled error on %s %s (%s)", ctx.method, ctx.path, ctx.request_id)
         internal = errors.InternalError("internal error; see the log")
-        respond.send_error(proto, ctx, internal, routed=True)
+        respond.send_error(proto, ctx, internal, routed=True, write_row=worker.finished)
         return
     for step in AFTER_RESPONSE:
         await step(exchange)

@@ -18,6 +18,8 @@ from floopy.providers.base import Completion
 from floopy.providers.operations import Whole
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from granian._granian import RSGIHTTPProtocol as HTTPProtocol
 
     from floopy.context import RequestContext
@@ -41,6 +43,11 @@ async def run(exchange: Exchange) -> None:
         if isinstance(reply, Completion):  # embeddings' vectors are not logged
             ctx.finish_reason, ctx.response_body = reply.finish_reason, reply.body
         ctx.cost_usd = _cost(exchange)
+        # The row reaches the journal before the answer leaves: a worker killed the moment
+        # after its client got an answer has logged it. Building the row ends the spans.
+        if span is not None:
+            ctx.end_span(span)
+        exchange.worker.finished(ctx)
         send_json(exchange.proto, ctx, reply.body, routed=True)
         return
     if span is not None:
@@ -101,11 +108,19 @@ def send_json(proto: HTTPProtocol, ctx: RequestContext, body: bytes, *, routed: 
 
 
 def send_error(
-    proto: HTTPProtocol, ctx: RequestContext, exc: errors.FloopyError, *, routed: bool = False
+    proto: HTTPProtocol,
+    ctx: RequestContext,
+    exc: errors.FloopyError,
+    *,
+    routed: bool = False,
+    write_row: Callable[[RequestContext], None] | None = None,
 ) -> None:
     """The error in the client's envelope; ``routed`` (a model endpoint) adds the routing
-    headers, naming the last target tried (empty when none was chosen)."""
+    headers, naming the last target tried (empty when none was chosen). ``write_row`` (the
+    worker's) writes the row before the answer leaves, as for a whole answer."""
     ctx.status, ctx.error_code = exc.status, exc.code
+    if write_row is not None:
+        write_row(ctx)
     if isinstance(exc, errors.ClientDisconnected):
         return  # nobody is left to read it: the log has it
     headers = routing_headers(ctx, JSON) if routed else base_headers(ctx, JSON)
