@@ -17,12 +17,13 @@ from typing import Any
 import msgspec
 import pytest
 
+from floopy.logstore.process import next_wait
 from floopy.observability.carrier import Carrier
 from floopy.observability.journal import JournalFile, OwnerLock, journal_files
 from floopy.observability.metrics import SinkCounters
 from floopy.observability.migrations import migrate, migrations
-from floopy.observability.record import SINKS
-from floopy.observability.store import LogStore, StoreUnavailable
+from floopy.observability.record import REQUESTS, SINKS, table_of
+from floopy.observability.store import LogStore, StoreUnavailable, content_token
 from floopy.settings import Settings, load_settings
 
 
@@ -72,7 +73,7 @@ def test_migrations_run_once_and_follow_retention_settings(store: LogStore) -> N
     assert migrate(store, settings(), lambda line: None) == 0
     versions = store.rows("SELECT version FROM floopy.schema_migrations FINAL ORDER BY version")
     assert [v for (v,) in versions] == [m.version for m in migrations()]
-    assert {1, 2, 3, 4, 5, 6, 7, 8, 9} <= {v for (v,) in versions}
+    assert set(range(1, 13)) <= {v for (v,) in versions}
     for table in ("requests", "spans"):  # merged a column at a time (0006)
         create = store.command(f"SHOW CREATE TABLE floopy.{table}")
         assert "vertical_merge_algorithm_min_rows_to_activate = 1" in create
@@ -138,6 +139,41 @@ def test_a_trace_row_becomes_one_spans_row_per_span(store: LogStore) -> None:
         ("c", "b", "provider_attempt", {"provider": "openai"}, "acme", "web", millis),
     ]
     assert store.rows("SELECT count() FROM floopy.traces") == [(0,)]  # stores nothing itself
+
+
+def test_a_request_row_with_its_spans_fills_requests_and_spans_once(store: LogStore) -> None:
+    """What a worker writes since migration 0012: one line per request, spans inside,
+    inserted into ``request_rows``; replayed with its content token, it lands once, in the
+    requests table, its rollup and the spans table."""
+    row = msgspec.json.decode(request_row("intake"))
+    started = row["time"]
+    row["spans"] = [
+        {"span_id": "root", "parent_id": "", "name": "request", "start_time": started,
+         "duration_ms": 12.5, "status": "ok", "attributes": {"status": "200"}},
+        {"span_id": "auth", "parent_id": "root", "name": "auth", "start_time": started,
+         "duration_ms": 0.1, "status": "ok", "attributes": {}},
+    ]  # fmt: skip
+    line = msgspec.json.encode(row)
+    for _ in range(2):
+        store.insert_lines(table_of(REQUESTS), [line], dedup_token=content_token([line]))
+    assert count(store, "intake") == 1
+    assert store.rows(
+        "SELECT sum(requests) FROM floopy.requests_by_minute WHERE organization = 'intake'"
+    ) == [(1,)]
+    spans = store.rows(
+        "SELECT span_id, parent_id, name, organization FROM floopy.spans FINAL "
+        f"WHERE request_id = '{row['request_id']}' ORDER BY span_id"
+    )
+    assert spans == [("auth", "root", "auth", "intake"), ("root", "", "request", "intake")]
+    assert store.rows("SELECT count() FROM floopy.request_rows") == [(0,)]  # keeps nothing
+
+
+def test_rounds_stretch_under_load_up_to_the_longest_wait() -> None:
+    configured = settings(log_flush_interval=1.0, log_flush_max_interval=4.0)
+    assert next_wait(configured, 0.05) == 1.0  # a light round: the configured interval
+    assert next_wait(configured, 0.5) == 2.0  # four times the round
+    assert next_wait(configured, 3.0) == 4.0  # never past the longest
+    assert next_wait(settings(log_flush_interval=6.0, log_flush_max_interval=4.0), 3.0) == 6.0
 
 
 def journals(directory: Path, owner: str) -> dict[str, JournalFile]:

@@ -9,7 +9,11 @@ The round, every ``LOG_FLUSH_INTERVAL`` seconds:
 1. while ClickHouse is down, probe it every ``LOG_PROBE_INTERVAL`` (nothing is claimed: rows
    wait in the rotating journal files); once it answers, apply the migrations;
 2. carry every journal into ClickHouse (``observability.carrier``);
-3. write the status file (``status``).
+3. write the status file (``status``);
+4. wait: ``LOG_FLUSH_INTERVAL``, or four times as long as the round took when that is
+   longer, up to ``LOG_FLUSH_MAX_INTERVAL`` (``next_wait``). Each insert costs a fixed
+   amount of CPU whatever its size, so under load the rounds stretch and the inserts grow,
+   and the store takes less of the cores the workers need.
 
 Beside the rounds, on threads of their own: the read channel (``reads``) and the dashboard
 (``floopy.dashboard``, on ``DASHBOARD_PORT``), both reading through one ``Reader``.
@@ -172,8 +176,9 @@ class StoreProcess:
             if not (self.up and self.migrated) and self.clock() >= next_probe:
                 self._probe()
                 next_probe = self.clock() + self.settings.log_probe_interval
+            began = time.monotonic()
             self._round(carrier)
-            self.stop.wait(self.settings.log_flush_interval)
+            self.stop.wait(next_wait(self.settings, time.monotonic() - began))
 
     def _probe(self) -> None:
         try:
@@ -223,7 +228,7 @@ class StoreProcess:
                     pid=os.getpid(),
                     started_at=self.started_at,
                     heartbeat=self.clock(),
-                    interval=self.settings.log_flush_interval,
+                    interval=next_wait(self.settings, float("inf")),  # the longest wait
                     store="embedded" if self.store.embedded else "server",
                     clickhouse_up=self.up and self.migrated,
                     error=self.error,
@@ -237,6 +242,15 @@ class StoreProcess:
             )
         except OSError as exc:
             log.error("could not write the log store status: %s", exc)
+
+
+ROUND_STRETCH = 4  # under load, the wait after a round is this many times the round's length
+
+
+def next_wait(settings: Settings, round_seconds: float) -> float:
+    """Seconds until the next round, after one that took ``round_seconds``."""
+    longest = max(settings.log_flush_interval, settings.log_flush_max_interval)
+    return min(longest, max(settings.log_flush_interval, ROUND_STRETCH * round_seconds))
 
 
 def _quantiles(values: collections.deque[float]) -> dict[str, float]:

@@ -452,13 +452,15 @@ LOG_BODY_MAX_BYTES = 256 * 1024
 # any of "emails", "card_numbers", "phone_numbers", "api_keys", "bearer_tokens".
 LOG_SCRUB: tuple[str, ...] = ("api_keys", "bearer_tokens")
 
-# Rows the log store process inserts at once per table, and the seconds between its rounds
-# over the journals. ClickHouse wants few, large inserts: each one costs as much CPU as a few
-# hundred rows (a new part per table, and a statement; benches/RESULTS.md, "The log store
-# process"). A request writes one row to each of requests and traces. One second keeps a row
-# queryable within about a second and a half of its answer.
+# Rows the log store process inserts at once, and the seconds between its rounds over the
+# journals. ClickHouse wants few, large inserts: each one costs as much CPU as a few hundred
+# rows (a statement and a new part per table; benches/RESULTS.md, "The log store process").
+# A request is one row. One second keeps a row queryable within about a second and a half
+# of its answer. Under load the rounds stretch, each waiting four times as long as the last
+# took, up to LOG_FLUSH_MAX_INTERVAL: fewer, larger inserts when the cores are busiest.
 LOG_BATCH_SIZE = 10_000
 LOG_FLUSH_INTERVAL = 1.0
+LOG_FLUSH_MAX_INTERVAL = 4.0
 
 # The embedded ClickHouse's memory cap (bytes), passed to the engine
 # (max_server_memory_usage): a query or merge that would pass it fails rather than grow.

@@ -211,6 +211,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     )
     log_batch_size: Count = defaults.LOG_BATCH_SIZE
     log_flush_interval: Positive = defaults.LOG_FLUSH_INTERVAL
+    log_flush_max_interval: Positive = defaults.LOG_FLUSH_MAX_INTERVAL
     log_spool_max_bytes: Count = defaults.LOG_SPOOL_MAX_BYTES
     log_probe_interval: Positive = defaults.LOG_PROBE_INTERVAL
     log_store_max_memory: Count = defaults.LOG_STORE_MAX_MEMORY
