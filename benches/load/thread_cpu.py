@@ -33,6 +33,7 @@ from common import wrk  # noqa: E402
 from targets import Floopy  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
+DEAD_CLICKHOUSE = "http://127.0.0.1:9/floopy"  # the discard port: nothing listens
 
 
 def thread_cpu(pid: int) -> Counter[str]:
@@ -52,6 +53,12 @@ def thread_cpu(pid: int) -> Counter[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-log", action="store_true", help="LOGGING_ENABLED = False")
+    parser.add_argument(
+        "--store-down",
+        action="store_true",
+        help="logging on, ClickHouse unreachable: the rows wait in the journal (the worker's "
+        "own cost of logging, without the store's inserts beside it)",
+    )
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
@@ -59,7 +66,13 @@ def main() -> None:
         scratch = Path(tmp)
         with (
             mock.MockProvider(scratch / "mock", 10) as provider,
-            Floopy("floopy", scratch, provider.url, logging=not args.no_log) as server,
+            Floopy(
+                "floopy",
+                scratch,
+                provider.url,
+                logging=not args.no_log,
+                extra={"CLICKHOUSE_URL": repr(DEAD_CLICKHOUSE)} if args.store_down else None,
+            ) as server,
         ):
             target = server.target
             script = wrk.write_script(
@@ -73,7 +86,8 @@ def main() -> None:
             before = {label: thread_cpu(pid) for label, pid in processes.items()}
             run = wrk.run(target.url, script, args.connections, args.seconds)
             after = {label: thread_cpu(pid) for label, pid in processes.items()}
-    print(f"logging {'off' if args.no_log else 'on'}: {run.rps:,.0f} req/s")
+    state = "off" if args.no_log else "on, ClickHouse down" if args.store_down else "on"
+    print(f"logging {state}: {run.rps:,.0f} req/s")
     for label in processes:
         used = {n: after[label][n] - before[label].get(n, 0.0) for n in after[label]}
         total = sum(used.values())

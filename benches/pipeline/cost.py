@@ -12,6 +12,7 @@ cost of one request, the same on every run of the same code.
     .venv/bin/python benches/pipeline/cost.py --time          # microseconds, for a quick look
     .venv/bin/python benches/pipeline/cost.py --cache miss    # the cache on: every request new
     .venv/bin/python benches/pipeline/cost.py --cache hit     # the cache on: every request a hit
+    .venv/bin/python benches/pipeline/cost.py --log           # logging on (rows to the journal)
 
 ``--source`` points at an exported commit (``git archive REF python | tar -x -C DIR``, plus
 a native module built for it) to compare two commits.
@@ -71,11 +72,11 @@ class Proto:
         self.status = status
 
 
-def settings_file(directory: Path, cache: bool = False) -> Path:
+def settings_file(directory: Path, cache: bool = False, log: bool = False) -> Path:
     digest = hashlib.sha256(KEY.encode()).hexdigest()
     path = directory / "settings.py"
     path.write_text(
-        f"DATA_DIR = {str(directory / 'data')!r}\nLOGGING_ENABLED = False\n"
+        f"DATA_DIR = {str(directory / 'data')!r}\nLOGGING_ENABLED = {log}\n"
         f"API_KEYS = [{{'id': 'k', 'hash': 'sha256:{digest}', 'organization': 'o'}}]\n"
         f"CACHE_ENABLED = {cache}\n"
     )
@@ -130,6 +131,11 @@ def main() -> None:
         default="off",
         help="off (the default), or on with a new prompt per request, or with one repeated",
     )
+    parser.add_argument(
+        "--log",
+        action="store_true",
+        help="logging on: each request's rows written to the journal (no store runs here)",
+    )
     parser.add_argument("--run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run is not None:
@@ -138,7 +144,7 @@ def main() -> None:
         uvloop.run(drive(args.run))
         return
     with tempfile.TemporaryDirectory() as scratch:
-        settings = settings_file(Path(scratch), cache=args.cache != "off")
+        settings = settings_file(Path(scratch), cache=args.cache != "off", log=args.log)
         env = {**os.environ, "FLOOPY_SETTINGS": str(settings), CACHE_VAR: args.cache}
         if args.source:
             env["PYTHONPATH"] = args.source
