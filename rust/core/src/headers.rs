@@ -2,7 +2,10 @@
 //! typed value.
 //!
 //! Names are case-insensitive, and every `floopy-*` header is also read as `x-floopy-*` (some
-//! proxies and SDKs only pass `x-` headers on). Only the values of headers we read are checked:
+//! proxies and SDKs only pass `x-` headers on). Helicone's headers with a Floopy equivalent are
+//! read as aliases (`helicone-session-id` for `floopy-session-id`, ...; `helicone-auth` is
+//! not): a Floopy header wins over its alias whatever their order, and an alias property is
+//! kept only when no Floopy property of that name was sent. Only the values of headers we read are checked:
 //! a value longer than the limit, holding control characters or not UTF-8 is refused with the
 //! header's name, because it would otherwise end up in logs, cache keys and upstream requests.
 //! Surrounding spaces are trimmed, and an empty text value counts as absent. When a header
@@ -77,13 +80,13 @@ impl HeaderExtractor {
     {
         let mut collected = Collected::default();
         for (name, value) in headers {
-            let Some(header) = Header::from_name(name) else {
+            let Some((header, source)) = Header::from_name(name) else {
                 continue;
             };
             let value = self.checked_value(name, value)?;
-            collected.take(header, name, value, self.max_properties)?;
+            collected.take(header, source, name, value, self.max_properties)?;
         }
-        Ok(collected.finish())
+        collected.finish(self.max_properties)
     }
 
     /// As [`extract`](Self::extract), also given every header name the request carried. A
@@ -175,6 +178,26 @@ const STANDARD_HEADERS: [(&[u8], Header<'static>); 5] = [
     (b"cache-control", Header::CacheControl),
 ];
 
+/// Where a header's name came from: Floopy's own vocabulary, or Helicone's alias of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Floopy,
+    Helicone,
+}
+
+/// The names after the `helicone-` prefix that have a Floopy equivalent, with its header.
+/// `helicone-auth`, `helicone-ratelimit-policy` and the rest are not read.
+const HELICONE_HEADERS: [(&[u8], Header<'static>); 8] = [
+    (b"session-id", Header::SessionId),
+    (b"session-name", Header::SessionName),
+    (b"session-path", Header::SessionPath),
+    (b"user-id", Header::UserId),
+    (b"fallback", Header::Fallback),
+    (b"cache-enabled", Header::CacheEnabled),
+    (b"cache-seed", Header::CacheSeed),
+    (b"cache-bucket-max-size", Header::CacheBucketMaxSize),
+];
+
 /// The names after the `floopy-` (or `x-floopy-`) prefix.
 const FLOOPY_HEADERS: [(&[u8], Header<'static>); 14] = [
     (b"session-id", Header::SessionId),
@@ -194,13 +217,23 @@ const FLOOPY_HEADERS: [(&[u8], Header<'static>); 14] = [
 ];
 
 impl<'n> Header<'n> {
-    fn from_name(name: &'n [u8]) -> Option<Self> {
+    fn from_name(name: &'n [u8]) -> Option<(Self, Source)> {
         let floopy_name = strip_prefix_ignore_case(name, b"floopy-")
             .or_else(|| strip_prefix_ignore_case(name, b"x-floopy-"));
-        match floopy_name {
-            Some(rest) => Self::from_floopy_name(rest),
-            None => find_ignore_case(&STANDARD_HEADERS, name),
+        if let Some(rest) = floopy_name {
+            return Self::from_floopy_name(rest).map(|header| (header, Source::Floopy));
         }
+        if let Some(rest) = strip_prefix_ignore_case(name, b"helicone-") {
+            return Self::from_helicone_name(rest).map(|header| (header, Source::Helicone));
+        }
+        find_ignore_case(&STANDARD_HEADERS, name).map(|header| (header, Source::Floopy))
+    }
+
+    fn from_helicone_name(rest: &'n [u8]) -> Option<Self> {
+        if let Some(property) = strip_prefix_ignore_case(rest, b"property-") {
+            return Some(Self::Property(property));
+        }
+        find_ignore_case(&HELICONE_HEADERS, rest)
     }
 
     fn from_floopy_name(rest: &'n [u8]) -> Option<Self> {
@@ -228,6 +261,8 @@ fn strip_prefix_ignore_case<'n>(name: &'n [u8], prefix: &[u8]) -> Option<&'n [u8
 #[derive(Default)]
 struct Collected {
     headers: FloopyHeaders,
+    /// What Helicone's aliases said; settled under `headers` in [`Collected::finish`].
+    aliases: FloopyHeaders,
     bearer: Option<String>,
     x_api_key: Option<String>,
     no_store: bool,
@@ -237,11 +272,15 @@ impl Collected {
     fn take(
         &mut self,
         header: Header<'_>,
+        source: Source,
         name: &[u8],
         value: &str,
         max_properties: usize,
     ) -> Result<()> {
-        let headers = &mut self.headers;
+        let headers = match source {
+            Source::Floopy => &mut self.headers,
+            Source::Helicone => &mut self.aliases,
+        };
         match header {
             Header::Authorization => self.bearer = bearer_token(value).map(str::to_owned),
             Header::ApiKey => self.x_api_key = text(value),
@@ -285,14 +324,63 @@ impl Collected {
         Ok(())
     }
 
-    fn finish(self) -> FloopyHeaders {
+    fn finish(self, max_properties: usize) -> Result<FloopyHeaders> {
         let mut headers = self.headers;
+        settle_aliases(&mut headers, self.aliases, max_properties)?;
         headers.api_key = self.bearer.or(self.x_api_key);
         if headers.cache_enabled.is_none() && self.no_store {
             headers.cache_enabled = Some(false);
         }
-        headers
+        Ok(headers)
     }
+}
+
+/// Fills what no Floopy header set from Helicone's aliases: a Floopy value, a Floopy fallback
+/// list or a Floopy property of the same name wins over the alias.
+fn settle_aliases(
+    headers: &mut FloopyHeaders,
+    aliases: FloopyHeaders,
+    max_properties: usize,
+) -> Result<()> {
+    let FloopyHeaders {
+        session_id,
+        session_name,
+        session_path,
+        user_id,
+        properties,
+        fallbacks,
+        cache_enabled,
+        cache_seed,
+        cache_bucket_max_size,
+        ..
+    } = aliases;
+    headers.session_id = headers.session_id.take().or(session_id);
+    headers.session_name = headers.session_name.take().or(session_name);
+    headers.session_path = headers.session_path.take().or(session_path);
+    headers.user_id = headers.user_id.take().or(user_id);
+    headers.cache_enabled = headers.cache_enabled.or(cache_enabled);
+    headers.cache_seed = headers.cache_seed.take().or(cache_seed);
+    headers.cache_bucket_max_size = headers.cache_bucket_max_size.or(cache_bucket_max_size);
+    if headers.fallbacks.is_empty() {
+        headers.fallbacks = fallbacks;
+    }
+    for (property, value) in properties {
+        if headers
+            .properties
+            .iter()
+            .any(|(known, _)| *known == property)
+        {
+            continue;
+        }
+        if headers.properties.len() == max_properties {
+            let name = format!("helicone-property-{property}");
+            let complaint =
+                format_args!("is one property too many: at most {max_properties} are allowed");
+            return Err(header_error(name.as_bytes(), complaint));
+        }
+        headers.properties.push((property, value));
+    }
+    Ok(())
 }
 
 fn text(value: &str) -> Option<String> {
@@ -355,10 +443,8 @@ fn set_property(
     max_properties: usize,
 ) -> Result<()> {
     if property.is_empty() {
-        return Err(header_error(
-            name,
-            "has no property name after `floopy-property-`",
-        ));
+        let complaint = format_args!("has no property name after `{}`", lower_name(name));
+        return Err(header_error(name, complaint));
     }
     let property = lower_name(property);
     if let Some(existing) = properties.iter_mut().find(|(known, _)| *known == property) {
@@ -676,6 +762,94 @@ mod tests {
                 assert!(message.contains("outside printable ASCII"), "{message}");
             }
             other => panic!("expected a header error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn helicone_headers_are_read_as_aliases() {
+        let headers = extract(&[
+            ("Helicone-Session-Id", "s1"),
+            ("Helicone-Session-Name", "Checkout"),
+            ("Helicone-Session-Path", "/cart/pay"),
+            ("Helicone-User-Id", "u1"),
+            ("Helicone-Property-Team", "search"),
+            ("Helicone-Cache-Enabled", "true"),
+            ("Helicone-Cache-Seed", "seed-1"),
+            ("Helicone-Cache-Bucket-Max-Size", "3"),
+            ("Helicone-Fallback", "gpt-4o-mini, claude-haiku"),
+        ])
+        .unwrap();
+        assert_eq!(headers.session_id.as_deref(), Some("s1"));
+        assert_eq!(headers.session_name.as_deref(), Some("Checkout"));
+        assert_eq!(headers.session_path.as_deref(), Some("/cart/pay"));
+        assert_eq!(headers.user_id.as_deref(), Some("u1"));
+        assert_eq!(headers.properties, vec![("team".into(), "search".into())]);
+        assert_eq!(headers.cache_enabled, Some(true));
+        assert_eq!(headers.cache_seed.as_deref(), Some("seed-1"));
+        assert_eq!(headers.cache_bucket_max_size, Some(3));
+        assert_eq!(headers.fallbacks, vec!["gpt-4o-mini", "claude-haiku"]);
+    }
+
+    #[test]
+    fn a_floopy_header_wins_over_its_helicone_alias_in_any_order() {
+        for reversed in [false, true] {
+            let mut pairs = vec![
+                ("floopy-session-id", "floopy"),
+                ("floopy-property-team", "floopy"),
+                ("floopy-fallback", "a"),
+                ("floopy-cache-enabled", "false"),
+                ("helicone-session-id", "helicone"),
+                ("helicone-property-team", "helicone"),
+                ("helicone-property-env", "prod"),
+                ("helicone-fallback", "b"),
+                ("helicone-cache-enabled", "true"),
+            ];
+            if reversed {
+                pairs.reverse();
+            }
+            let headers = extract(&pairs).unwrap();
+            assert_eq!(headers.session_id.as_deref(), Some("floopy"));
+            assert_eq!(headers.fallbacks, vec!["a"]);
+            assert_eq!(headers.cache_enabled, Some(false));
+            let team = headers.properties.iter().find(|(name, _)| name == "team");
+            assert_eq!(team.map(|(_, value)| value.as_str()), Some("floopy"));
+            assert!(headers.properties.contains(&("env".into(), "prod".into())));
+        }
+    }
+
+    #[test]
+    fn helicone_auth_and_headers_without_an_equivalent_are_not_read() {
+        let extractor = HeaderExtractor::new(4, 64);
+        let pairs: [(&[u8], &[u8]); 3] = [
+            (b"Helicone-Auth", b"Bearer sk-helicone-far-too-long"),
+            (b"Helicone-RateLimit-Policy", b"1000;w=60"),
+            (b"helicone-retry-enabled", b""),
+        ];
+        assert_eq!(extractor.extract(pairs).unwrap(), FloopyHeaders::default());
+    }
+
+    #[test]
+    fn helicone_values_are_checked_under_their_own_name() {
+        let (param, message) = header_error_of(&[("Helicone-Cache-Enabled", "maybe")]);
+        assert_eq!(param, "helicone-cache-enabled");
+        assert!(message.contains("true or false"), "{message}");
+        let (param, message) = header_error_of(&[("helicone-property-", "x")]);
+        assert_eq!(param, "helicone-property-");
+        assert!(message.contains("after `helicone-property-`"), "{message}");
+    }
+
+    #[test]
+    fn alias_properties_count_toward_the_limit() {
+        let extractor = HeaderExtractor::new(4096, 2);
+        let pairs: [(&[u8], &[u8]); 4] = [
+            (b"floopy-property-a", b"1"),
+            (b"helicone-property-a", b"2"),
+            (b"helicone-property-b", b"3"),
+            (b"helicone-property-c", b"4"),
+        ];
+        match extractor.extract(pairs) {
+            Err(Error::InvalidHeader { param, .. }) => assert_eq!(param, "helicone-property-c"),
+            other => panic!("{other:?}"),
         }
     }
 
