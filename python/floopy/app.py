@@ -22,6 +22,7 @@ from floopy.endpoints import chat, embeddings, messages, responses
 from floopy.handlers.meta import healthz, model, models
 from floopy.handlers.ops import metrics, readyz
 from floopy.pipeline import respond
+from floopy.trace import parse_traceparent
 from floopy.worker import Worker
 
 if TYPE_CHECKING:
@@ -85,6 +86,9 @@ class Gateway:
             client_ip=scope.client,
             api_format=api_format(scope),
         )
+        caller = parse_traceparent(scope.headers.get("traceparent"))
+        if caller is not None:
+            ctx.trace_id, ctx.parent_span_id = caller
         try:
             handler = _handler(scope)
             await handler(worker, ctx, scope, proto)

@@ -5,6 +5,7 @@ Both the pipeline and observability import this module; it imports neither."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +68,15 @@ class RequestContext:
     firewall_model: str | None = None
     firewall_from_cache: bool = False  # the verdict cache answered, not the classifier
     trace: Trace = field(default_factory=Trace)
+    # W3C trace id (32 hex digits): the caller's from its ``traceparent``, else the request
+    # id's random part. ``parent_span_id``: the caller's span the request's root is a child of.
+    trace_id: str = ""
+    parent_span_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.trace_id:
+            rid = self.request_id
+            self.trace_id = rid[4:] if len(rid) == 36 else os.urandom(16).hex()
 
     def mark(self, stage: str, since: float) -> float:
         """Records how long ``stage`` took since ``since``; returns now."""

@@ -8,8 +8,10 @@ the same for every worker. Sink counters may be bumped from threads, hence the l
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Protocol
 
 SINK_COUNTERS = (
     ("journaled", "rows this worker wrote to its journal"),
@@ -28,6 +30,10 @@ class SinkCounters:
         if rows:
             with self._lock:
                 setattr(self, name, getattr(self, name) + rows)
+
+
+class Renders(Protocol):
+    def render(self, lines: list[str]) -> None: ...
 
 
 @dataclass
@@ -83,11 +89,157 @@ class FirewallCounters:
             lines.append(f'{name}_count{{backend="{backend}"}} {cumulative}')
 
 
+# Upper bounds (seconds) of the request latency histograms: from a quarter of a millisecond
+# (the gateway's own overhead on a cache hit) to ten minutes (a long reasoning stream).
+DURATION_BUCKETS = (
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+)  # fmt: skip
+_BUCKET_LABELS = (*(f"{le:g}" for le in DURATION_BUCKETS), "+Inf")
+OTHER = "other"  # the model of every label set past the cap
+
+# (model, provider, status class, cache status)
+LatencyKey = tuple[str, str, str, str]
+# (model, provider, project)
+UsageKey = tuple[str, str, str]
+
+_HISTOGRAMS = (
+    ("floopy_request_duration_seconds", "time from a request's arrival to its last byte"),
+    (
+        "floopy_time_to_first_token_seconds",
+        "time from a request's arrival to its first answer byte (a stream's first token)",
+    ),
+    (
+        "floopy_gateway_overhead_seconds",
+        "time of a request not spent waiting on a provider (its duration less upstream time)",
+    ),
+    (
+        "floopy_upstream_duration_seconds",
+        "time spent waiting on providers: every attempt, and a stream's relay",
+    ),
+)
+
+
+class Histogram:
+    """One histogram family's series, by label set: counts per bucket (not cumulative) and
+    the sum. The label set's list is found once per observation and bumped in place."""
+
+    __slots__ = ("counts", "sums")
+
+    def __init__(self) -> None:
+        self.counts: dict[LatencyKey, list[int]] = {}
+        self.sums: dict[LatencyKey, float] = {}
+
+    def observe(self, key: LatencyKey, seconds: float) -> None:
+        counts = self.counts.get(key)
+        if counts is None:
+            counts = self.counts[key] = [0] * len(_BUCKET_LABELS)
+            self.sums[key] = 0.0
+        counts[bisect_left(DURATION_BUCKETS, seconds)] += 1
+        self.sums[key] += seconds
+
+    def render(self, lines: list[str], name: str) -> None:
+        for key, counts in sorted(self.counts.items()):
+            labels = _latency_labels(key)
+            cumulative = 0
+            for le, count in zip(_BUCKET_LABELS, counts, strict=True):
+                cumulative += count
+                lines.append(f'{name}_bucket{{{labels},le="{le}"}} {cumulative}')
+            lines.append(f"{name}_sum{{{labels}}} {self.sums[key]:.6f}")
+            lines.append(f"{name}_count{{{labels}}} {cumulative}")
+
+
+class RequestMetrics:
+    """Latency histograms by model, provider, status class and cache status, and token and
+    cost counters by model, provider and project. No user or session label: at most
+    ``max_label_sets`` distinct label sets per family, then ``model="other"``, and each
+    request counted there also bumps the overflow counter. Bumped on the event loop only."""
+
+    def __init__(self, max_label_sets: int) -> None:
+        self.max_label_sets = max_label_sets
+        self.histograms = tuple(Histogram() for _ in _HISTOGRAMS)
+        self.tokens: dict[UsageKey, list[int]] = {}  # [input, output]
+        self.cost: dict[UsageKey, float] = {}
+        self.overflowed = 0
+
+    def observe(
+        self,
+        key: LatencyKey,
+        project: str,
+        seconds: tuple[float, float | None, float, float],
+        tokens: tuple[int, int],
+        cost_usd: float | None,
+    ) -> None:
+        """``seconds``: duration, time to first token (None: nothing answered), overhead,
+        upstream."""
+        duration, ttft, overhead, upstream = self.histograms
+        if key not in duration.counts and len(duration.counts) >= self.max_label_sets:
+            self.overflowed += 1
+            key = (OTHER, OTHER, key[2], key[3])
+        total, first, own, waited = seconds
+        duration.observe(key, total)
+        if first is not None:
+            ttft.observe(key, first)
+        overhead.observe(key, own)
+        upstream.observe(key, waited)
+        usage_key = (key[0], key[1], project)
+        counted = self.tokens.get(usage_key)
+        if counted is None:
+            if len(self.tokens) >= self.max_label_sets:
+                self.overflowed += 1
+                usage_key = (OTHER, OTHER, OTHER)
+            counted = self.tokens.setdefault(usage_key, [0, 0])
+        counted[0] += tokens[0]
+        counted[1] += tokens[1]
+        if cost_usd:
+            self.cost[usage_key] = self.cost.get(usage_key, 0.0) + cost_usd
+
+    def render(self, lines: list[str]) -> None:
+        for (name, help_text), histogram in zip(_HISTOGRAMS, self.histograms, strict=True):
+            _family(lines, name, "histogram", help_text)
+            histogram.render(lines, name)
+        name = "floopy_tokens_total"
+        _family(lines, name, "counter", "tokens billed, by model, provider, project and direction")
+        for key, (input_tokens, output_tokens) in sorted(self.tokens.items()):
+            labels = _usage_labels(key)
+            lines.append(f'{name}{{{labels},direction="input"}} {input_tokens}')
+            lines.append(f'{name}{{{labels},direction="output"}} {output_tokens}')
+        name = "floopy_cost_usd_total"
+        _family(lines, name, "counter", "provider cost in US dollars, by model, provider, project")
+        for key, usd in sorted(self.cost.items()):
+            lines.append(f"{name}{{{_usage_labels(key)}}} {usd:.10f}")
+        name = "floopy_metrics_label_sets_overflow_total"
+        _family(lines, name, "counter", 'requests counted under model="other": too many label sets')
+        lines.append(f"{name} {self.overflowed}")
+
+
+def _latency_labels(key: LatencyKey) -> str:
+    model, provider, status, cache = key
+    return (
+        f'model="{_escape(model)}",provider="{_escape(provider)}",'
+        f'status_class="{status}",cache="{cache}"'
+    )
+
+
+def _usage_labels(key: UsageKey) -> str:
+    model, provider, project = key
+    return f'model="{_escape(model)}",provider="{_escape(provider)}",project="{_escape(project)}"'
+
+
+def _escape(value: str) -> str:
+    """A label value as the text format wants it: backslash, quote and newline escaped."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
 class Metrics:
-    def __init__(self, sinks: tuple[str, ...]) -> None:
+    def __init__(self, sinks: tuple[str, ...], max_label_sets: int = 500) -> None:
         self.sinks = {name: SinkCounters() for name in sinks}
         self.requests_by_status: Counter[int] = Counter()  # bumped on the event loop only
         self.firewall = FirewallCounters()
+        self.requests = RequestMetrics(max_label_sets)
+        self.exporter: Renders | None = None  # the trace exporter's counters, when it runs
 
     def request_finished(self, status: int) -> None:
         self.requests_by_status[status] += 1
@@ -103,6 +255,9 @@ class Metrics:
             for sink, counters in self.sinks.items():
                 lines.append(f'{name}{{sink="{sink}"}} {getattr(counters, counter)}')
         self.firewall.render(lines)
+        self.requests.render(lines)
+        if self.exporter is not None:
+            self.exporter.render(lines)
         if store is not None:
             _store(lines, store)
         return ("\n".join(lines) + "\n").encode()

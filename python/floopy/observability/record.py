@@ -138,7 +138,9 @@ class RecordBuilder:
     def wants(self, ctx: RequestContext) -> bool:
         return ctx.path.startswith(LOGGED_PATH_PREFIX)
 
-    def request(self, ctx: RequestContext) -> RequestRecord:
+    def request(self, ctx: RequestContext, *, bodies: bool = True) -> RequestRecord:
+        """The request's row; ``bodies=False`` leaves the bodies out whatever LOG_BODIES
+        says (a row built for the trace export alone)."""
         latency_ms = (time.perf_counter() - ctx.started) * 1000
         ctx.trace.close_open("cancelled")
         _note_disconnect(ctx)
@@ -189,24 +191,31 @@ class RecordBuilder:
             firewall_from_cache=ctx.firewall_from_cache,
             stream=ctx.stream,
             finish_reason=ctx.finish_reason or "",
-            request_body=self._body(ctx.body),
-            response_body=self._body(ctx.response_body),
+            request_body=self._body(ctx.body) if bodies else "",
+            response_body=self._body(ctx.response_body) if bodies else "",
             client_ip=(headers.forwarded_for if headers else None) or _host_of(ctx.client_ip),
             user_agent=(headers.user_agent if headers else None) or "",
             spans=self._spans(ctx, latency_ms),
         )
 
     def _spans(self, ctx: RequestContext, latency_ms: float) -> list[SpanRecord]:
-        """The root span (the request) and every span a stage recorded under it."""
+        """The root span (the request; a child of the caller's span when its ``traceparent``
+        named one) and every span a stage recorded under it. The root carries the W3C trace id
+        the spans were exported under."""
         root_id, started, started_at = ctx.trace.root_id, ctx.started, ctx.started_at
         root = SpanRecord(
             span_id=root_id,
-            parent_id="",
+            parent_id=ctx.parent_span_id,
             name="request",
             start_time=started_at,
             duration_ms=latency_ms,
             status="ok" if ctx.status < 400 else "error",
-            attributes={"method": ctx.method, "path": ctx.path, "status": str(ctx.status)},
+            attributes={
+                "method": ctx.method,
+                "path": ctx.path,
+                "status": str(ctx.status),
+                "trace_id": ctx.trace_id,
+            },
         )
         spans = [root]
         for span in ctx.trace.spans:

@@ -29,6 +29,7 @@ from floopy.observability.record import (
     SINKS,
     WRITTEN_SINKS,
     RecordBuilder,
+    RequestRecord,
     breaker_event_record,
     encode,
 )
@@ -36,6 +37,7 @@ from floopy.observability.status import read_status, store_gauges
 
 if TYPE_CHECKING:
     from floopy.context import BreakerEvent, RequestContext
+    from floopy.observability.otel import TraceExporter
     from floopy.settings import Settings
 
 log = logging.getLogger("floopy.log")
@@ -84,10 +86,18 @@ class Journal:
 
 
 class RequestLog:
-    def __init__(self, settings: Settings, metrics: Metrics, journal: Journal | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        journal: Journal | None,
+        exporter: TraceExporter | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
         self._journal = journal
+        self._exporter = exporter
+        metrics.exporter = exporter
         self._builder = RecordBuilder(settings)
         self._status_path = Path(settings.data_dir).resolve()
 
@@ -97,10 +107,15 @@ class RequestLog:
     def open(cls, settings: Settings) -> RequestLog:
         """Opens this worker's journal; called on its event loop, which then hands the
         journal over to the log store every ``LOG_FLUSH_INTERVAL``."""
-        metrics = Metrics(SINKS)
+        metrics = Metrics(SINKS, settings.metrics_max_label_sets)
+        exporter = None
+        if settings.otel_endpoint is not None:
+            from floopy.observability.otel import TraceExporter  # the proto modules load here
+
+            exporter = TraceExporter(settings)
         if not settings.logging_enabled:
-            return cls(settings, metrics, None)
-        self = cls(settings, metrics, Journal(settings, metrics))
+            return cls(settings, metrics, None, exporter)
+        self = cls(settings, metrics, Journal(settings, metrics), exporter)
         self._schedule_hand_over()
         return self
 
@@ -126,13 +141,19 @@ class RequestLog:
             log.exception("could not log request %s", ctx.request_id)
 
     def _finished(self, ctx: RequestContext) -> None:
-        journal = self._journal
-        if journal is None or not self._builder.wants(ctx):
+        journal, exporter = self._journal, self._exporter
+        if not self._builder.wants(ctx):
             self.metrics.request_finished(ctx.status)
             return
-        record = self._builder.request(ctx)
+        # The row is built when the log or the trace export wants it (the export without
+        # bodies, when only it does); the histograms read what the row holds.
+        record = self._builder.request(ctx, bodies=journal is not None)
         self.metrics.request_finished(record.status)
-        journal.append(REQUESTS, encode(record))
+        observe(self.metrics, record)
+        if journal is not None:
+            journal.append(REQUESTS, encode(record))
+        if exporter is not None:
+            exporter.enqueue(record)
 
     def breaker_event(self, event: BreakerEvent) -> None:
         if self._journal is None:
@@ -171,8 +192,40 @@ class RequestLog:
         journal, self._journal = self._journal, None
         if journal is not None:
             journal.close()
+        exporter, self._exporter = self._exporter, None
+        if exporter is not None:
+            exporter.close()
 
     def _store_gauges(self) -> StoreGauges | None:
         if self._journal is None:
             return None
         return store_gauges(read_status(self._status_path), self._journal.directory)
+
+
+def observe(metrics: Metrics, record: RequestRecord) -> None:
+    """The request's latencies, tokens and cost into the ``/metrics`` histograms and
+    counters. Upstream time is every provider attempt's span and, for a stream, the relay
+    after its first event (the gateway waits on the provider there); the overhead is the
+    rest of the request's duration."""
+    upstream_ms = 0.0
+    for span in record.spans:
+        name = span.name
+        if name == "provider_attempt" or (record.stream and name == "respond"):
+            upstream_ms += span.duration_ms
+    latency_ms = record.latency_ms
+    status = record.status
+    status_class = f"{status // 100}xx" if status != 499 else "client_closed"
+    cache = record.cache_status.lower() or "none"
+    ttft_ms = record.ttft_ms
+    metrics.requests.observe(
+        (record.model, record.provider, status_class, cache),
+        record.project,
+        (
+            latency_ms / 1000,
+            ttft_ms / 1000 if ttft_ms is not None else None,
+            max(latency_ms - upstream_ms, 0.0) / 1000,
+            upstream_ms / 1000,
+        ),
+        (record.prompt_tokens, record.completion_tokens),
+        record.cost_usd,
+    )

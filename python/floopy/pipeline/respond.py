@@ -16,6 +16,7 @@ from floopy import errors
 from floopy.pipeline.backpressure import ClientStalled, StreamPace
 from floopy.providers.base import Completion
 from floopy.providers.operations import Whole
+from floopy.trace import traceparent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -75,7 +76,11 @@ def _cost(exchange: Exchange) -> float | None:
 
 
 def base_headers(ctx: RequestContext, content_type: str) -> Headers:
-    headers = [("content-type", content_type), ("x-request-id", ctx.request_id)]
+    headers = [
+        ("content-type", content_type),
+        ("x-request-id", ctx.request_id),
+        ("traceparent", traceparent(ctx.trace_id, ctx.trace.root_id)),
+    ]
     headers.extend(ctx.rate_limit_headers.items())  # RateLimit-*, once the request was counted
     return headers
 

@@ -489,3 +489,31 @@ LOG_SPOOL_MAX_BYTES = 100 * 1024 * 1024
 
 # Seconds between the log store's checks that ClickHouse answers again.
 LOG_PROBE_INTERVAL = 5.0
+
+# OpenTelemetry trace export (docs/tracing.md). Off while OTEL_ENDPOINT is None; set it to an
+# OTLP/HTTP collector's base URL (http://collector:4318) or its full traces URL (ending in
+# /v1/traces). Every worker sends its requests' spans there, protobuf-encoded, in batches
+# from a thread of its own: the request only puts its finished row on a queue.
+OTEL_ENDPOINT: str | None = None
+# Headers sent with every export (an API key of a hosted collector), as a JSON object.
+OTEL_HEADERS: dict[str, str] = {}
+# Seconds one export POST may take.
+OTEL_TIMEOUT = 10.0
+# Requests waiting to be exported, per worker: past it a request's spans are dropped and
+# counted (floopy_otel_spans_dropped_total), never waited for.
+OTEL_QUEUE_SIZE = 2048
+# Requests per export POST, and the most seconds a request waits for its batch to fill.
+OTEL_BATCH_SIZE = 256
+OTEL_BATCH_INTERVAL = 1.0
+# Tries of one batch (the first and the retries of a 429, 5xx or network error, with
+# exponential backoff from OTEL_RETRY_BACKOFF seconds) before its spans are dropped.
+OTEL_MAX_ATTEMPTS = 4
+OTEL_RETRY_BACKOFF = 0.5
+# The service.name resource attribute of the exported spans.
+OTEL_SERVICE_NAME = "floopy"
+
+# /metrics: the most label sets each latency histogram and usage counter keeps per worker.
+# Past it a new model/provider/project combination is counted under model="other" (and
+# floopy_metrics_label_sets_overflow_total), so a client inventing model names cannot grow
+# a scrape without bound.
+METRICS_MAX_LABEL_SETS = 500

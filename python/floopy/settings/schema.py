@@ -37,6 +37,7 @@ _STORE_SCHEMES = {
     "clickhouse_url": ("http", "https", "clickhouse", "clickhousedb"),
     "qdrant_url": ("http", "https"),
     "redis_url": ("redis", "rediss", "unix"),
+    "otel_endpoint": ("http", "https"),
 }
 
 
@@ -223,6 +224,18 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     dashboard_export_max_rows: Count = defaults.DASHBOARD_EXPORT_MAX_ROWS
     dashboard_tls_cert: str | None = defaults.DASHBOARD_TLS_CERT
     dashboard_tls_key: str | None = defaults.DASHBOARD_TLS_KEY
+    otel_endpoint: str | None = defaults.OTEL_ENDPOINT
+    otel_headers: dict[str, str] = msgspec.field(
+        default_factory=lambda: dict(defaults.OTEL_HEADERS)
+    )
+    otel_timeout: Positive = defaults.OTEL_TIMEOUT
+    otel_queue_size: Count = defaults.OTEL_QUEUE_SIZE
+    otel_batch_size: Count = defaults.OTEL_BATCH_SIZE
+    otel_batch_interval: Positive = defaults.OTEL_BATCH_INTERVAL
+    otel_max_attempts: Count = defaults.OTEL_MAX_ATTEMPTS
+    otel_retry_backoff: Annotated[float, msgspec.Meta(ge=0)] = defaults.OTEL_RETRY_BACKOFF
+    otel_service_name: NonEmpty = defaults.OTEL_SERVICE_NAME
+    metrics_max_label_sets: Count = defaults.METRICS_MAX_LABEL_SETS
     source: str = "defaults"  # where these settings came from, for start-up output
 
     def __post_init__(self) -> None:
