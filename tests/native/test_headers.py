@@ -249,3 +249,32 @@ def test_pairs_must_be_tuples_of_str_or_bytes(extractor: HeaderExtractor, bad: o
 def test_pairs_must_have_two_items(extractor: HeaderExtractor, bad: list[object]) -> None:
     with pytest.raises(ValueError, match="expected tuple of length 2"):
         extractor.extract(bad)  # type: ignore[arg-type]
+
+
+def test_helicone_headers_are_aliases_and_floopy_headers_win() -> None:
+    helicone = [
+        ("Helicone-Session-Id", "s1"),
+        ("Helicone-Session-Name", "Checkout"),
+        ("Helicone-Session-Path", "/cart"),
+        ("Helicone-User-Id", "u1"),
+        ("Helicone-Property-Env", "prod"),
+        ("Helicone-Cache-Enabled", "true"),
+        ("Helicone-Cache-Seed", "seed"),
+        ("Helicone-Cache-Bucket-Max-Size", "2"),
+        ("Helicone-Fallback", "gpt-4o-mini"),
+        ("Helicone-Auth", "Bearer sk-helicone"),
+    ]
+    headers = HeaderExtractor().extract(helicone)
+    assert (headers.session_id, headers.session_name, headers.session_path) == (
+        "s1",
+        "Checkout",
+        "/cart",
+    )
+    assert headers.user_id == "u1" and headers.properties == {"env": "prod"}
+    assert headers.cache_enabled is True and headers.cache_seed == "seed"
+    assert headers.cache_bucket_max_size == 2 and headers.fallbacks == ["gpt-4o-mini"]
+    assert headers.api_key is None  # Helicone-Auth is Helicone's key, never ours
+    floopy = [("floopy-user-id", "floopy"), ("floopy-property-env", "dev")]
+    for pairs in (floopy + helicone, helicone + floopy):
+        headers = HeaderExtractor().extract(pairs)
+        assert headers.user_id == "floopy" and headers.properties == {"env": "dev"}

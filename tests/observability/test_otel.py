@@ -13,13 +13,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from floopy._native import HeaderExtractor, RequestParser
 from floopy.context import RequestContext
-from floopy.observability.otel import (
-    PostFailed,
-    TraceExporter,
-    _resource,
-    encode_batch,
-    traces_url,
-)
+from floopy.observability.otel import OtlpEncoder, PostFailed, TraceExporter, traces_url
 from floopy.observability.record import RecordBuilder, RequestRecord
 from floopy.providers.base import Usage
 from floopy.settings import Settings, load_settings
@@ -126,7 +120,7 @@ def test_ids_are_w3c_sized_and_the_request_id_gives_the_trace_id() -> None:
 
 def test_a_request_becomes_one_trace_with_the_logs_tree_and_genai_attributes() -> None:
     rec = record()
-    spans = decode(encode_batch([rec], _resource("floopy")).SerializeToString())
+    spans = decode(OtlpEncoder("floopy").encode([rec]))
     assert len(spans) == len(rec.spans)
     assert {span.trace_id.hex() for span in spans} == {"ab" * 16}
     by_id = {span.span_id.hex(): span for span in spans}
@@ -166,7 +160,7 @@ def test_a_request_becomes_one_trace_with_the_logs_tree_and_genai_attributes() -
 def test_the_callers_span_is_the_roots_parent() -> None:
     rec = record(caller=True, fail_first=False)
     assert rec.spans[0].parent_id == CALLER_SPAN
-    spans = decode(encode_batch([rec], _resource("floopy")).SerializeToString())
+    spans = decode(OtlpEncoder("floopy").encode([rec]))
     assert {span.trace_id.hex() for span in spans} == {CALLER_TRACE}
     root = next(span for span in spans if span.kind == Span.SPAN_KIND_SERVER)
     assert root.parent_span_id.hex() == CALLER_SPAN
@@ -252,3 +246,15 @@ def test_a_batch_is_dropped_after_the_last_try_or_a_refusal() -> None:
     exporter.close()
     assert exporter.dropped_failed == 2 * len(rec.spans)
     assert exporter.batches_failed == 2 and exporter.exported == 0
+
+
+def test_a_batch_holds_every_request_and_the_resource() -> None:
+    records = [record(), record(caller=True, fail_first=False)]
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(OtlpEncoder("gw-eu").encode(records * 3))
+    (resource_spans,) = request.resource_spans
+    resource = {kv.key: kv.value.string_value for kv in resource_spans.resource.attributes}
+    assert resource["service.name"] == "gw-eu"
+    (scope_spans,) = resource_spans.scope_spans
+    assert scope_spans.scope.name == "floopy"
+    assert len(scope_spans.spans) == 3 * sum(len(r.spans) for r in records)

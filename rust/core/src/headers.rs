@@ -187,7 +187,7 @@ enum Source {
 
 /// The names after the `helicone-` prefix that have a Floopy equivalent, with its header.
 /// `helicone-auth`, `helicone-ratelimit-policy` and the rest are not read.
-const HELICONE_HEADERS: [(&[u8], Header<'static>); 8] = [
+const HELICONE_HEADERS: [(&[u8], Header<'static>); 9] = [
     (b"session-id", Header::SessionId),
     (b"session-name", Header::SessionName),
     (b"session-path", Header::SessionPath),
@@ -196,6 +196,7 @@ const HELICONE_HEADERS: [(&[u8], Header<'static>); 8] = [
     (b"cache-enabled", Header::CacheEnabled),
     (b"cache-seed", Header::CacheSeed),
     (b"cache-bucket-max-size", Header::CacheBucketMaxSize),
+    (b"llm-security-enabled", Header::LlmSecurityEnabled),
 ];
 
 /// The names after the `floopy-` (or `x-floopy-`) prefix.
@@ -352,6 +353,7 @@ fn settle_aliases(
         cache_enabled,
         cache_seed,
         cache_bucket_max_size,
+        llm_security_enabled,
         ..
     } = aliases;
     headers.session_id = headers.session_id.take().or(session_id);
@@ -361,6 +363,7 @@ fn settle_aliases(
     headers.cache_enabled = headers.cache_enabled.or(cache_enabled);
     headers.cache_seed = headers.cache_seed.take().or(cache_seed);
     headers.cache_bucket_max_size = headers.cache_bucket_max_size.or(cache_bucket_max_size);
+    headers.llm_security_enabled = headers.llm_security_enabled.or(llm_security_enabled);
     if headers.fallbacks.is_empty() {
         headers.fallbacks = fallbacks;
     }
@@ -777,6 +780,7 @@ mod tests {
             ("Helicone-Cache-Seed", "seed-1"),
             ("Helicone-Cache-Bucket-Max-Size", "3"),
             ("Helicone-Fallback", "gpt-4o-mini, claude-haiku"),
+            ("Helicone-LLM-Security-Enabled", "true"),
         ])
         .unwrap();
         assert_eq!(headers.session_id.as_deref(), Some("s1"));
@@ -788,6 +792,7 @@ mod tests {
         assert_eq!(headers.cache_seed.as_deref(), Some("seed-1"));
         assert_eq!(headers.cache_bucket_max_size, Some(3));
         assert_eq!(headers.fallbacks, vec!["gpt-4o-mini", "claude-haiku"]);
+        assert_eq!(headers.llm_security_enabled, Some(true));
     }
 
     #[test]
