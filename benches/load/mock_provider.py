@@ -148,6 +148,13 @@ _MOCK_HTTP = """\
             default_type application/json;
             return 200 '{completion}';
         }}
+        # An OTLP/HTTP trace receiver that accepts every export and discards it (the
+        # floopy-otel target): an empty body is an empty ExportTraceServiceResponse.
+        location = /v1/traces {{
+            client_max_body_size 64m;
+            default_type application/x-protobuf;
+            return 200 '';
+        }}
 {stream_locations}    }}
 """
 

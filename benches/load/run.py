@@ -61,7 +61,15 @@ from targets import Direct, Floopy, NginxGateway, Server, Target  # noqa: E402
 
 ROOT = HERE.parents[1]
 RESULTS = ROOT / "benches" / "results"
-TARGETS = ("direct", "nginx", "floopy", "floopy-nolog", "floopy-aiohttp", "litellm")
+TARGETS = (
+    "direct",
+    "nginx",
+    "floopy",
+    "floopy-otel",
+    "floopy-nolog",
+    "floopy-aiohttp",
+    "litellm",
+)
 BASELINE_TARGETS = ("floopy-baseline", "floopy-nolog-baseline")  # with --baseline REF
 PROFILED = "floopy"
 
@@ -223,8 +231,16 @@ class Bench:
         logging = not name.startswith("floopy-nolog")
         client = "aiohttp" if name == "floopy-aiohttp" else None
         source = self.baseline if name.endswith(baseline.SUFFIX) else None
+        # The export's receiver is the mock's nginx, which accepts and discards.
+        extra = {"OTEL_ENDPOINT": repr(provider.url)} if name == "floopy-otel" else None
         return Floopy(
-            name, self.scratch, provider.url, logging=logging, upstream_client=client, source=source
+            name,
+            self.scratch,
+            provider.url,
+            logging=logging,
+            upstream_client=client,
+            source=source,
+            extra=extra,
         )
 
     def measure_target(self, name: str) -> dict[str, Any]:

@@ -6,6 +6,8 @@ nginx           nginx ``proxy_pass`` to the mock: the least any proxy adds on th
 floopy          ``floopy serve``, one worker, request log on (embedded ClickHouse)
 floopy-nolog    the same with ``LOGGING_ENABLED = False``
 floopy-aiohttp  logging on, ``UPSTREAM_CLIENT = "aiohttp"`` (only where that setting exists)
+floopy-otel     logging on, and the OpenTelemetry export on, to the mock's ``/v1/traces``
+                (nginx: accepts and discards), to compare with ``floopy``
 litellm         LiteLLM proxy, one worker, in a virtual environment of its own (litellm.py)
 """
 
