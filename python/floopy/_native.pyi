@@ -25,6 +25,7 @@ __all__ = [
     "StreamUsage",
     "ToolCall",
     "__version__",
+    "otlp_export_request",
 ]
 
 # --- errors ---------------------------------------------------------------------------------
@@ -420,3 +421,16 @@ class NativeUpstream:
     def close(self) -> None:
         """Stops the thread: calls in flight are dropped with their connections; later calls
         fail at once with UpstreamError. Releases the GIL while it waits."""
+
+# --- otlp -------------------------------------------------------------------------------------
+
+def otlp_export_request(
+    rows: Sequence[bytes], resource: bytes, scope: bytes
+) -> tuple[bytes, int, int]:
+    """``(body, spans, skipped)``: one OTLP ``ExportTraceServiceRequest`` (protobuf) holding
+    the spans of ``rows`` (request rows as the log writes them, a JSON line each, spans
+    inside) under ``resource`` and ``scope`` (their messages' encoded bytes); the spans it
+    holds, and the rows skipped as malformed (not that JSON, or an id that is not W3C hex).
+    Ids are the log's; the root span is the SERVER span named
+    ``{gen_ai.operation.name} {gen_ai.request.model}`` with the GenAI, HTTP and ``floopy.*``
+    attributes, each ``provider_attempt`` a CLIENT span. Runs with the GIL released."""

@@ -14,7 +14,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from floopy._native import HeaderExtractor, RequestParser
 from floopy.context import RequestContext
 from floopy.observability.otel import OtlpEncoder, PostFailed, TraceExporter, traces_url
-from floopy.observability.record import RecordBuilder, RequestRecord
+from floopy.observability.record import RecordBuilder, RequestRecord, encode
 from floopy.providers.base import Usage
 from floopy.settings import Settings, load_settings
 from floopy.trace import parse_traceparent, traceparent
@@ -120,7 +120,7 @@ def test_ids_are_w3c_sized_and_the_request_id_gives_the_trace_id() -> None:
 
 def test_a_request_becomes_one_trace_with_the_logs_tree_and_genai_attributes() -> None:
     rec = record()
-    spans = decode(OtlpEncoder("floopy").encode([rec]))
+    spans = decode(OtlpEncoder("floopy").encode([encode(rec)])[0])
     assert len(spans) == len(rec.spans)
     assert {span.trace_id.hex() for span in spans} == {"ab" * 16}
     by_id = {span.span_id.hex(): span for span in spans}
@@ -160,7 +160,7 @@ def test_a_request_becomes_one_trace_with_the_logs_tree_and_genai_attributes() -
 def test_the_callers_span_is_the_roots_parent() -> None:
     rec = record(caller=True, fail_first=False)
     assert rec.spans[0].parent_id == CALLER_SPAN
-    spans = decode(OtlpEncoder("floopy").encode([rec]))
+    spans = decode(OtlpEncoder("floopy").encode([encode(rec)])[0])
     assert {span.trace_id.hex() for span in spans} == {CALLER_TRACE}
     root = next(span for span in spans if span.kind == Span.SPAN_KIND_SERVER)
     assert root.parent_span_id.hex() == CALLER_SPAN
@@ -203,7 +203,7 @@ def test_a_full_queue_drops_and_counts_without_waiting() -> None:
     rec = record(fail_first=False)
     try:
         for _ in range(20):
-            exporter.enqueue(rec)
+            exporter.enqueue(encode(rec), len(rec.spans))
         assert exporter.dropped_full >= (20 - 3 - 1) * len(rec.spans)
         assert exporter.dropped_full % len(rec.spans) == 0
     finally:
@@ -226,7 +226,7 @@ def test_retryable_failures_are_tried_again_with_backoff() -> None:
         sleep=sleeps.append,
     )
     rec = record(fail_first=False)
-    exporter.enqueue(rec)
+    exporter.enqueue(encode(rec), len(rec.spans))
     exporter.close()
     assert exporter.exported == len(rec.spans) and exporter.dropped_failed == 0
     assert len(sleeps) == 2 and 0.05 <= sleeps[0] <= 0.15 and 0.1 <= sleeps[1] <= 0.3
@@ -241,8 +241,8 @@ def test_a_batch_is_dropped_after_the_last_try_or_a_refusal() -> None:
         sleep=lambda _: None,
     )
     rec = record(fail_first=False)
-    exporter.enqueue(rec)
-    exporter.enqueue(rec)
+    exporter.enqueue(encode(rec), len(rec.spans))
+    exporter.enqueue(encode(rec), len(rec.spans))
     exporter.close()
     assert exporter.dropped_failed == 2 * len(rec.spans)
     assert exporter.batches_failed == 2 and exporter.exported == 0
@@ -251,10 +251,21 @@ def test_a_batch_is_dropped_after_the_last_try_or_a_refusal() -> None:
 def test_a_batch_holds_every_request_and_the_resource() -> None:
     records = [record(), record(caller=True, fail_first=False)]
     request = ExportTraceServiceRequest()
-    request.ParseFromString(OtlpEncoder("gw-eu").encode(records * 3))
+    request.ParseFromString(OtlpEncoder("gw-eu").encode([encode(r) for r in records] * 3)[0])
     (resource_spans,) = request.resource_spans
     resource = {kv.key: kv.value.string_value for kv in resource_spans.resource.attributes}
     assert resource["service.name"] == "gw-eu"
     (scope_spans,) = resource_spans.scope_spans
     assert scope_spans.scope.name == "floopy"
     assert len(scope_spans.spans) == 3 * sum(len(r.spans) for r in records)
+
+
+def test_a_malformed_row_is_skipped_and_counted_as_failed() -> None:
+    receiver = Receiver()
+    exporter = TraceExporter(settings(otel_batch_interval=0.01), post=receiver)
+    rec = record(fail_first=False)
+    exporter.enqueue(b"not a row", 4)
+    exporter.enqueue(encode(rec), len(rec.spans))
+    exporter.close()
+    assert exporter.exported == len(rec.spans) and exporter.dropped_failed == 4
+    assert len(decode(receiver.bodies[0])) == len(rec.spans)

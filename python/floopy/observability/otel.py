@@ -3,14 +3,16 @@ collector (protobuf), off the request path.
 
 The policy:
 
-1. The request path only appends the finished ``RequestRecord`` (built once for the log) to
-   a bounded queue: no span objects, no encoding, no lock, no I/O. A full queue drops the
-   request's spans and counts them (``floopy_otel_spans_dropped_total{reason="queue_full"}``);
-   a request never waits for the exporter.
+1. The request path only appends the finished request's row (the JSON line built once for
+   the log) to a bounded queue: no span objects, no encoding, no lock, no I/O. A full queue
+   drops the request's spans and counts them
+   (``floopy_otel_spans_dropped_total{reason="queue_full"}``); a request never waits for the
+   exporter.
 2. One thread per worker wakes when a batch is full (``OTEL_BATCH_SIZE`` requests) or every
    ``OTEL_BATCH_INTERVAL`` seconds, writes the batch as one ``ExportTraceServiceRequest``
-   (``OtlpEncoder``: the official ``opentelemetry-proto`` messages for the constant parts,
-   the spans in protobuf's wire format) and POSTs it to ``OTEL_ENDPOINT``.
+   (``OtlpEncoder``: the resource and scope from the official ``opentelemetry-proto``
+   messages, the spans by the native encoder with the interpreter released) and POSTs it to
+   ``OTEL_ENDPOINT``.
 3. A 429, a 5xx or a network error is tried again with exponential backoff (and jitter), up
    to ``OTEL_MAX_ATTEMPTS`` tries in all; any other answer, or the last failure, drops the
    batch's spans, counted under ``reason="export_failed"``. While it retries, new requests
@@ -32,21 +34,20 @@ import http.client
 import logging
 import random
 import ssl
-import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from floopy._native import otlp_export_request
 
 if TYPE_CHECKING:
-    from floopy.observability.record import RequestRecord, SpanRecord
     from floopy.settings import Settings
 
 log = logging.getLogger("floopy.otel")
@@ -150,7 +151,7 @@ class TraceExporter:
         self.url = traces_url(settings.otel_endpoint)
         self._post = post or HttpPoster(self.url, settings.otel_headers, settings.otel_timeout)
         self._sleep = sleep
-        self._queue: deque[RequestRecord] = deque()
+        self._queue: deque[tuple[bytes, int]] = deque()  # (row, its spans)
         self._queue_size = settings.otel_queue_size
         self._batch_size = settings.otel_batch_size
         self._interval = settings.otel_batch_interval
@@ -172,12 +173,13 @@ class TraceExporter:
 
     # --- the request path -------------------------------------------------------------
 
-    def enqueue(self, record: RequestRecord) -> None:
+    def enqueue(self, line: bytes, spans: int) -> None:
+        """``line``: the request's row as the journal has it (its JSON line)."""
         queue = self._queue
         if len(queue) >= self._queue_size:
-            self.dropped_full += len(record.spans)
+            self.dropped_full += spans
             return
-        queue.append(record)
+        queue.append((line, spans))
         if len(queue) == self._batch_size:
             self._wake.set()
 
@@ -193,21 +195,24 @@ class TraceExporter:
         while self._queue and time.monotonic() < deadline:
             self._send(self._take(), deadline=deadline)
 
-    def _take(self) -> list[RequestRecord]:
+    def _take(self) -> list[tuple[bytes, int]]:
         queue = self._queue
-        batch: list[RequestRecord] = []
+        batch: list[tuple[bytes, int]] = []
         while queue and len(batch) < self._batch_size:
             batch.append(queue.popleft())
         return batch
 
-    def _send(self, batch: list[RequestRecord], deadline: float | None = None) -> None:
-        spans = sum(len(record.spans) for record in batch)
+    def _send(self, batch: list[tuple[bytes, int]], deadline: float | None = None) -> None:
+        spans = sum(count for _, count in batch)
         try:
-            body = self._encoder.encode(batch, _yield_interpreter)
+            body, encoded = self._encoder.encode([line for line, _ in batch])
         except Exception:
             log.exception("OTLP export: %d requests could not be encoded", len(batch))
             self._failed(spans)
             return
+        if encoded < spans:
+            self._failed(spans - encoded)
+            spans = encoded
         for attempt in range(self._attempts):
             try:
                 status = self._post(body)
@@ -263,74 +268,19 @@ class TraceExporter:
         lines.append(f"{name} {len(self._queue)}")
 
 
-def _yield_interpreter() -> None:
-    """Releases the GIL for a moment, so a waiting event loop runs now rather than after
-    the interpreter's switch interval (5 ms)."""
-    time.sleep(0)
-
-
 def _family(lines: list[str], name: str, kind: str, help_text: str) -> None:
     lines.append(f"# HELP {name} {help_text}")
     lines.append(f"# TYPE {name} {kind}")
 
 
-# --- records to protobuf -------------------------------------------------------------------
-#
-# The bytes of one ``ExportTraceServiceRequest``, written field by field: the constant head
-# (the resource and the instrumentation scope) comes from the official messages once, and
-# each span is written in protobuf's wire format directly, its repeated attributes (the same
-# key and value on most requests: the operation, the provider, the model, the path) from a
-# bounded cache. Building upb message objects instead costs about 60 µs a request, several
-# times this (benches/micro/test_bench_otel.py); the tests decode what is written here with
-# the official messages.
-
-_MASK64 = (1 << 64) - 1
-_SMALL = tuple(bytes((n,)) for n in range(128))
-_fixed64 = struct.Struct("<Q").pack
-_double = struct.Struct("<d").pack
-_CACHE_MAX = 8192
-# Span fields and their wire tags.
-_TRACE_ID, _SPAN_ID, _PARENT_ID, _NAME = b"\x0a", b"\x12", b"\x22", b"\x2a"
-_KIND, _START, _END, _ATTRIBUTE, _STATUS = b"\x30", b"\x39", b"\x41", b"\x4a", b"\x7a"
-
-
-def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return _SMALL[n]
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _field(tag: bytes, payload: bytes) -> bytes:
-    n = len(payload)
-    return tag + (_SMALL[n] if n < 0x80 else _varint(n)) + payload
-
-
-def _any_value(value: object) -> bytes:
-    """An ``AnyValue``'s bytes."""
-    if isinstance(value, bool):
-        return b"\x10\x01" if value else b"\x10\x00"
-    if isinstance(value, int):
-        return b"\x18" + _varint(value & _MASK64)
-    if isinstance(value, float):
-        return b"\x21" + _double(value)
-    if isinstance(value, tuple):
-        return _field(b"\x2a", b"".join(_field(b"\x0a", _any_value(item)) for item in value))
-    return _field(b"\x0a", str(value).encode())
-
-
-def _key_value(key: str, value: object) -> bytes:
-    """A ``KeyValue``'s bytes, as a span's or a resource's attribute field."""
-    return _field(_ATTRIBUTE, _field(b"\x0a", key.encode()) + _field(b"\x12", _any_value(value)))
+# --- rows to protobuf ----------------------------------------------------------------------
 
 
 class OtlpEncoder:
-    """Finished requests to the bytes of one ``ExportTraceServiceRequest``. Used by the
-    exporter's thread only (its cache is not shared)."""
+    """Request rows (the log's JSON lines) to the bytes of one ``ExportTraceServiceRequest``:
+    the resource and the instrumentation scope from the official messages, once; the spans
+    by the native encoder (``floopy._native.otlp_export_request``, rust/core/src/otlp.rs),
+    with the interpreter released, so the event loop runs meanwhile."""
 
     def __init__(self, service_name: str) -> None:
         resource = Resource()
@@ -344,116 +294,14 @@ class OtlpEncoder:
             )
         )
         scope = InstrumentationScope(name="floopy", version=_floopy_version())
-        self._resource = _field(b"\x0a", resource.SerializeToString())
-        self._scope = _field(b"\x0a", scope.SerializeToString())
-        self._attributes: dict[tuple[str, object], bytes] = {}
+        self._resource = resource.SerializeToString()
+        self._scope = scope.SerializeToString()
+        self.skipped = 0  # malformed rows, never expected
 
-    def encode(
-        self, batch: Iterable[RequestRecord], pause: Callable[[], None] | None = None
-    ) -> bytes:
-        """``pause`` runs after each request: the exporter's thread lets the event loop have
-        the interpreter there, rather than hold it for a whole batch."""
-        spans: list[bytes] = [self._scope]
-        for record in batch:
-            self._add_request(spans, record)
-            if pause is not None:
-                pause()
-        scope_spans = _field(b"\x12", b"".join(spans))
-        return _field(b"\x0a", self._resource + scope_spans)
-
-    def _attribute(self, key: str, value: object) -> bytes:
-        cached = self._attributes.get((key, value))
-        if cached is None:
-            if len(self._attributes) >= _CACHE_MAX:
-                self._attributes.clear()
-            cached = self._attributes[key, value] = _key_value(key, value)
-        return cached
-
-    def _add_request(self, out: list[bytes], record: RequestRecord) -> None:
-        root = record.spans[0]
-        trace_id = _field(
-            _TRACE_ID, bytes.fromhex(root.attributes.get("trace_id") or record.request_id[-32:])
-        )
-        operation = OPERATIONS.get(record.path, "chat")
-        attribute = self._attribute
-        for span in record.spans:
-            parts = [trace_id, _field(_SPAN_ID, bytes.fromhex(span.span_id))]
-            if span.parent_id:
-                parts.append(_field(_PARENT_ID, bytes.fromhex(span.parent_id)))
-            start = int(span.start_time * 1e9)
-            attributes: Iterable[tuple[str, object]]
-            if span is root:
-                name = f"{operation} {record.requested_model}".rstrip()
-                kind = Span.SPAN_KIND_SERVER
-                attributes = _root_attributes(record, operation).items()
-            elif span.name == "provider_attempt":
-                name, kind = span.name, Span.SPAN_KIND_CLIENT
-                attributes = (*span.attributes.items(), *_attempt_attributes(span, operation))
-            else:
-                name, kind = span.name, Span.SPAN_KIND_INTERNAL
-                attributes = span.attributes.items()
-            parts.append(_field(_NAME, name.encode()))
-            parts.append(_KIND + _SMALL[kind])
-            parts.append(_START + _fixed64(start))
-            parts.append(_END + _fixed64(start + int(span.duration_ms * 1e6)))
-            for key, value in attributes:
-                if value is not None:
-                    parts.append(attribute(key, value))
-            if span.status != "ok":
-                parts.append(_STATUS + _status(span))
-            out.append(_field(b"\x12", b"".join(parts)))
-
-
-def _status(span: SpanRecord) -> bytes:
-    """A failed span's ``Status`` (code ERROR, the error's message), length-prefixed."""
-    message = span.attributes.get("error.message") or span.attributes.get("error", span.status)
-    payload = _field(b"\x12", message.encode()) + b"\x18" + _SMALL[Status.STATUS_CODE_ERROR]
-    return _varint(len(payload)) + payload
-
-
-def _root_attributes(record: RequestRecord, operation: str) -> dict[str, object]:
-    attributes: dict[str, object] = {
-        "gen_ai.operation.name": operation,
-        "gen_ai.system": record.provider or None,
-        "gen_ai.provider.name": record.provider or None,
-        "gen_ai.request.model": record.requested_model or None,
-        "gen_ai.response.model": record.model or None,
-        "http.request.method": record.method,
-        "url.path": record.path,
-        "http.response.status_code": record.status,
-        "error.type": record.error_code or None,
-        "session.id": record.session_id or None,
-        "user.id": record.user_id or None,
-        "floopy.request_id": record.request_id,
-        "floopy.organization": record.organization or None,
-        "floopy.project": record.project or None,
-        "floopy.stream": record.stream,
-        "floopy.fallback_used": record.fallback_used,
-        "floopy.cache.status": record.cache_status or None,
-        "floopy.cache.tier": record.cache_tier or None,
-        "floopy.cost_usd": record.cost_usd,
-        "floopy.firewall.verdict": record.firewall_verdict or None,
-        "floopy.session.name": record.session_name or None,
-        "floopy.session.path": record.session_path or None,
-        "floopy.ttft_ms": record.ttft_ms,
-    }
-    if record.prompt_tokens or record.completion_tokens:
-        attributes["gen_ai.usage.input_tokens"] = record.prompt_tokens
-        attributes["gen_ai.usage.output_tokens"] = record.completion_tokens
-    if record.cached_tokens:
-        attributes["gen_ai.usage.cache_read.input_tokens"] = record.cached_tokens
-    if record.finish_reason:
-        attributes["gen_ai.response.finish_reasons"] = (record.finish_reason,)
-    for name, value in record.properties.items():
-        attributes[f"floopy.property.{name}"] = value
-    return attributes
-
-
-def _attempt_attributes(span: SpanRecord, operation: str) -> tuple[tuple[str, object], ...]:
-    provider = span.attributes.get("provider")
-    return (
-        ("gen_ai.operation.name", operation),
-        ("gen_ai.system", provider),
-        ("gen_ai.provider.name", provider),
-        ("gen_ai.request.model", span.attributes.get("model")),
-    )
+    def encode(self, lines: list[bytes]) -> tuple[bytes, int]:
+        """The request's bytes and the number of spans in it."""
+        body, spans, skipped = otlp_export_request(lines, self._resource, self._scope)
+        if skipped:
+            self.skipped += skipped
+            log.error("OTLP export: %d malformed rows skipped", skipped)
+        return body, spans

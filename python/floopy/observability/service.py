@@ -150,10 +150,13 @@ class RequestLog:
         record = self._builder.request(ctx, bodies=journal is not None)
         self.metrics.request_finished(record.status)
         observe(self.metrics, record)
+        if journal is None and exporter is None:
+            return
+        line = encode(record)  # the export reads the journal's line
         if journal is not None:
-            journal.append(REQUESTS, encode(record))
+            journal.append(REQUESTS, line)
         if exporter is not None:
-            exporter.enqueue(record)
+            exporter.enqueue(line, len(record.spans))
 
     def breaker_event(self, event: BreakerEvent) -> None:
         if self._journal is None:

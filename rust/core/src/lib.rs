@@ -6,11 +6,13 @@
 //! - [`cache_key`]: the exact-cache key, xxh3-128 over a canonical form of the request.
 //! - [`sse`]: an incremental server-sent-events parser and the OpenAI stream relay.
 //! - [`jsonl`]: an appending JSONL writer with size-capped rotation, and its reader.
+//! - [`otlp`]: request rows to an OpenTelemetry (OTLP) trace export request, protobuf.
 
 pub mod cache_key;
 pub mod error;
 pub mod headers;
 pub mod jsonl;
+pub mod otlp;
 pub mod parse;
 pub mod sse;
 

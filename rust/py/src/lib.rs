@@ -8,6 +8,7 @@ mod cache_key;
 mod errors;
 mod headers;
 mod jsonl;
+mod otlp;
 mod parse;
 mod sse;
 mod upstream;
@@ -21,6 +22,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     cache_key::register(m)?;
     sse::register(m)?;
     jsonl::register(m)?;
+    otlp::register(m)?;
     upstream::register(m)?;
     Ok(())
 }

@@ -1,0 +1,432 @@
+//! Request rows (the log's JSON lines, a request with its spans inside) to one OTLP
+//! `ExportTraceServiceRequest`, in protobuf's wire format.
+//!
+//! The resource and the instrumentation scope are written by the caller (with the official
+//! messages) and passed in as their encoded bytes; each row becomes its spans, with the same
+//! ids, named and attributed as OpenTelemetry's semantic conventions say: the root (kind
+//! SERVER, `{gen_ai.operation.name} {gen_ai.request.model}`) with the GenAI, HTTP and
+//! `floopy.*` attributes, each `provider_attempt` (kind CLIENT) with the GenAI ones of its
+//! try, every other span INTERNAL with the log's attributes. A row that is not valid JSON of
+//! that shape, or whose ids are not hex of the W3C sizes, is skipped and counted.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+const KIND_INTERNAL: u64 = 1;
+const KIND_SERVER: u64 = 2;
+const KIND_CLIENT: u64 = 3;
+const STATUS_ERROR: u64 = 2;
+
+#[derive(Deserialize)]
+struct Row {
+    request_id: String,
+    #[serde(default)]
+    organization: String,
+    #[serde(default)]
+    project: String,
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    session_id: String,
+    #[serde(default)]
+    session_name: String,
+    #[serde(default)]
+    session_path: String,
+    #[serde(default)]
+    properties: BTreeMap<String, String>,
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    requested_model: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    provider: String,
+    #[serde(default)]
+    fallback_used: bool,
+    status: i64,
+    #[serde(default)]
+    error_code: String,
+    ttft_ms: Option<f64>,
+    #[serde(default)]
+    prompt_tokens: i64,
+    #[serde(default)]
+    completion_tokens: i64,
+    #[serde(default)]
+    cached_tokens: i64,
+    cost_usd: Option<f64>,
+    #[serde(default)]
+    cache_status: String,
+    #[serde(default)]
+    cache_tier: String,
+    #[serde(default)]
+    firewall_verdict: String,
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    finish_reason: String,
+    spans: Vec<SpanRow>,
+}
+
+#[derive(Deserialize)]
+struct SpanRow {
+    span_id: String,
+    #[serde(default)]
+    parent_id: String,
+    name: String,
+    start_time: f64,
+    duration_ms: f64,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+}
+
+/// An attribute value, as `AnyValue` holds it.
+enum Value<'a> {
+    Str(&'a str),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+    StrArray(&'a str),
+}
+
+/// The encoded request, and how many spans it holds and rows it skipped.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Encoded {
+    pub body: Vec<u8>,
+    pub spans: usize,
+    pub skipped: usize,
+}
+
+/// One `ExportTraceServiceRequest` holding every span of `rows`, under one resource and one
+/// scope (each already encoded as its message's bytes).
+pub fn export_request<R: AsRef<[u8]>>(rows: &[R], resource: &[u8], scope: &[u8]) -> Encoded {
+    let mut spans = Vec::with_capacity(rows.len() * 1024);
+    let mut scope_spans = Vec::new();
+    put_bytes(&mut scope_spans, 1, scope);
+    let (mut count, mut skipped) = (0, 0);
+    for row in rows {
+        match serde_json::from_slice::<Row>(row.as_ref()) {
+            Ok(row) => match add_request(&mut spans, &row) {
+                Some(n) => count += n,
+                None => skipped += 1,
+            },
+            Err(_) => skipped += 1,
+        }
+    }
+    scope_spans.extend_from_slice(&spans);
+    let mut resource_spans = Vec::with_capacity(scope_spans.len() + resource.len() + 16);
+    put_bytes(&mut resource_spans, 1, resource);
+    put_bytes(&mut resource_spans, 2, &scope_spans);
+    let mut body = Vec::with_capacity(resource_spans.len() + 8);
+    put_bytes(&mut body, 1, &resource_spans);
+    Encoded {
+        body,
+        spans: count,
+        skipped,
+    }
+}
+
+/// gen_ai.operation.name of an API path.
+fn operation(path: &str) -> &'static str {
+    match path {
+        "/v1/embeddings" => "embeddings",
+        "/v1/messages/count_tokens" => "count_tokens",
+        _ => "chat",
+    }
+}
+
+/// Appends the row's spans (each a `ScopeSpans.spans` field); None, and nothing appended,
+/// when an id is not valid.
+fn add_request(out: &mut Vec<u8>, row: &Row) -> Option<usize> {
+    let root = row.spans.first()?;
+    let trace_hex = root
+        .attributes
+        .get("trace_id")
+        .map(String::as_str)
+        .unwrap_or_else(|| {
+            row.request_id
+                .get(row.request_id.len().saturating_sub(32)..)
+                .unwrap_or("")
+        });
+    let trace_id = hex::<16>(trace_hex)?;
+    let operation = operation(&row.path);
+    let mut encoded = Vec::with_capacity(row.spans.len() * 256);
+    let mut span = Vec::with_capacity(1024);
+    for (index, record) in row.spans.iter().enumerate() {
+        span.clear();
+        put_bytes(&mut span, 1, &trace_id);
+        put_bytes(&mut span, 2, &hex::<8>(&record.span_id)?);
+        if !record.parent_id.is_empty() {
+            put_bytes(&mut span, 4, &hex::<8>(&record.parent_id)?);
+        }
+        let start = (record.start_time * 1e9) as u64;
+        let end = start + (record.duration_ms * 1e6).max(0.0) as u64;
+        if index == 0 {
+            let name = if row.requested_model.is_empty() {
+                operation.to_owned()
+            } else {
+                format!("{operation} {}", row.requested_model)
+            };
+            put_bytes(&mut span, 5, name.as_bytes());
+            put_varint_field(&mut span, 6, KIND_SERVER);
+        } else {
+            put_bytes(&mut span, 5, record.name.as_bytes());
+            let kind = if record.name == "provider_attempt" {
+                KIND_CLIENT
+            } else {
+                KIND_INTERNAL
+            };
+            put_varint_field(&mut span, 6, kind);
+        }
+        put_fixed64_field(&mut span, 7, start);
+        put_fixed64_field(&mut span, 8, end);
+        if index == 0 {
+            root_attributes(&mut span, row, operation);
+        } else {
+            for (key, value) in &record.attributes {
+                put_attribute(&mut span, key, Value::Str(value));
+            }
+            if record.name == "provider_attempt" {
+                attempt_attributes(&mut span, record, operation);
+            }
+        }
+        if !record.status.is_empty() && record.status != "ok" {
+            let message = record
+                .attributes
+                .get("error.message")
+                .or_else(|| record.attributes.get("error"))
+                .map_or(record.status.as_str(), String::as_str);
+            let mut status = Vec::with_capacity(message.len() + 8);
+            put_bytes(&mut status, 2, message.as_bytes());
+            put_varint_field(&mut status, 3, STATUS_ERROR);
+            put_bytes(&mut span, 15, &status);
+        }
+        put_bytes(&mut encoded, 2, &span);
+    }
+    out.extend_from_slice(&encoded);
+    Some(row.spans.len())
+}
+
+fn root_attributes(span: &mut Vec<u8>, row: &Row, operation: &str) {
+    let texts = [
+        ("gen_ai.operation.name", operation),
+        ("gen_ai.system", row.provider.as_str()),
+        ("gen_ai.provider.name", row.provider.as_str()),
+        ("gen_ai.request.model", row.requested_model.as_str()),
+        ("gen_ai.response.model", row.model.as_str()),
+        ("http.request.method", row.method.as_str()),
+        ("url.path", row.path.as_str()),
+        ("error.type", row.error_code.as_str()),
+        ("session.id", row.session_id.as_str()),
+        ("user.id", row.user_id.as_str()),
+        ("floopy.request_id", row.request_id.as_str()),
+        ("floopy.organization", row.organization.as_str()),
+        ("floopy.project", row.project.as_str()),
+        ("floopy.cache.status", row.cache_status.as_str()),
+        ("floopy.cache.tier", row.cache_tier.as_str()),
+        ("floopy.firewall.verdict", row.firewall_verdict.as_str()),
+        ("floopy.session.name", row.session_name.as_str()),
+        ("floopy.session.path", row.session_path.as_str()),
+    ];
+    for (key, value) in texts {
+        if !value.is_empty() {
+            put_attribute(span, key, Value::Str(value));
+        }
+    }
+    put_attribute(span, "http.response.status_code", Value::Int(row.status));
+    put_attribute(span, "floopy.stream", Value::Bool(row.stream));
+    put_attribute(span, "floopy.fallback_used", Value::Bool(row.fallback_used));
+    if let Some(cost) = row.cost_usd {
+        put_attribute(span, "floopy.cost_usd", Value::Double(cost));
+    }
+    if let Some(ttft) = row.ttft_ms {
+        put_attribute(span, "floopy.ttft_ms", Value::Double(ttft));
+    }
+    if row.prompt_tokens != 0 || row.completion_tokens != 0 {
+        put_attribute(
+            span,
+            "gen_ai.usage.input_tokens",
+            Value::Int(row.prompt_tokens),
+        );
+        put_attribute(
+            span,
+            "gen_ai.usage.output_tokens",
+            Value::Int(row.completion_tokens),
+        );
+    }
+    if row.cached_tokens != 0 {
+        let key = "gen_ai.usage.cache_read.input_tokens";
+        put_attribute(span, key, Value::Int(row.cached_tokens));
+    }
+    if !row.finish_reason.is_empty() {
+        let key = "gen_ai.response.finish_reasons";
+        put_attribute(span, key, Value::StrArray(&row.finish_reason));
+    }
+    let mut key = String::new();
+    for (name, value) in &row.properties {
+        key.clear();
+        key.push_str("floopy.property.");
+        key.push_str(name);
+        put_attribute(span, &key, Value::Str(value));
+    }
+}
+
+fn attempt_attributes(span: &mut Vec<u8>, record: &SpanRow, operation: &str) {
+    put_attribute(span, "gen_ai.operation.name", Value::Str(operation));
+    if let Some(provider) = record.attributes.get("provider") {
+        put_attribute(span, "gen_ai.system", Value::Str(provider));
+        put_attribute(span, "gen_ai.provider.name", Value::Str(provider));
+    }
+    if let Some(model) = record.attributes.get("model") {
+        put_attribute(span, "gen_ai.request.model", Value::Str(model));
+    }
+}
+
+/// Lower- or upper-case hex of exactly N bytes, not all zero.
+fn hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let digits = text.as_bytes();
+    if digits.len() != N * 2 {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    out.iter().any(|&byte| byte != 0).then_some(out)
+}
+
+fn nibble(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A `KeyValue` as the span's (or resource's) attributes field 9.
+fn put_attribute(out: &mut Vec<u8>, key: &str, value: Value<'_>) {
+    let mut any = Vec::with_capacity(32);
+    match value {
+        Value::Str(text) => put_bytes(&mut any, 1, text.as_bytes()),
+        Value::Bool(flag) => put_varint_field(&mut any, 2, u64::from(flag)),
+        Value::Int(number) => put_varint_field(&mut any, 3, number as u64),
+        Value::Double(number) => {
+            put_tag(&mut any, 4, 1);
+            any.extend_from_slice(&number.to_le_bytes());
+        }
+        Value::StrArray(text) => {
+            let mut item = Vec::with_capacity(text.len() + 4);
+            put_bytes(&mut item, 1, text.as_bytes());
+            let mut array = Vec::with_capacity(item.len() + 4);
+            put_bytes(&mut array, 1, &item);
+            put_bytes(&mut any, 5, &array);
+        }
+    }
+    let mut pair = Vec::with_capacity(key.len() + any.len() + 8);
+    put_bytes(&mut pair, 1, key.as_bytes());
+    put_bytes(&mut pair, 2, &any);
+    put_bytes(out, 9, &pair);
+}
+
+fn put_tag(out: &mut Vec<u8>, field: u64, wire_type: u64) {
+    put_varint(out, (field << 3) | wire_type);
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn put_varint_field(out: &mut Vec<u8>, field: u64, value: u64) {
+    put_tag(out, field, 0);
+    put_varint(out, value);
+}
+
+fn put_fixed64_field(out: &mut Vec<u8>, field: u64, value: u64) {
+    put_tag(out, field, 1);
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+    put_tag(out, field, 2);
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROW: &str = r#"{"request_id":"req_0af7651916cd43dd8448eb211c80319c","status":200,
+        "path":"/v1/chat/completions","requested_model":"gpt-4o-mini","provider":"mock",
+        "prompt_tokens":3,"completion_tokens":5,"properties":{"env":"dev"},
+        "spans":[
+          {"span_id":"00f067aa0ba902b7","parent_id":"","name":"request","start_time":1.5,
+           "duration_ms":2.0,"status":"ok","attributes":{}},
+          {"span_id":"00f067aa0ba902b8","parent_id":"00f067aa0ba902b7",
+           "name":"provider_attempt","start_time":1.5,"duration_ms":1.0,"status":"error",
+           "attributes":{"provider":"mock","model":"m","error":"PROVIDER_ERROR"}}]}"#;
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
+    }
+
+    #[test]
+    fn a_row_becomes_its_spans_under_the_resource_and_scope() {
+        let encoded = export_request(&[ROW.as_bytes()], b"\x0a\x00", b"\x0a\x06floopy");
+        assert_eq!((encoded.spans, encoded.skipped), (2, 0));
+        let body = &encoded.body;
+        let trace_id = hex::<16>("0af7651916cd43dd8448eb211c80319c").unwrap();
+        assert!(contains(body, &trace_id));
+        assert!(contains(body, b"chat gpt-4o-mini"));
+        assert!(contains(body, b"gen_ai.usage.output_tokens"));
+        assert!(contains(body, b"floopy.property.env"));
+        assert!(contains(body, b"PROVIDER_ERROR"));
+        assert!(contains(body, b"\x0a\x06floopy"));
+    }
+
+    #[test]
+    fn bad_rows_and_ids_are_skipped_and_counted() {
+        let zero_span = ROW.replace("00f067aa0ba902b8", "0000000000000000");
+        let short_id = ROW.replace(
+            "00f067aa0ba902b7\",\"parent_id\":\"\"",
+            "abc\",\"parent_id\":\"\"",
+        );
+        let rows = [
+            b"not json".to_vec(),
+            zero_span.into_bytes(),
+            short_id.into_bytes(),
+        ];
+        let encoded = export_request(&rows, b"", b"");
+        assert_eq!((encoded.spans, encoded.skipped), (0, 3));
+    }
+
+    #[test]
+    fn hex_ids_are_checked() {
+        assert_eq!(hex::<2>("0aFF"), Some([0x0a, 0xff]));
+        assert_eq!(hex::<2>("0000"), None);
+        assert_eq!(hex::<2>("0a"), None);
+        assert_eq!(hex::<2>("0g00"), None);
+    }
+
+    #[test]
+    fn varints_are_little_endian_base_128() {
+        let mut out = Vec::new();
+        put_varint(&mut out, 300);
+        assert_eq!(out, [0xac, 0x02]);
+        out.clear();
+        put_varint(&mut out, u64::MAX);
+        assert_eq!(out.len(), 10);
+    }
+}
