@@ -1,7 +1,8 @@
 //! The header extractor. Input: one header per line, `name:value` split at the first colon.
 //! Invariants: no panic; a header the gateway reads whose value is too long, holds a control
 //! character or is not UTF-8 is refused, never dropped; what is extracted is trimmed, within
-//! the limits, and free of control characters.
+//! the limits, and free of control characters. Helicone's aliases are read too, and a Floopy
+//! header wins over its alias.
 
 use floopy_core::headers::{FloopyHeaders, HeaderExtractor};
 
@@ -39,6 +40,19 @@ const READ_FLOOPY: &[&str] = &[
     "cache-seed",
     "cache-bucket-max-size",
     "cache-ignore-keys",
+    "llm-security-enabled",
+];
+
+/// Helicone's names with a Floopy equivalent, after `helicone-`.
+const READ_HELICONE: &[&str] = &[
+    "session-id",
+    "session-name",
+    "session-path",
+    "user-id",
+    "fallback",
+    "cache-enabled",
+    "cache-seed",
+    "cache-bucket-max-size",
     "llm-security-enabled",
 ];
 
@@ -80,6 +94,8 @@ const VALUES: &[&str] = &[
 const DICTIONARY: &[&[u8]] = &[
     b"floopy-",
     b"x-floopy-",
+    b"helicone-",
+    b"Helicone-Auth",
     b"property-",
     b"FLOOPY-PROPERTY-",
     b"cache-control",
@@ -103,8 +119,13 @@ const DICTIONARY: &[&[u8]] = &[
 fn generate(rng: &mut Rng) -> Vec<u8> {
     let mut out = Vec::new();
     for _ in 0..rng.small(12) {
-        let name = match rng.below(4) {
+        let name = match rng.below(6) {
             0 => rng.pick(READ_STANDARD).to_string(),
+            4 => format!(
+                "helicone-{}",
+                rng.pick(&["property-team", "property-", "auth", "ratelimit-policy"])
+            ),
+            5 => format!("Helicone-{}", rng.pick(READ_HELICONE)),
             1 => format!(
                 "floopy-property-{}",
                 rng.pick(&["team", "Team", "", "a b", "x"])
@@ -182,10 +203,13 @@ fn is_read(name: &[u8]) -> bool {
     let floopy = name
         .strip_prefix("floopy-")
         .or_else(|| name.strip_prefix("x-floopy-"));
-    match floopy {
-        Some(rest) => rest.starts_with("property-") || READ_FLOOPY.contains(&rest),
-        None => READ_STANDARD.contains(&name.as_str()),
+    if let Some(rest) = floopy {
+        return rest.starts_with("property-") || READ_FLOOPY.contains(&rest);
     }
+    if let Some(rest) = name.strip_prefix("helicone-") {
+        return rest.starts_with("property-") || READ_HELICONE.contains(&rest);
+    }
+    READ_STANDARD.contains(&name.as_str())
 }
 
 fn is_bad(value: &[u8], max_len: usize) -> bool {
@@ -253,16 +277,20 @@ fn assert_clean(text: &str, extractor: &HeaderExtractor) {
 }
 
 /// The headers read as plain text, and the lists, against a plain reading of the pairs: the
-/// last value counts (an empty one clears), list items add up.
+/// last value counts (an empty one clears), list items add up; Helicone's alias only where
+/// the Floopy header left nothing.
 fn check_plain_fields(headers: &FloopyHeaders, pairs: &[(&[u8], &[u8])]) {
-    let values = |wanted: &str| -> Vec<&str> {
+    let named = |wanted: &str, helicone: bool| -> Vec<&str> {
         pairs
             .iter()
             .filter(|(name, _)| {
                 let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-                let rest = name
-                    .strip_prefix("floopy-")
-                    .or_else(|| name.strip_prefix("x-floopy-"));
+                let rest = if helicone {
+                    name.strip_prefix("helicone-")
+                } else {
+                    name.strip_prefix("floopy-")
+                        .or_else(|| name.strip_prefix("x-floopy-"))
+                };
                 rest == Some(wanted)
             })
             .map(|(_, value)| {
@@ -272,11 +300,18 @@ fn check_plain_fields(headers: &FloopyHeaders, pairs: &[(&[u8], &[u8])]) {
             })
             .collect()
     };
-    let last = |wanted| {
-        values(wanted)
+    let last_of = |wanted: &str, helicone: bool| {
+        named(wanted, helicone)
             .last()
             .filter(|value| !value.is_empty())
             .map(|value| value.to_string())
+    };
+    let last = |wanted: &str| {
+        let floopy = last_of(wanted, false);
+        match READ_HELICONE.contains(&wanted) {
+            true => floopy.or_else(|| last_of(wanted, true)),
+            false => floopy,
+        }
     };
     let fields = [
         ("session-id", &headers.session_id),
@@ -291,8 +326,8 @@ fn check_plain_fields(headers: &FloopyHeaders, pairs: &[(&[u8], &[u8])]) {
     for (name, extracted) in fields {
         assert_eq!(*extracted, last(name), "floopy-{name}");
     }
-    let items = |wanted| -> Vec<String> {
-        values(wanted)
+    let items_of = |wanted: &str, helicone: bool| -> Vec<String> {
+        named(wanted, helicone)
             .iter()
             .flat_map(|value| value.split(','))
             .map(str::trim)
@@ -300,7 +335,15 @@ fn check_plain_fields(headers: &FloopyHeaders, pairs: &[(&[u8], &[u8])]) {
             .map(str::to_owned)
             .collect()
     };
-    assert_eq!(headers.fallbacks, items("fallback"), "floopy-fallback");
+    let items = |wanted: &str| items_of(wanted, false);
+    let mut fallbacks = items("fallback");
+    if fallbacks.is_empty() {
+        fallbacks = items_of("fallback", true);
+    }
+    assert_eq!(
+        headers.fallbacks, fallbacks,
+        "floopy-fallback, else helicone-fallback"
+    );
     assert_eq!(
         headers.cache_ignore_keys,
         items("cache-ignore-keys"),
