@@ -263,3 +263,23 @@ def test_unknown_env_variables_are_reported_not_fatal() -> None:
     reports = unknown_env_variables(settings, env)
     assert len(reports) == 2
     assert reports[1].startswith("FLOOPY_WROKERS is not a setting") and "WORKERS" in reports[1]
+
+
+def test_the_trace_export_settings_load_from_the_environment_and_show_masked() -> None:
+    from floopy.settings import load_settings
+    from floopy.settings.display import masked_settings
+
+    settings = load_settings(
+        {
+            "FLOOPY_OTEL_ENDPOINT": "https://user:pw@collector.example:4318",
+            "FLOOPY_OTEL_HEADERS": '{"x-api-key": "secret-value"}',
+            "FLOOPY_OTEL_QUEUE_SIZE": "10",
+        }
+    )
+    assert settings.otel_headers == {"x-api-key": "secret-value"}
+    assert settings.otel_queue_size == 10
+    shown = masked_settings(settings)
+    assert shown["OTEL_HEADERS"] == {"x-api-key": "***"}
+    assert "pw" not in shown["OTEL_ENDPOINT"]
+    with pytest.raises(SettingsError, match="OTEL_ENDPOINT"):
+        load_settings({"FLOOPY_OTEL_ENDPOINT": "collector:4318"})

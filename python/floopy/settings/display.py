@@ -1,8 +1,8 @@
 """Settings as operators see them (``floopy settings check``, start-up output): secrets masked.
 
 What counts as a secret: a password in a URL, URL query values whose name suggests a
-credential (some vendors take the key as ``?key=``), and every provider header value, since
-extra headers are where vendor credentials go. API keys appear only as hashes anyway.
+credential (some vendors take the key as ``?key=``), and every provider and OTEL_HEADERS
+header value, since extra headers are where vendor credentials go. API keys appear only as hashes anyway.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
     for provider in plain["providers"].values():
         provider["base_url"] = mask_url(provider["base_url"])
         provider["headers"] = dict.fromkeys(provider["headers"], MASK)
-    for field in ("clickhouse_url", "qdrant_url", "redis_url"):
+    plain["otel_headers"] = dict.fromkeys(plain["otel_headers"], MASK)
+    for field in ("clickhouse_url", "qdrant_url", "redis_url", "otel_endpoint"):
         if plain[field] is not None:
             plain[field] = mask_url(plain[field])
     return {name.upper(): value for name, value in plain.items()}
