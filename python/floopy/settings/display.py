@@ -2,7 +2,8 @@
 
 What counts as a secret: a password in a URL, URL query values whose name suggests a
 credential (some vendors take the key as ``?key=``), and every provider and OTEL_HEADERS
-header value, since extra headers are where vendor credentials go. API keys appear only as hashes anyway.
+header value, since extra headers are where vendor credentials go. API keys appear only as
+hashes anyway.
 """
 
 from __future__ import annotations
