@@ -207,13 +207,14 @@ class RequestLog:
 
 def observe(metrics: Metrics, record: RequestRecord) -> None:
     """The request's latencies, tokens and cost into the ``/metrics`` histograms and
-    counters. Upstream time is every provider attempt's span and, for a stream, the relay
-    after its first event (the gateway waits on the provider there); the overhead is the
-    rest of the request's duration."""
+    counters. Upstream time is every provider attempt's span and, for a stream from a
+    provider, the relay after its first event (the gateway waits on the provider there); the
+    overhead is the rest of the request's duration."""
     upstream_ms = 0.0
+    relayed = record.stream and record.cache_status != "HIT"  # a hit replays, no provider
     for span in record.spans:
         name = span.name
-        if name == "provider_attempt" or (record.stream and name == "respond"):
+        if name == "provider_attempt" or (relayed and name == "respond"):
             upstream_ms += span.duration_ms
     latency_ms = record.latency_ms
     status = record.status
