@@ -9,6 +9,7 @@
 //! try, every other span INTERNAL with the log's attributes. A row that is not valid JSON of
 //! that shape, or whose ids are not hex of the W3C sizes, is skipped and counted.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -19,37 +20,38 @@ const KIND_CLIENT: u64 = 3;
 const STATUS_ERROR: u64 = 2;
 
 #[derive(Deserialize)]
-struct Row {
-    request_id: String,
-    #[serde(default)]
-    organization: String,
-    #[serde(default)]
-    project: String,
-    #[serde(default)]
-    user_id: String,
-    #[serde(default)]
-    session_id: String,
-    #[serde(default)]
-    session_name: String,
-    #[serde(default)]
-    session_path: String,
-    #[serde(default)]
-    properties: BTreeMap<String, String>,
-    #[serde(default)]
-    method: String,
-    #[serde(default)]
-    path: String,
-    #[serde(default)]
-    requested_model: String,
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    provider: String,
+struct Row<'a> {
+    #[serde(borrow)]
+    request_id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    organization: Cow<'a, str>,
+    #[serde(default, borrow)]
+    project: Cow<'a, str>,
+    #[serde(default, borrow)]
+    user_id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    session_id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    session_name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    session_path: Cow<'a, str>,
+    #[serde(default, borrow)]
+    properties: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    #[serde(default, borrow)]
+    method: Cow<'a, str>,
+    #[serde(default, borrow)]
+    path: Cow<'a, str>,
+    #[serde(default, borrow)]
+    requested_model: Cow<'a, str>,
+    #[serde(default, borrow)]
+    model: Cow<'a, str>,
+    #[serde(default, borrow)]
+    provider: Cow<'a, str>,
     #[serde(default)]
     fallback_used: bool,
     status: i64,
-    #[serde(default)]
-    error_code: String,
+    #[serde(default, borrow)]
+    error_code: Cow<'a, str>,
     ttft_ms: Option<f64>,
     #[serde(default)]
     prompt_tokens: i64,
@@ -58,31 +60,34 @@ struct Row {
     #[serde(default)]
     cached_tokens: i64,
     cost_usd: Option<f64>,
-    #[serde(default)]
-    cache_status: String,
-    #[serde(default)]
-    cache_tier: String,
-    #[serde(default)]
-    firewall_verdict: String,
+    #[serde(default, borrow)]
+    cache_status: Cow<'a, str>,
+    #[serde(default, borrow)]
+    cache_tier: Cow<'a, str>,
+    #[serde(default, borrow)]
+    firewall_verdict: Cow<'a, str>,
     #[serde(default)]
     stream: bool,
-    #[serde(default)]
-    finish_reason: String,
-    spans: Vec<SpanRow>,
+    #[serde(default, borrow)]
+    finish_reason: Cow<'a, str>,
+    #[serde(borrow)]
+    spans: Vec<SpanRow<'a>>,
 }
 
 #[derive(Deserialize)]
-struct SpanRow {
-    span_id: String,
-    #[serde(default)]
-    parent_id: String,
-    name: String,
+struct SpanRow<'a> {
+    #[serde(borrow)]
+    span_id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    parent_id: Cow<'a, str>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
     start_time: f64,
     duration_ms: f64,
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    attributes: BTreeMap<String, String>,
+    #[serde(default, borrow)]
+    status: Cow<'a, str>,
+    #[serde(default, borrow)]
+    attributes: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
 }
 
 /// An attribute value, as `AnyValue` holds it.
@@ -147,7 +152,7 @@ fn add_request(out: &mut Vec<u8>, row: &Row) -> Option<usize> {
     let trace_hex = root
         .attributes
         .get("trace_id")
-        .map(String::as_str)
+        .map(|value| value.as_ref())
         .unwrap_or_else(|| {
             row.request_id
                 .get(row.request_id.len().saturating_sub(32)..)
@@ -200,7 +205,7 @@ fn add_request(out: &mut Vec<u8>, row: &Row) -> Option<usize> {
                 .attributes
                 .get("error.message")
                 .or_else(|| record.attributes.get("error"))
-                .map_or(record.status.as_str(), String::as_str);
+                .map_or(record.status.as_ref(), |message| message.as_ref());
             let mut status = Vec::with_capacity(message.len() + 8);
             put_bytes(&mut status, 2, message.as_bytes());
             put_varint_field(&mut status, 3, STATUS_ERROR);
@@ -215,23 +220,23 @@ fn add_request(out: &mut Vec<u8>, row: &Row) -> Option<usize> {
 fn root_attributes(span: &mut Vec<u8>, row: &Row, operation: &str) {
     let texts = [
         ("gen_ai.operation.name", operation),
-        ("gen_ai.system", row.provider.as_str()),
-        ("gen_ai.provider.name", row.provider.as_str()),
-        ("gen_ai.request.model", row.requested_model.as_str()),
-        ("gen_ai.response.model", row.model.as_str()),
-        ("http.request.method", row.method.as_str()),
-        ("url.path", row.path.as_str()),
-        ("error.type", row.error_code.as_str()),
-        ("session.id", row.session_id.as_str()),
-        ("user.id", row.user_id.as_str()),
-        ("floopy.request_id", row.request_id.as_str()),
-        ("floopy.organization", row.organization.as_str()),
-        ("floopy.project", row.project.as_str()),
-        ("floopy.cache.status", row.cache_status.as_str()),
-        ("floopy.cache.tier", row.cache_tier.as_str()),
-        ("floopy.firewall.verdict", row.firewall_verdict.as_str()),
-        ("floopy.session.name", row.session_name.as_str()),
-        ("floopy.session.path", row.session_path.as_str()),
+        ("gen_ai.system", row.provider.as_ref()),
+        ("gen_ai.provider.name", row.provider.as_ref()),
+        ("gen_ai.request.model", row.requested_model.as_ref()),
+        ("gen_ai.response.model", row.model.as_ref()),
+        ("http.request.method", row.method.as_ref()),
+        ("url.path", row.path.as_ref()),
+        ("error.type", row.error_code.as_ref()),
+        ("session.id", row.session_id.as_ref()),
+        ("user.id", row.user_id.as_ref()),
+        ("floopy.request_id", row.request_id.as_ref()),
+        ("floopy.organization", row.organization.as_ref()),
+        ("floopy.project", row.project.as_ref()),
+        ("floopy.cache.status", row.cache_status.as_ref()),
+        ("floopy.cache.tier", row.cache_tier.as_ref()),
+        ("floopy.firewall.verdict", row.firewall_verdict.as_ref()),
+        ("floopy.session.name", row.session_name.as_ref()),
+        ("floopy.session.path", row.session_path.as_ref()),
     ];
     for (key, value) in texts {
         if !value.is_empty() {
@@ -309,29 +314,46 @@ fn nibble(digit: u8) -> Option<u8> {
     }
 }
 
-/// A `KeyValue` as the span's (or resource's) attributes field 9.
+/// A `KeyValue` as the span's (or resource's) attributes field 9, written in place: the
+/// lengths are worked out first, so no buffer is built per attribute.
 fn put_attribute(out: &mut Vec<u8>, key: &str, value: Value<'_>) {
-    let mut any = Vec::with_capacity(32);
+    let any_len = match &value {
+        Value::Str(text) => field_len(text.len()),
+        Value::Bool(_) => 2,
+        Value::Int(number) => 1 + varint_len(*number as u64),
+        Value::Double(_) => 9,
+        Value::StrArray(text) => field_len(field_len(field_len(text.len()))),
+    };
+    put_tag(out, 9, 2);
+    put_varint(out, (field_len(key.len()) + field_len(any_len)) as u64);
+    put_bytes(out, 1, key.as_bytes());
+    put_tag(out, 2, 2);
+    put_varint(out, any_len as u64);
     match value {
-        Value::Str(text) => put_bytes(&mut any, 1, text.as_bytes()),
-        Value::Bool(flag) => put_varint_field(&mut any, 2, u64::from(flag)),
-        Value::Int(number) => put_varint_field(&mut any, 3, number as u64),
+        Value::Str(text) => put_bytes(out, 1, text.as_bytes()),
+        Value::Bool(flag) => put_varint_field(out, 2, u64::from(flag)),
+        Value::Int(number) => put_varint_field(out, 3, number as u64),
         Value::Double(number) => {
-            put_tag(&mut any, 4, 1);
-            any.extend_from_slice(&number.to_le_bytes());
+            put_tag(out, 4, 1);
+            out.extend_from_slice(&number.to_le_bytes());
         }
         Value::StrArray(text) => {
-            let mut item = Vec::with_capacity(text.len() + 4);
-            put_bytes(&mut item, 1, text.as_bytes());
-            let mut array = Vec::with_capacity(item.len() + 4);
-            put_bytes(&mut array, 1, &item);
-            put_bytes(&mut any, 5, &array);
+            put_tag(out, 5, 2);
+            put_varint(out, field_len(field_len(text.len())) as u64);
+            put_tag(out, 1, 2);
+            put_varint(out, field_len(text.len()) as u64);
+            put_bytes(out, 1, text.as_bytes());
         }
     }
-    let mut pair = Vec::with_capacity(key.len() + any.len() + 8);
-    put_bytes(&mut pair, 1, key.as_bytes());
-    put_bytes(&mut pair, 2, &any);
-    put_bytes(out, 9, &pair);
+}
+
+/// The bytes of a length-delimited field with a one-byte tag and `len` bytes of payload.
+fn field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+fn varint_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn put_tag(out: &mut Vec<u8>, field: u64, wire_type: u64) {
@@ -418,6 +440,25 @@ mod tests {
         assert_eq!(hex::<2>("0000"), None);
         assert_eq!(hex::<2>("0a"), None);
         assert_eq!(hex::<2>("0g00"), None);
+    }
+
+    #[test]
+    fn varint_lengths_match_what_is_written() {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            put_varint(&mut out, value);
+            assert_eq!(varint_len(value), out.len(), "{value}");
+        }
     }
 
     #[test]
