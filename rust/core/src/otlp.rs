@@ -170,7 +170,7 @@ fn add_request(out: &mut Vec<u8>, row: &Row) -> Option<usize> {
             put_bytes(&mut span, 4, &hex::<8>(&record.parent_id)?);
         }
         let start = (record.start_time * 1e9) as u64;
-        let end = start + (record.duration_ms * 1e6).max(0.0) as u64;
+        let end = start.saturating_add((record.duration_ms * 1e6).max(0.0) as u64);
         if index == 0 {
             let name = if row.requested_model.is_empty() {
                 operation.to_owned()
@@ -432,6 +432,17 @@ mod tests {
         ];
         let encoded = export_request(&rows, b"", b"");
         assert_eq!((encoded.spans, encoded.skipped), (0, 3));
+    }
+
+    #[test]
+    fn out_of_range_times_and_counts_do_not_panic() {
+        let row = ROW
+            .replace("\"start_time\":1.5", "\"start_time\":1e300")
+            .replace("\"duration_ms\":1.0", "\"duration_ms\":1e300")
+            .replace("\"prompt_tokens\":3", "\"prompt_tokens\":-3");
+        assert!(row.contains("1e300,\"duration_ms\":1e300") && row.contains(":-3"));
+        let encoded = export_request(&[row.as_bytes()], b"", b"");
+        assert_eq!((encoded.spans, encoded.skipped), (2, 0));
     }
 
     #[test]
