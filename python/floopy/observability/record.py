@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # A sink is a kind of journal file, and the table the log store inserts its lines into. A
 # request is one line, its spans inside, inserted into ``request_rows``, whose views fill
-# ``requests`` and ``spans`` (migration 0014). ``traces`` (one line of spans per request,
+# ``requests`` and ``spans`` (migration 0012). ``traces`` (one line of spans per request,
 # expanded into ``spans``) is what versions before that wrote beside each request line: the
 # store still takes such files, and workers no longer write them.
 REQUESTS, TRACES, BREAKER_EVENTS = "requests", "traces", "circuit_breaker_events"
