@@ -161,8 +161,21 @@ def apply_retention(store: LogStore, settings: Settings, progress: Progress) -> 
         "spans": settings.log_spans_ttl_days,
         "circuit_breaker_events": settings.log_breaker_events_ttl_days,
         "requests_by_minute": settings.log_rollups_ttl_days,
+        "requests_by_hour": settings.log_rollups_ttl_days,
+        "requests_by_user_hour": settings.log_rollups_ttl_days,
+        "requests_by_user_day": settings.log_rollups_ttl_days,
+        "requests_by_property_hour": settings.log_rollups_ttl_days,
+        "requests_by_session_day": settings.log_rollups_ttl_days,
     }
-    time_column = {"spans": "toDateTime(start_time)", "requests_by_minute": "minute"}
+    time_column = {
+        "spans": "toDateTime(start_time)",
+        "requests_by_minute": "minute",
+        "requests_by_hour": "hour",
+        "requests_by_user_hour": "hour",
+        "requests_by_user_day": "day",
+        "requests_by_property_hour": "hour",
+        "requests_by_session_day": "day",
+    }
     for table, days in wanted.items():
         create = str(store.command(f"SHOW CREATE TABLE {store.table(table)}"))
         current = _TABLE_TTL.search(create.replace("\\n", "\n"))
