@@ -17,6 +17,7 @@ import http.cookiejar
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -492,3 +493,26 @@ def test_failed_logins_are_throttled(site: Site) -> None:
     client = Client(site.url)
     statuses = [client.login("throttled-user", "wrong-password") for _ in range(6)]
     assert statuses == [401] * 5 + [429]
+
+
+def test_a_login_outlives_a_restart_of_the_store_process(site: Site) -> None:
+    """Last in this module: it kills the store process (the gateway starts another)."""
+    client = Client(site.url)
+    assert client.login("alice") == 303
+    assert client.get("/api/me")["user"] == "alice"
+    status_file = site.settings.parent / "data" / "store" / "status.json"
+    wait_for(status_file.exists, "the store's status", timeout=30)
+    first = int(json.loads(status_file.read_text())["pid"])
+    os.kill(first, signal.SIGKILL)
+
+    def restarted() -> bool:
+        try:
+            pid = int(json.loads(status_file.read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            return False
+        return pid != first and Client(site.url).status("/api/me") == 401
+
+    wait_for(restarted, "a new store process serving the dashboard", timeout=60)
+    assert client.get("/api/me")["user"] == "alice"
+    assert client.status("/logout", b"") == 303
+    assert client.status("/api/me") == 401

@@ -63,8 +63,7 @@ def totals(store: LogStore) -> dict[str, tuple[int, float]]:
             "SELECT count(), sum(cost_usd) FROM {db}.requests WHERE session_id != ''"
         ),
         "raw per property": (
-            "SELECT sum(length(properties)), sum(length(properties) * cost_usd) "
-            "FROM {db}.requests"
+            "SELECT sum(length(properties)), sum(length(properties) * cost_usd) FROM {db}.requests"
         ),
         "minute": "SELECT sum(requests), sum(cost_usd) FROM {db}.requests_by_minute",
         "hour": "SELECT sum(requests), sum(cost_usd) FROM {db}.requests_by_hour",

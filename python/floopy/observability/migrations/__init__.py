@@ -133,8 +133,7 @@ def backfill(store: LogStore, sql: str, progress: Progress) -> int:
     target, source = found["target"], found["source"]
     scratch = f"{target}_backfill"
     months = [
-        str(row[0])
-        for row in store.rows(f"SELECT DISTINCT _partition_id FROM {source} ORDER BY 1")
+        str(row[0]) for row in store.rows(f"SELECT DISTINCT _partition_id FROM {source} ORDER BY 1")
     ]
     store.command(f"DROP TABLE IF EXISTS {scratch}")
     store.command(f"CREATE TABLE {scratch} AS {target}")
