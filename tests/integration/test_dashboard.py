@@ -151,6 +151,7 @@ def traffic(site: Site) -> Traffic:
                 "floopy-session-name": "Trip planning",
                 "floopy-session-path": f"/step/{n}",
                 "floopy-property-feature": "summarize" if n < 3 else "chat",
+                "user-agent": f"trip-planner/{n}.0",
             },
         )
         for n in (1, 2, 3)
@@ -347,8 +348,25 @@ def test_the_requests_page_and_the_detail_panel(
     text = panel.inner_text()
     assert traffic.turns[0] in text
     assert "turn 1 of the trip plan" in text  # the conversation
-    for heading in ("Tokens and cost", "Latency per stage", "Trace", "Events", "Properties"):
+    for heading in (
+        "Tokens and cost",
+        "Latency per stage",
+        "Trace",
+        "Events",
+        "Headers",
+        "Properties",
+    ):
         assert heading in text
+    headers = {
+        row.locator("td").nth(0).inner_text(): row.locator("td").nth(1).inner_text()
+        for row in panel.locator("table.headers tbody tr").all()
+    }
+    assert headers["user-agent"] == "trip-planner/1.0"  # the headers that were logged
+    assert headers["floopy-session-name"] == "Trip planning"
+    assert headers["floopy-session-path"] == "/step/1"
+    assert headers["floopy-property-feature"] == "summarize"
+    assert headers["x-forwarded-for (else the peer address)"] == "127.0.0.1"
+    assert TEST_KEY not in text and "authorization" not in {h.lower() for h in headers}
     assert panel.locator(".waterfall li").count() >= 3  # the request and its stages
     assert "provider_attempt" in text and "summarize" in text
     assert "/sessions?id=trip-1" in (
@@ -489,14 +507,9 @@ def test_export_streams_the_filtered_list_as_jsonl_and_csv(site: Site, traffic: 
 
 # Last: the throttle counts failures per client address too, and every test here logs in
 # from 127.0.0.1.
-def test_failed_logins_are_throttled(site: Site) -> None:
-    client = Client(site.url)
-    statuses = [client.login("throttled-user", "wrong-password") for _ in range(6)]
-    assert statuses == [401] * 5 + [429]
-
-
 def test_a_login_outlives_a_restart_of_the_store_process(site: Site) -> None:
-    """Last in this module: it kills the store process (the gateway starts another)."""
+    """Near the end: it kills the store process (the gateway starts another); only the
+    throttling test, which reads no rows, follows."""
     client = Client(site.url)
     assert client.login("alice") == 303
     assert client.get("/api/me")["user"] == "alice"
@@ -516,3 +529,9 @@ def test_a_login_outlives_a_restart_of_the_store_process(site: Site) -> None:
     assert client.get("/api/me")["user"] == "alice"
     assert client.status("/logout", b"") == 303
     assert client.status("/api/me") == 401
+
+
+def test_failed_logins_are_throttled(site: Site) -> None:
+    client = Client(site.url)
+    statuses = [client.login("throttled-user", "wrong-password") for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
