@@ -41,6 +41,7 @@ PAGE = 50
 MAX_PAGE = 1000
 LIST_LIMIT = 100  # rows of the aggregate tables (users, sessions, property values)
 SESSION_TURNS = 500
+SPAN_SLACK_MS = 60_000  # spans looked for this long before and after their request
 
 # The requests list: columns shown per row.
 LIST_COLUMNS = (
@@ -291,11 +292,19 @@ class Pages:
         if not found:
             return None
         row = found[0]
+        # By the spans' primary key; the request's time keeps the read to its month's parts.
+        started = int(row["time"].timestamp() * 1000)
         spans = self.rows(
             "SELECT span_id, parent_id, name, start_time, duration_ms, status, attributes "
             f"FROM {self.table('spans')} WHERE request_id = {{id:String}} "
+            "AND start_time >= fromUnixTimestamp64Milli({start:Int64}, 'UTC') "
+            "AND start_time <= fromUnixTimestamp64Milli({end:Int64}, 'UTC') "
             "ORDER BY start_time, span_id LIMIT 1000",
-            {"id": request_id},
+            {
+                "id": request_id,
+                "start": started - SPAN_SLACK_MS,
+                "end": started + int(row["latency_ms"]) + SPAN_SLACK_MS,
+            },
         )
         providers = sorted(
             {s["attributes"].get("provider", "") for s in spans} - {""} | {row["provider"]} - {""}
