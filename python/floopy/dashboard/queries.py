@@ -4,10 +4,10 @@ return, and the pages render the same.
 Overview, Users, Properties and the Sessions list read the rollups (migrations 0004, 0010
 and 0012) whenever the filters set are dimensions of the rollup; a filter that is not (a
 custom property on the Users page, say) makes that page read the raw rows instead, with the
-same answer's shape. Overview and Users read a coarse rollup (per hour, per day) for the
-whole hours or days inside the range and the fine one (per minute, per hour) for its edges,
-so a week costs a few thousand rows, not one per request; Overview's totals, breakdowns and
-chart come from one scan (``GROUPING SETS``). The Sessions list finds the page's sessions
+same answer's shape. Overview reads the hourly rollup for the whole hours inside the range
+and the per-minute one for its edges, so a week costs a few thousand rows, not one per
+request; its totals, breakdowns and chart come from one round trip (``GROUPING SETS``).
+Users beyond two days read the daily per-user rollup. The Sessions list finds the page's sessions
 from their sort value alone, then reads names and users for those only. The request list
 pages by cursor (the last row's sort value and id), so a page deep in millions of rows costs
 what the first one does; a request's detail is read by its primary key.
@@ -68,6 +68,7 @@ USER_COLUMNS = {
     "project": "project = {}",
     "user": "user_id = {}",
 }
+USER_DAY_COLUMNS = {"organization": "organization = {}", "user": "user_id = {}"}
 PROPERTY_COLUMNS = {"organization": "organization = {}", "project": "project = {}"}
 SESSION_COLUMNS = {
     "organization": "organization = {}",
@@ -83,18 +84,14 @@ class Tier:
     table: str
     time_column: str
     seconds: int
-    date: bool = False  # the time column is a Date
 
 
 MINUTE = Tier("requests_by_minute", "minute", 60)
 HOUR = Tier("requests_by_hour", "hour", 3600)
-USER_HOUR = Tier("requests_by_user_hour", "hour", 3600)
-USER_DAY = Tier("requests_by_user_day", "day", 86400, date=True)
 OVERVIEW_COLUMNS = (
     "organization, project, model, provider, requests, errors, cost_usd, prompt_tokens, "
     "completion_tokens, total_tokens, latency_ms"
 )
-USER_ROLLUP_COLUMNS = "user_id, requests, errors, cost_usd, total_tokens, last_seen"
 USER_MEASURES = (
     "sum(requests) AS requests, sum(errors) AS errors, sum(cost_usd) AS cost, "
     "sum(total_tokens) AS total_tokens, max(last_seen) AS last_seen"
@@ -148,8 +145,6 @@ class Pages:
         parts = []
         for tier, low, high in tier_ranges(filters.start, filters.end, fine, coarse):
             bounds = [f"toDateTime({sql.bind(edge, 'UInt32')}, 'UTC')" for edge in (low, high)]
-            if tier.date:
-                bounds = [f"toDate({bound})" for bound in bounds]
             column = tier.time_column
             parts.append(
                 f"SELECT toDateTime({column}, 'UTC') AS at, {columns} "
@@ -483,12 +478,21 @@ class Pages:
     def _user_source(self, sql: Sql, filters: Filters, scope: Scope) -> tuple[str, str]:
         """Where the Users pages read (``rollup`` or ``rows``), as a subquery of rows with
         ``at``, ``user_id`` and the measures, under the conditions ``sql`` holds and these
-        filters. Ranges beyond two days (charted per day) read the daily rollup for their
-        whole days."""
+        filters. Ranges beyond two days (charted per day) read the daily rollup from the
+        start of their first day, unless filtered by project; others the hourly one."""
+        columns = "user_id, requests, errors, cost_usd, total_tokens, last_seen"
+        if fits(filters, USER_DAY_COLUMNS) and trend_bucket(filters) == 86400:
+            rollup_conditions(sql, filters, scope, "day", "toDate", USER_DAY_COLUMNS)
+            return "rollup", (
+                f"(SELECT toDateTime(day, 'UTC') AS at, {columns} "
+                f"FROM {self.table('requests_by_user_day')} WHERE {sql.clause()})"
+            )
         if fits(filters, USER_COLUMNS):
-            dimension_conditions(sql, filters, scope, USER_COLUMNS)
-            coarse = USER_DAY if trend_bucket(filters) % USER_DAY.seconds == 0 else None
-            return "rollup", self.tiered(sql, filters, USER_HOUR, coarse, USER_ROLLUP_COLUMNS)
+            rollup_conditions(sql, filters, scope, "hour", "toStartOfHour", USER_COLUMNS)
+            return "rollup", (
+                f"(SELECT hour AS at, {columns} "
+                f"FROM {self.table('requests_by_user_hour')} WHERE {sql.clause()})"
+            )
         raw_conditions(sql, filters, scope)
         sql.where("user_id != ''")
         return "rows", (

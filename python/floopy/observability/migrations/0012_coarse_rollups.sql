@@ -1,9 +1,9 @@
 -- Coarser rollups for long ranges. At a few thousand requests an hour spread over many
 -- models, projects and end users, the per-minute rollup (0004) and the per-user hourly one
 -- (0010) hold nearly a row per request: a week of them is as much to read as the raw rows.
--- Per hour (overview) and per day (users) they are 60 and 24 times smaller; a page reads them
--- for the whole hours or days inside its range and the finer rollup for the edges, so its
--- answer is what the finer rollup alone would give. Each is filled from here on by its
+-- Per hour, Overview reads the one for the whole hours inside its range and the per-minute
+-- one for the edges, so its answer is what the minute rollup alone would give; per day, the
+-- Users pages read the other for ranges beyond two days (charted per day). Each is filled from here on by its
 -- materialized view, and once from the finer rollup (which keeps the rollups' retention,
 -- older than the raw rows may be): a backfill a month at a time, each month replacing that
 -- month (migrations/__init__.py), so running it again counts nothing twice.
@@ -71,11 +71,13 @@ FROM $db.requests_by_minute
 WHERE $partition
 GROUP BY hour, organization, project, model, provider;
 
+-- Per end user and day, across projects (a Users page filtered by project reads the hourly
+-- rollup): an end user mostly sticks to an organization, so this holds about a row per user
+-- and day. Ordered by user, so one user's days are read together.
 CREATE TABLE IF NOT EXISTS $db.requests_by_user_day
 (
     day Date,
     organization LowCardinality(String),
-    project LowCardinality(String),
     user_id String,
     requests SimpleAggregateFunction(sum, UInt64),
     errors SimpleAggregateFunction(sum, UInt64),
@@ -87,7 +89,7 @@ CREATE TABLE IF NOT EXISTS $db.requests_by_user_day
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(day)
-ORDER BY (organization, project, day, user_id)
+ORDER BY (organization, user_id, day)
 TTL day + INTERVAL $rollups_ttl_days DAY
 SETTINGS non_replicated_deduplication_window = 1000;
 
@@ -96,7 +98,6 @@ TO $db.requests_by_user_day AS
 SELECT
     toDate(time) AS day,
     organization,
-    project,
     user_id,
     toUInt64(count()) AS requests,
     toUInt64(countIf(status >= 400)) AS errors,
@@ -107,14 +108,13 @@ SELECT
     max(time) AS last_seen
 FROM $db.requests
 WHERE user_id != ''
-GROUP BY day, organization, project, user_id;
+GROUP BY day, organization, user_id;
 
 -- backfill
 INSERT INTO $db.requests_by_user_day
 SELECT
     toDate(hour) AS day,
     organization,
-    project,
     user_id,
     sum(requests),
     sum(errors),
@@ -125,4 +125,4 @@ SELECT
     max(last_seen)
 FROM $db.requests_by_user_hour
 WHERE $partition
-GROUP BY day, organization, project, user_id
+GROUP BY day, organization, user_id
