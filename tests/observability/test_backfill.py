@@ -70,6 +70,7 @@ def totals(store: LogStore) -> dict[str, tuple[int, float]]:
         "user hour": "SELECT sum(requests), sum(cost_usd) FROM {db}.requests_by_user_hour",
         "user day": "SELECT sum(requests), sum(cost_usd) FROM {db}.requests_by_user_day",
         "property": "SELECT sum(requests), sum(cost_usd) FROM {db}.requests_by_property_hour",
+        "property day": ("SELECT sum(requests), sum(cost_usd) FROM {db}.requests_by_property_day"),
         "session": "SELECT sum(requests), sum(cost_usd) FROM {db}.requests_by_session_day",
     }
     found = {}
@@ -84,7 +85,7 @@ def assert_counted_once(store: LogStore) -> None:
     assert found["minute"] == found["hour"] == found["raw"]
     assert found["user hour"] == found["user day"] == found["raw with a user"]
     assert found["session"] == found["raw with a session"]
-    assert found["property"] == found["raw per property"]
+    assert found["property"] == found["property day"] == found["raw per property"]
 
 
 def forget(store: LogStore, *versions: int) -> None:
@@ -103,11 +104,11 @@ def test_backfills_count_every_logged_row_once_however_often_they_run(store: Log
     assert totals(store)["raw"][0] == 40
     assert_counted_once(store)  # through the materialized views
 
-    # 0010 and 0012 run again (cut short before they were recorded), over rows the views
+    # 0010, 0012 and 0013 run again (cut short before they were recorded), over rows the views
     # already counted: the backfills replace those months instead of adding to them.
-    forget(store, 10, 12)
+    forget(store, 10, 12, 13)
     said.clear()
-    assert migrate(store, settings, said.append) == 2
+    assert migrate(store, settings, said.append) == 3
     assert_counted_once(store)
     assert totals(store)["user day"][0] == 40
     months = {time.strftime("%Y-%m", time.gmtime(moment)) for moment in TIMES}
@@ -126,7 +127,7 @@ def test_backfills_count_every_logged_row_once_however_often_they_run(store: Log
         f"INSERT INTO {store.table('requests_by_user_day_backfill')} "
         f"SELECT * FROM {store.table('requests_by_user_day')}"
     )
-    forget(store, 10, 12)
+    forget(store, 10, 12, 13)
     migrate(store, settings, lambda line: None)
     migrate(store, settings, lambda line: None)  # recorded now: nothing runs
     assert_counted_once(store)
@@ -142,7 +143,12 @@ def test_the_rollups_retention_follows_its_setting(store: LogStore) -> None:
     settings = msgspec.structs.replace(load_settings({}), log_rollups_ttl_days=100)
     said: list[str] = []
     migrate(store, settings, said.append)
-    for table in ("requests_by_hour", "requests_by_user_day", "requests_by_session_day"):
+    for table in (
+        "requests_by_hour",
+        "requests_by_user_day",
+        "requests_by_property_day",
+        "requests_by_session_day",
+    ):
         assert f"log schema: {table} now keeps rows 100 days" in said
         create = str(store.command(f"SHOW CREATE TABLE {store.table(table)}"))
         assert "toIntervalDay(100)" in create

@@ -1,16 +1,16 @@
 """The queries behind every page, one function each; the JSON API answers with what they
 return, and the pages render the same.
 
-Overview, Users, Properties and the Sessions list read the rollups (migrations 0004, 0010
-and 0012) whenever the filters set are dimensions of the rollup; a filter that is not (a
-custom property on the Users page, say) makes that page read the raw rows instead, with the
-same answer's shape. Overview reads the hourly rollup for the whole hours inside the range
-and the per-minute one for its edges, so a week costs a few thousand rows, not one per
+Overview, Users, Properties and the Sessions list read the rollups (migrations 0004, 0010,
+0012 and 0013) whenever the filters set are dimensions of the rollup; a filter that is not
+(a custom property on the Users page, say) makes that page read the raw rows instead, with
+the same answer's shape. Overview reads the hourly rollup for the whole hours inside the
+range and the per-minute one for its edges, so a week costs a few thousand rows, not one per
 request; its totals, breakdowns and chart come from one round trip (``GROUPING SETS``).
-Users beyond two days read the daily per-user rollup. The Sessions list finds the page's sessions
-from their sort value alone, then reads names and users for those only. The request list
-pages by cursor (the last row's sort value and id), so a page deep in millions of rows costs
-what the first one does; a request's detail is read by its primary key.
+Users and Properties beyond two days read the daily rollups. The Sessions list finds the
+page's sessions from their sort value alone, then reads names and users for those only. The
+request list pages by cursor (the last row's sort value and id), so a page deep in millions
+of rows costs what the first one does; a request's detail is read by its primary key.
 """
 
 from __future__ import annotations
@@ -507,11 +507,10 @@ class Pages:
         sql = Sql()
         if fits(filters, PROPERTY_COLUMNS):
             source = "rollup"
-            rollup_conditions(sql, filters, scope, "hour", "toStartOfHour", PROPERTY_COLUMNS)
+            table, _ = self._property_rollup(sql, filters, scope)
             query = (
                 "SELECT property, sum(requests) AS requests, sum(cost_usd) AS cost, "
-                "uniqExact(value) AS values "
-                f"FROM {self.table('requests_by_property_hour')} WHERE {sql.clause()} "
+                f"uniqExact(value) AS values FROM {table} WHERE {sql.clause()} "
                 "GROUP BY property"
             )
         else:
@@ -530,11 +529,11 @@ class Pages:
         sql = Sql()
         if fits(filters, PROPERTY_COLUMNS):
             source = "rollup"
-            rollup_conditions(sql, filters, scope, "hour", "toStartOfHour", PROPERTY_COLUMNS)
+            table, column = self._property_rollup(sql, filters, scope)
             sql.where(f"property = {sql.bind(key, 'String')}")
             source_sql = (
-                "SELECT hour AS at, value, requests, errors, total_tokens, cost_usd "
-                f"FROM {self.table('requests_by_property_hour')} WHERE {sql.clause()}"
+                f"SELECT toDateTime({column}, 'UTC') AS at, value, requests, errors, "
+                f"total_tokens, cost_usd FROM {table} WHERE {sql.clause()}"
             )
         else:
             source = "rows"
@@ -569,6 +568,16 @@ class Pages:
             "values": values,
             "series": series,
         }
+
+    def _property_rollup(self, sql: Sql, filters: Filters, scope: Scope) -> tuple[str, str]:
+        """The property rollup for this range, under its conditions: per day beyond two
+        days (charted per day, from the start of the first day), per hour otherwise. Returns
+        the table and its time column."""
+        if trend_bucket(filters) == 86400:
+            rollup_conditions(sql, filters, scope, "day", "toDate", PROPERTY_COLUMNS)
+            return self.table("requests_by_property_day"), "day"
+        rollup_conditions(sql, filters, scope, "hour", "toStartOfHour", PROPERTY_COLUMNS)
+        return self.table("requests_by_property_hour"), "hour"
 
     # --- Filter choices ------------------------------------------------------------------
 

@@ -164,6 +164,7 @@ def apply_retention(store: LogStore, settings: Settings, progress: Progress) -> 
         "requests_by_user_hour": settings.log_rollups_ttl_days,
         "requests_by_user_day": settings.log_rollups_ttl_days,
         "requests_by_property_hour": settings.log_rollups_ttl_days,
+        "requests_by_property_day": settings.log_rollups_ttl_days,
         "requests_by_session_day": settings.log_rollups_ttl_days,
     }
     time_column = {
@@ -173,6 +174,7 @@ def apply_retention(store: LogStore, settings: Settings, progress: Progress) -> 
         "requests_by_user_hour": "hour",
         "requests_by_user_day": "day",
         "requests_by_property_hour": "hour",
+        "requests_by_property_day": "day",
         "requests_by_session_day": "day",
     }
     for table, days in wanted.items():
