@@ -2,7 +2,7 @@
 return, and the pages render the same.
 
 Overview, Users, Properties and the Sessions list read the rollups (migrations 0004, 0010,
-0012 and 0013) whenever the filters set are dimensions of the rollup; a filter that is not
+0013 and 0014) whenever the filters set are dimensions of the rollup; a filter that is not
 (a custom property on the Users page, say) makes that page read the raw rows instead, with
 the same answer's shape. Overview reads the hourly rollup for the whole hours inside the
 range and the per-minute one for its edges, so a week costs a few thousand rows, not one per
