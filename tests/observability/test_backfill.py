@@ -101,7 +101,10 @@ def test_backfills_count_every_logged_row_once_however_often_they_run(store: Log
     settings = load_settings({})
     migrate(store, settings, said.append)
     store.insert_lines("requests", rows("first", 40))
-    assert totals(store)["raw"][0] == 40
+    # A month of rows that no per-user, per-session or per-property rollup holds.
+    bare = {"request_id": "bare", "time": NOW - 70 * DAY, "organization": "acme"}
+    store.insert_lines("requests", [msgspec.json.encode(bare)])
+    assert totals(store)["raw"][0] == 41
     assert_counted_once(store)  # through the materialized views
 
     # 0010, 0013 and 0014 run again (cut short before they were recorded), over rows the views
@@ -111,8 +114,9 @@ def test_backfills_count_every_logged_row_once_however_often_they_run(store: Log
     assert migrate(store, settings, said.append) == 3
     assert_counted_once(store)
     assert totals(store)["user day"][0] == 40
-    months = {time.strftime("%Y-%m", time.gmtime(moment)) for moment in TIMES}
-    filled = [line for line in said if "filled requests_by_user_day" in line]
+    months = {time.strftime("%Y-%m", time.gmtime(moment)) for moment in [*TIMES, NOW - 70 * DAY]}
+    # From the raw rows: every month of them, the bare one's partition dropped.
+    filled = [line for line in said if "filled requests_by_user_hour" in line]
     assert len(filled) == len(months)
     assert all(f"/{len(months)}," in line for line in filled)
 
@@ -131,7 +135,7 @@ def test_backfills_count_every_logged_row_once_however_often_they_run(store: Log
     migrate(store, settings, lambda line: None)
     migrate(store, settings, lambda line: None)  # recorded now: nothing runs
     assert_counted_once(store)
-    assert totals(store)["raw"][0] == 65
+    assert totals(store)["raw"][0] == 66
     left = store.rows(
         f"SELECT count() FROM system.tables WHERE database = '{store.database}' "
         "AND name LIKE '%\\_backfill'"

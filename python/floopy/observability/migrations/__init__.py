@@ -13,7 +13,8 @@ month at a time, and each month replaces that month of the rollup whole:
    same engine and partitioning), emptied first;
 2. ``ALTER TABLE rollup REPLACE PARTITION`` swaps that month in, atomically, dropping what the
    rollup held for it (including what its materialized view added since it was created:
-   those rows are in the source too, so they are counted once);
+   those rows are in the source too, so they are counted once); a month with nothing for
+   the rollup (no end user ids, say) has its partition dropped instead;
 3. a line of progress per month.
 
 So a backfill cut short and run again (a restart mid-migration) recomputes and replaces,
@@ -143,7 +144,10 @@ def backfill(store: LogStore, sql: str, progress: Progress) -> int:
             store.command(f"TRUNCATE TABLE {scratch}")
             insert = sql.replace(f"INSERT INTO {target}", f"INSERT INTO {scratch}", 1)
             store.command(insert.replace(PARTITION, f"_partition_id = '{month}'"))
-            store.command(f"ALTER TABLE {target} REPLACE PARTITION ID '{month}' FROM {scratch}")
+            if int(store.rows(f"SELECT count() FROM {scratch}")[0][0]):
+                store.command(f"ALTER TABLE {target} REPLACE PARTITION ID '{month}' FROM {scratch}")
+            else:  # nothing of this month belongs in the rollup (no user ids, say)
+                store.command(f"ALTER TABLE {target} DROP PARTITION ID '{month}'")
             progress(
                 f"log schema: filled {target.rpartition('.')[2]} for {month[:4]}-{month[4:]} "
                 f"from {source.rpartition('.')[2]} ({number}/{len(months)}, "
