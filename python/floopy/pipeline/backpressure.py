@@ -64,6 +64,11 @@ class StreamPace:
         self._socket: socket.socket | None = None
         self._base_sent = self._base_acked = 0
 
+    @property
+    def room(self) -> int:
+        """Bytes that may still be sent without looking at the client at all."""
+        return max(0, self._ahead - self._sent)
+
     async def sent(self, size: int) -> None:
         """Counts ``size`` more bytes handed to the server; returns once the client is
         within the buffer. Raises ClientStalled after the stall timeout without progress."""
