@@ -16,7 +16,13 @@ from typing import Any
 
 from floopy import errors
 from floopy.providers.base import StreamSummary, Usage
-from floopy.providers.http import TRANSPORT_FAILURES, Timeouts, _named, _ran_out, oversized_event
+from floopy.providers.http import (
+    TRANSPORT_FAILURES,
+    Timeouts,
+    open_failure,
+    oversized_event,
+    stream_failure,
+)
 from floopy.upstream.native import NativeRelay
 
 
@@ -70,10 +76,8 @@ class NativeOpenAIStream:
         error = self._relay.error
         if isinstance(error, TRANSPORT_FAILURES):
             if self._relay.status == 0:  # no answer at all: as when opening any call
-                return _named(
-                    self.provider, error, "is unreachable", _ran_out(self._timeouts, error)
-                )
-            return _named(self.provider, error, "broke the stream", self._ran_out(error))
+                return open_failure(self.provider, error, self._timeouts)
+            return stream_failure(self.provider, error, self._ran_out(error))
         if error is not None:
             return errors.ProviderError(f"{self.provider} broke the stream: {error}")
         if self._relay.capture.oversized:

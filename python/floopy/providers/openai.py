@@ -35,8 +35,7 @@ from floopy.providers.http import (
     RelayedStream,
     Timeouts,
     UpstreamBody,
-    _named,
-    _ran_out,
+    open_failure,
     oversized_event,
 )
 from floopy.providers.native_stream import NativeOpenAIStream, summarize
@@ -177,7 +176,7 @@ class OpenAIProvider(HttpProvider):
                 max_capture_bytes=self._content_limit,
             )
         except TRANSPORT_FAILURES as exc:
-            raise _named(self.name, exc, "is unreachable", _ran_out(self._timeouts, exc)) from exc
+            raise open_failure(self.name, exc, self._timeouts) from exc
         if isinstance(opened, WholeAnswer):
             raise self._error(opened)
         stream = NativeOpenAIStream(self.name, opened, self._timeouts)
