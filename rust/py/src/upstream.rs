@@ -16,7 +16,8 @@ use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyType};
 
 use crate::args::size;
 use crate::errors::{upstream_to_py, OrPy};
@@ -321,15 +322,31 @@ fn event_tuple<'py>(py: Python<'py>, call: u64, event: Event) -> PyResult<Bound<
     Ok(tuple.into_any())
 }
 
+/// The type of the awaitable a server's `send_bytes` gave for bytes it accepted, once seen:
+/// later answers of that type are taken as accepted without stepping them.
+static ACCEPTED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
 /// Whether the awaitable a server's `send_bytes` returned says the bytes were accepted.
-/// granian's is already done: stepping it once raises StopIteration, or its error.
+/// granian's is already done: stepping it once raises StopIteration, or its error (a
+/// refusal comes as an awaitable of another type).
 fn accepted(awaitable: &Bound<'_, PyAny>) -> bool {
+    let py = awaitable.py();
+    if ACCEPTED
+        .get(py)
+        .is_some_and(|kind| awaitable.get_type().is(kind.bind(py)))
+    {
+        return true;
+    }
     let step = awaitable
-        .call_method0(intern!(awaitable.py(), "__await__"))
-        .and_then(|iterator| iterator.call_method0(intern!(awaitable.py(), "__next__")));
+        .call_method0(intern!(py, "__await__"))
+        .and_then(|iterator| iterator.call_method0(intern!(py, "__next__")));
     match step {
         Ok(_) => true, // not done yet: the server took the bytes and finishes later
-        Err(err) => err.is_instance_of::<PyStopIteration>(awaitable.py()),
+        Err(err) if err.is_instance_of::<PyStopIteration>(py) => {
+            let _ = ACCEPTED.set(py, awaitable.get_type().unbind());
+            true
+        }
+        Err(_) => false,
     }
 }
 
