@@ -55,9 +55,13 @@ def boot(root: Path, mock_upstream: str, **extra: str) -> Gateway:
     return Gateway(url=url, key=TEST_KEY, mock_url=mock_upstream, data_dir=root / "data", proc=proc)
 
 
-@pytest.fixture(scope="module")
-def gateway(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gw = boot(tmp_path_factory.mktemp("backpressure"), mock_upstream)
+@pytest.fixture(scope="module", params=["python", "native"])
+def gateway(
+    mock_upstream: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Gateway]:
+    """Each stream relay (STREAM_RELAY) in turn: both hold the same bound."""
+    relay = repr(request.param)
+    gw = boot(tmp_path_factory.mktemp("backpressure"), mock_upstream, STREAM_RELAY=relay)
     try:
         yield gw
     finally:
@@ -200,9 +204,12 @@ def test_a_fast_client_gets_the_whole_stream_and_the_log_a_capped_part(
     assert len(content.encode()) <= LOG_BODY_MAX_BYTES
 
 
-@pytest.fixture
-def impatient(mock_upstream: str, tmp_path: Path) -> Iterator[Gateway]:
-    gw = boot(tmp_path, mock_upstream, STREAM_STALL_TIMEOUT="1.0")
+@pytest.fixture(params=["python", "native"])
+def impatient(
+    mock_upstream: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Gateway]:
+    relay = repr(request.param)
+    gw = boot(tmp_path, mock_upstream, STREAM_STALL_TIMEOUT="1.0", STREAM_RELAY=relay)
     try:
         yield gw
     finally:
