@@ -7,7 +7,8 @@ Starts the load bench's nginx mock (a 50-chunk OpenAI stream, one chunk per writ
 every ``--interval-ms``) and one gateway per relay (one worker, logging off unless ``--log``),
 then, in alternating rounds, sends ``--streams`` streams (``--concurrency`` at a time) and as
 many whole completions to each, reading the CPU time of the worker's threads from
-``/proc`` around each batch. The cost of a chunk is the stream's CPU less a whole answer's
+``/proc`` around each batch; then ``--ttfb-streams`` streams one after another, for the
+time to the first body byte. The cost of a chunk is the stream's CPU less a whole answer's
 (the request's own pipeline), divided by the events the client received per stream:
 
     per chunk = (CPU per stream - CPU per whole answer) / events per stream
@@ -77,6 +78,21 @@ async def _wholes(url: str, headers: dict[str, str], body: bytes, count: int, at
         await asyncio.gather(*(one(client) for _ in range(count)))
 
 
+async def _first_bytes(url: str, headers: dict[str, str], body: bytes, count: int) -> list[float]:
+    """Milliseconds to the first body byte of ``count`` streams sent one after another."""
+    took = []
+    async with httpx.AsyncClient(timeout=60) as client:
+        for _ in range(count):
+            started = time.perf_counter()
+            async with client.stream("POST", url, content=body, headers=headers) as reply:
+                pieces = reply.aiter_raw()
+                await pieces.__anext__()
+                took.append((time.perf_counter() - started) * 1000)
+                async for _ in pieces:
+                    pass
+    return took
+
+
 def _cpu(pid: int) -> Counter[str]:
     return thread_cpu(pid)
 
@@ -97,6 +113,7 @@ def measure(server: Floopy, args: argparse.Namespace) -> dict[str, float]:
     asyncio.run(_wholes(url, target.headers, whole_body, args.streams, args.concurrency))
     after = _cpu(pid)
     streamed, whole = _spent(before, middle), _spent(middle, after)
+    ttfb = asyncio.run(_first_bytes(url, target.headers, stream_body, args.ttfb_streams))
     per_stream = sum(streamed.values()) * 1e6 / args.streams
     per_whole = sum(whole.values()) * 1e6 / args.streams
     chunks = events / args.streams
@@ -112,6 +129,7 @@ def measure(server: Floopy, args: argparse.Namespace) -> dict[str, float]:
         "per_whole": per_whole,
         "chunks": chunks,
         "per_chunk": (per_stream - per_whole) / chunks,
+        "ttfb_p50_ms": statistics.median(ttfb),
     }
 
 
@@ -123,6 +141,9 @@ def main() -> None:
     parser.add_argument("--interval-ms", type=int, default=2, help="pause between chunks")
     parser.add_argument("--log", action="store_true", help="request log on")
     parser.add_argument("--threads", action="store_true", help="print CPU by thread")
+    parser.add_argument(
+        "--ttfb-streams", type=int, default=40, help="sequential streams for the first byte"
+    )
     args = parser.parse_args()
     load_before = load_1m()
     rows: dict[str, list[dict[str, float]]] = {relay: [] for relay in RELAYS}
@@ -171,16 +192,18 @@ def report(
     print()
     print(
         "| relay | events per stream | CPU per stream | event loop | native thread "
-        "| CPU per whole answer | CPU per chunk (median of rounds) | rounds |"
+        "| CPU per whole answer | CPU per chunk (median of rounds) | rounds "
+        "| first byte p50 (sequential) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
     for relay, runs in rows.items():
         med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         each = " / ".join(f"{run['per_chunk']:.1f}" for run in runs)
         print(
             f"| {relay} | {med['chunks']:.0f} | {med['per_stream']:,.0f} µs "
             f"| {med['loop_per_stream']:,.0f} µs | {med['native_per_stream']:,.0f} µs "
-            f"| {med['per_whole']:,.0f} µs | {med['per_chunk']:.1f} µs | {each} µs |"
+            f"| {med['per_whole']:,.0f} µs | {med['per_chunk']:.1f} µs | {each} µs "
+            f"| {med['ttfb_p50_ms']:.2f} ms |"
         )
 
 
