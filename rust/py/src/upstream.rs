@@ -255,30 +255,28 @@ impl NativeUpstream {
         self.attached.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Writes what waits in an attached stream's outbox to its transport. The entry is out
+    /// of the map while Python runs (`send_bytes`), so no lock is held across that call.
     fn send_attached(&self, py: Python<'_>, call: u64) -> Sent {
-        let mut attached = self.attached();
-        let Some(entry) = attached.get_mut(&call) else {
+        let Some(mut entry) = self.attached().remove(&call) else {
             return Sent::NotAttached;
         };
         let bytes = self.bridge.take_out(call);
-        if bytes.is_empty() {
-            return Sent::Nothing;
+        if !bytes.is_empty() {
+            let sent = entry
+                .transport
+                .bind(py)
+                .call_method1(intern!(py, "send_bytes"), (PyBytes::new(py, &bytes),));
+            if !sent.is_ok_and(|awaitable| accepted(&awaitable)) {
+                return Sent::Refused;
+            }
+            entry.budget = entry.budget.saturating_sub(bytes.len());
+            entry.sent += bytes.len();
+            if entry.budget == 0 {
+                return Sent::Spent(entry.sent);
+            }
         }
-        let sent = entry
-            .transport
-            .bind(py)
-            .call_method1(intern!(py, "send_bytes"), (PyBytes::new(py, &bytes),));
-        if !sent.is_ok_and(|awaitable| accepted(&awaitable)) {
-            attached.remove(&call);
-            return Sent::Refused;
-        }
-        entry.budget = entry.budget.saturating_sub(bytes.len());
-        entry.sent += bytes.len();
-        if entry.budget == 0 {
-            let sent = entry.sent;
-            attached.remove(&call);
-            return Sent::Spent(sent);
-        }
+        self.attached().insert(call, entry);
         Sent::Nothing
     }
 
