@@ -258,6 +258,9 @@ class NativeResponse:
 class ClientGone(Exception):
     """The server refused a relayed stream's bytes: its client has gone."""
 
+    def __init__(self, message: str = "the server refused the stream's bytes") -> None:
+        super().__init__(message)
+
 
 class NativeRelay:
     """An OpenAI chat stream read, relayed and captured on the native thread.
