@@ -21,6 +21,7 @@ ProviderKind = Literal["openai", "openai_compatible", "echo", "anthropic", "gemi
 OPENAI_KINDS = ("openai", "openai_compatible", "azure")  # they may speak the Responses API
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 UpstreamClient = Literal["native", "aiohttp"]
+StreamRelay = Literal["python", "native"]
 Strategy = Literal["fallback", "round_robin", "weighted", "latency", "cost"]
 ScrubKind = Literal["emails", "card_numbers", "phone_numbers", "api_keys", "bearer_tokens"]
 
@@ -182,6 +183,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     upstream_total_timeout: Positive = defaults.UPSTREAM_TOTAL_TIMEOUT
     upstream_pool_size: Count = defaults.UPSTREAM_POOL_SIZE
     upstream_client: UpstreamClient = defaults.UPSTREAM_CLIENT
+    stream_relay: StreamRelay = defaults.STREAM_RELAY
     retry_attempts: Annotated[int, msgspec.Meta(ge=0)] = defaults.RETRY_ATTEMPTS
     retry_backoff: Annotated[float, msgspec.Meta(ge=0)] = defaults.RETRY_BACKOFF
     retry_backoff_max: Annotated[float, msgspec.Meta(ge=0)] = defaults.RETRY_BACKOFF_MAX
