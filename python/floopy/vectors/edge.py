@@ -32,6 +32,8 @@ OPTIMIZE_EVERY = 20_000
 
 
 class EdgeIndex:
+    kind = "embedded"  # for /readyz
+
     def __init__(
         self,
         path: Path,
