@@ -29,7 +29,7 @@ _FILLER_WORDS = """
     what which who whom whose how when where why me my mine you your yours we us our they
     them their it its this that these those there here can could would should will shall
     may might must please kindly just exactly really briefly simply simple terms tell give
-    show explain describe list write make get let help want need like some any all of on at
+    show explain describe write make get let help want need like some any all of on at
     for with by about onto as and or but so if then than hi hello hey thanks thank ok okay
     way suggest recommend find know say
 """
@@ -72,7 +72,7 @@ def wording(text: str) -> Wording:
     polarity = sum(t in _POLARITY for t in tokens)
     mark = f"{polarity}\0{' '.join(numbers)}".encode()
     literals = hashlib.blake2b(mark, digest_size=8).hexdigest()
-    words = tuple(_stem(t) for t in tokens if t not in _FILLER)
+    words = tuple(w for w in map(_stem, tokens) if w not in _FILLER)
     return Wording(literals, words)
 
 
