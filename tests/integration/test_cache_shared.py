@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from .conftest import TEST_KEY, free_port, start_gateway, stop, write_settings
-from .logstore import metrics
+from .logstore import metrics, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -118,6 +118,23 @@ def test_the_cli_counts_and_clears_one_tenant(pair: tuple[str, str, Path]) -> No
     assert ask(a, batch, **{"floopy-project-id": "batch"}).headers["floopy-cache"].startswith("HIT")
     assert floopy("cache", "clear", "--settings", str(settings)).returncode == 0
     assert ask(a, batch, **{"floopy-project-id": "batch"}).headers["floopy-cache"] == "MISS"
+
+
+def test_semantic_answers_live_in_redis_and_are_cleared_with_their_tenant(
+    pair: tuple[str, str, Path],
+) -> None:
+    a, _, settings = pair
+    wait_for(lambda: readiness(a)["cache"]["embedder_ready"], "the embedder")
+    ref = uuid.uuid4().hex[:12]
+    web = {"floopy-project-id": "web"}
+    ask(a, f"How do I undo the last git commit? ({ref})", **web)
+    paraphrase = f"How can I undo my last git commit? ({ref})"
+    assert ask(a, paraphrase, **web).headers["floopy-cache"] == "HIT; tier=semantic"
+    cleared = floopy(
+        "cache", "clear", "--settings", str(settings), "--organization", "acme", "--project", "web"
+    )
+    assert cleared.returncode == 0, cleared.stderr
+    assert ask(a, paraphrase, **web).headers["floopy-cache"] == "MISS"  # its answer is gone
 
 
 def test_clear_without_redis_says_why_it_cannot(tmp_path: Path) -> None:
