@@ -29,6 +29,11 @@ MAX_SLOTS = 64
 # entries are searched exactly (about 10 ms at 100k on one core). Optimizing holds the index's
 # thread for as long as it takes (seconds at 100k), so it is rare.
 OPTIMIZE_EVERY = 20_000
+# Candidates the HNSW search keeps (Qdrant's default is the graph's ef_construct, 100): 64
+# searched 100k entries three times faster on this machine (benches/RESULTS.md, "Cache: the
+# semantic tier"), and a cache or verdict lookup wants the one nearest entry above a high
+# threshold, which a smaller beam still finds.
+SEARCH_EF = 64
 
 
 class EdgeIndex:
@@ -131,6 +136,7 @@ class EdgeIndex:
             query=qe.Query.Nearest(vector.tolist()),
             limit=limit,
             filter=qe.Filter(must=conditions),
+            params=qe.SearchParams(hnsw_ef=SEARCH_EF),
             with_payload=True,
             score_threshold=threshold,
         )
