@@ -158,8 +158,8 @@ def search_alone(
     conditions: list[Any] = [qe.FieldCondition(k, match=qe.MatchValue(v)) for k, v in where.items()]
     report = {}
     for label, params in (
-        ("hnsw ef 100 (Qdrant's default)", qe.SearchParams(hnsw_ef=100)),
-        ("hnsw ef 64 (the index's)", qe.SearchParams(hnsw_ef=64)),
+        ("hnsw ef 100 (the index's, Qdrant's default)", qe.SearchParams(hnsw_ef=100)),
+        ("hnsw ef 64", qe.SearchParams(hnsw_ef=64)),
         ("hnsw ef 32", qe.SearchParams(hnsw_ef=32)),
         ("exact", qe.SearchParams(exact=True)),
     ):
@@ -185,7 +185,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--client-queries", type=int, default=10)
+    parser.add_argument("--client-queries", type=int, default=10, help="0: edge only")
     args = parser.parse_args()
     prompts = texts(args.queries)
     report: dict[str, Any] = {"entries": args.entries, "queries": args.queries}
@@ -201,6 +201,8 @@ async def main() -> None:
                 AsyncQdrantClient(location=":memory:"), "bench", FIELDS
             ),
         }
+        if args.client_queries == 0:
+            del engines["qdrant-client local mode"]
         for name, index in engines.items():
             store = MemoryStore(1 << 28)
             vectors_ = Vectors(embedder, index, store, threshold=0.9, timeout=60.0, max_chars=2000)

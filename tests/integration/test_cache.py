@@ -634,3 +634,16 @@ def test_semantic_entries_are_never_shared_across_tenants(semantic: Gateway) -> 
     counted = metrics(semantic.url)
     assert counted['floopy_cache_hits_total{tier="semantic"}'] >= 1
     assert 'floopy_cache_errors_total{tier="advanced"}' in counted
+
+
+def test_a_semantic_entry_expires_with_its_answer(semantic: Gateway) -> None:
+    ref = tag()
+    post(semantic, chat(f"What causes rainbows? {ref}"), {"cache-control": "max-age=1"})
+    paraphrase = chat(f"What causes a rainbow to appear? {ref}")
+    assert post(semantic, paraphrase).headers["floopy-cache"] == "HIT; tier=semantic"
+    time.sleep(1.2)  # past the answer's one-second TTL
+    assert (
+        post(semantic, chat(f"What causes rainbows, please? {ref}")).headers["floopy-cache"]
+        == "MISS"
+    )
+    assert calls(semantic.mock_url, ref) == 2

@@ -8,8 +8,8 @@ behaviour chosen by the body's model, as on the OpenAI paths.
 
 Embeddings: deterministic vectors from a hash of each input (8 dimensions unless
 ``dimensions`` says otherwise), base64 when ``encoding_format`` asks for it, usage counting
-one token per word; ``error-<status>`` as for chat, ``slow-<ms>`` waits before answering. Requests are recorded in the list
-``add_routes`` is given, with their path and query.
+one token per word; ``error-<status>`` as for chat, ``slow-<ms>`` waits before answering.
+Requests are recorded in the list ``add_routes`` is given, with their path and query.
 """
 
 from __future__ import annotations
