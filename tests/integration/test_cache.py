@@ -490,12 +490,24 @@ def semantic(gw: Gateway) -> Gateway:
     return gw
 
 
+def stored(gw: Gateway, tier: str = "semantic") -> float:
+    return metrics(gw.url).get(f'floopy_cache_stored_total{{tier="{tier}"}}', 0.0)
+
+
+def settle(gw: Gateway, before: float, tier: str = "semantic") -> None:
+    """Waits until the answer of a miss is stored: that happens after its response went
+    out, and a paraphrase sent at once could be looked up first."""
+    wait_for(lambda: stored(gw, tier) > before, f"the {tier} tier to store the answer")
+
+
 def test_a_paraphrase_hits_the_semantic_tier_and_a_near_miss_does_not(semantic: Gateway) -> None:
     ref = tag()
     client = oai(semantic)
+    before = stored(semantic)
     first = client.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[user(f"How do I undo the last git commit? {ref}")]
     )
+    settle(semantic, before)
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[user(f"How can I undo my last git commit? {ref}")]
     )
@@ -520,7 +532,9 @@ def test_numbers_directions_and_system_prompts_keep_semantic_entries_apart(
     semantic: Gateway,
 ) -> None:
     ref = tag()
+    before = stored(semantic)
     post(semantic, chat(f"Convert 10 miles to kilometers. {ref}"))
+    settle(semantic, before)
     for other in ("Convert 10 kilometers to miles.", "Convert 12 miles to kilometers."):
         assert post(semantic, chat(f"{other} {ref}")).headers["floopy-cache"] == "MISS"
     system = {"role": "system", "content": "Answer in French."}
@@ -535,9 +549,11 @@ def test_numbers_directions_and_system_prompts_keep_semantic_entries_apart(
 def test_semantic_hits_replay_both_ways_for_the_sdks(semantic: Gateway) -> None:
     ref = tag()
     client = oai(semantic)
+    before = stored(semantic)
     whole = client.chat.completions.create(
         model="gpt-4o-mini", messages=[user(f"Why is the sky blue? {ref}")]
     )
+    settle(semantic, before)
     with client.chat.completions.with_streaming_response.create(
         model="gpt-4o-mini",
         messages=[user(f"Why does the sky look blue? {ref}")],
@@ -552,6 +568,7 @@ def test_semantic_hits_replay_both_ways_for_the_sdks(semantic: Gateway) -> None:
     assert chunks[-1].usage == whole.usage
 
     ref = tag()
+    before = stored(semantic)
     streamed = list(
         client.chat.completions.create(
             model="gpt-4o-mini",
@@ -559,6 +576,7 @@ def test_semantic_hits_replay_both_ways_for_the_sdks(semantic: Gateway) -> None:
             stream=True,
         )
     )
+    settle(semantic, before)
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[user(f"Explain what a closure is in JavaScript. {ref}")]
     )
@@ -570,9 +588,11 @@ def test_semantic_hits_replay_both_ways_for_the_sdks(semantic: Gateway) -> None:
     ref = tag()
     anthropic_client = claude(semantic)
     ask: Any = {"model": "gpt-4o-mini", "max_tokens": 50}
-    stored = anthropic_client.messages.create(
+    before = stored(semantic)
+    first = anthropic_client.messages.create(
         **ask, messages=[user(f"How does a hash table work? {ref}")]
     )
+    settle(semantic, before)
     with anthropic_client.messages.with_streaming_response.create(
         **ask, messages=[user(f"How do hash tables work? {ref}")], stream=True
     ) as resp:
@@ -581,7 +601,7 @@ def test_semantic_hits_replay_both_ways_for_the_sdks(semantic: Gateway) -> None:
         **ask, messages=[user(f"How do hash tables work? {ref}")]
     ) as stream:
         replayed = stream.get_final_message()
-    assert replayed.content[0].text == stored.content[0].text  # type: ignore[union-attr]
+    assert replayed.content[0].text == first.content[0].text  # type: ignore[union-attr]
     assert replayed.stop_reason == "end_turn"
     assert calls(semantic.mock_url, ref) == 1
 
@@ -601,7 +621,9 @@ def test_the_advanced_tier_needs_the_same_earlier_turns(semantic: Gateway) -> No
         "model": "gpt-4o-mini",
         "messages": conversation("Japan", "What clothes should I pack?", ref),
     }
+    before = stored(semantic, "advanced")
     assert post(semantic, japan, advanced).headers["floopy-cache"] == "MISS"
+    settle(semantic, before, "advanced")
     paraphrase = conversation("Japan", "What clothes do I need to pack?", ref)
     asked = post(semantic, {**japan, "messages": paraphrase}, advanced)
     assert asked.headers["floopy-cache"] == "HIT; tier=advanced"
@@ -621,11 +643,15 @@ def test_the_advanced_tier_needs_the_same_earlier_turns(semantic: Gateway) -> No
 def test_semantic_entries_are_never_shared_across_tenants(semantic: Gateway) -> None:
     ref = tag()
     on = {"floopy-cache-enabled": "true"}
+    before = stored(semantic)
     post(semantic, chat(f"How do I reverse a list in Python? {ref}"))
+    settle(semantic, before)
     paraphrase = chat(f"How can I reverse a list in Python? {ref}")
     assert post(semantic, paraphrase, on, key=OTHER_KEY).headers["floopy-cache"] == "MISS"
     web, batch = {"floopy-project-id": "web"}, {"floopy-project-id": "batch"}
+    before = stored(semantic)
     post(semantic, chat(f"Why is the sky blue? {ref}"), web)
+    settle(semantic, before)
     got = post(semantic, chat(f"Why does the sky look blue? {ref}"), batch)
     assert got.headers["floopy-cache"] == "MISS"
     got = post(semantic, chat(f"Why does the sky look blue? {ref}"), web)
@@ -638,7 +664,9 @@ def test_semantic_entries_are_never_shared_across_tenants(semantic: Gateway) -> 
 
 def test_a_semantic_entry_expires_with_its_answer(semantic: Gateway) -> None:
     ref = tag()
+    before = stored(semantic)
     post(semantic, chat(f"What causes rainbows? {ref}"), {"cache-control": "max-age=1"})
+    settle(semantic, before)
     paraphrase = chat(f"What causes a rainbow to appear? {ref}")
     assert post(semantic, paraphrase).headers["floopy-cache"] == "HIT; tier=semantic"
     time.sleep(1.2)  # past the answer's one-second TTL

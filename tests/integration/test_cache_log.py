@@ -10,9 +10,13 @@ import httpx
 import pytest
 
 from .conftest import TEST_KEY, start_gateway, stop, write_settings
-from .logstore import embedded_client, readiness, sink_metric, wait_for
+from .logstore import embedded_client, metrics, readiness, sink_metric, wait_for
 
 pytestmark = pytest.mark.integration
+
+
+def stored(url: str) -> float:
+    return metrics(url).get('floopy_cache_stored_total{tier="semantic"}', 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +46,7 @@ def logged(
                 "messages": [{"role": "user", "content": text}],
                 "stream": outcome == "stream_hit",
             }
+            before = stored(url)
             response = httpx.post(
                 f"{url}/v1/chat/completions",
                 json=body,
@@ -49,6 +54,8 @@ def logged(
             )
             assert response.status_code == 200
             ids[outcome] = response.headers["x-request-id"]
+            if outcome == "semantic_miss":  # stored after its response: wait before asking
+                wait_for(lambda b=before: stored(url) > b, "the semantic tier to store it")
         wait_for(lambda: sink_metric(url, "inserted") >= len(ids), "the rows to be inserted")
     finally:
         stop(proc)

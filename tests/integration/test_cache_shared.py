@@ -127,7 +127,10 @@ def test_semantic_answers_live_in_redis_and_are_cleared_with_their_tenant(
     wait_for(lambda: readiness(a)["cache"]["embedder_ready"], "the embedder")
     ref = uuid.uuid4().hex[:12]
     web = {"floopy-project-id": "web"}
+    name = 'floopy_cache_stored_total{tier="semantic"}'
+    before = metrics(a).get(name, 0.0)
     ask(a, f"How do I undo the last git commit? ({ref})", **web)
+    wait_for(lambda: metrics(a).get(name, 0.0) > before, "the answer to be stored")
     paraphrase = f"How can I undo my last git commit? ({ref})"
     assert ask(a, paraphrase, **web).headers["floopy-cache"] == "HIT; tier=semantic"
     cleared = floopy(

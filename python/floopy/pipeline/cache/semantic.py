@@ -24,7 +24,7 @@ A lookup, within ``CACHE_SEMANTIC_TIMEOUT`` in all:
    whose answer is gone (expired, evicted, cleared) is a miss.
 
 On a miss the answer, once whole, goes to the store under a slot of its own and its vector
-to the index, both for the request's TTL. Expired vectors are purged every ``PURGE_SECONDS``.
+to the index, both for the request's TTL, after the response (within ``WRITE_SECONDS``). Expired vectors are purged every ``PURGE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ FIELDS = ("organization", "project", "tier", "key", "turns", "literals")
 CANDIDATES = 4  # nearest vectors read, the first whose wording agrees answers
 RECENT_VECTORS = 512  # texts whose vectors are kept (about 1.5 KB each with the local model)
 PURGE_SECONDS = 600.0
+# A write happens after the response went out, so it delays no one: it gets longer than a
+# lookup (the first one creates the index on disk, which can take a second on a busy host),
+# yet is bounded, so that a hung Qdrant does not pile writes up.
+WRITE_SECONDS = 5.0
 
 
 class Vectors:
@@ -204,7 +208,7 @@ class VectorMiss:
         point = entry_id(self.tier, self._where["key"], self._talk.text)
         # The slot's key names its tier, so no exact key (hex) can ever be the same.
         slot = VectorTier._slot(query, f"{self.tier}-{point}")
-        async with asyncio.timeout(vectors.timeout):
+        async with asyncio.timeout(max(vectors.timeout, WRITE_SECONDS)):
             if not await vectors.store.add(slot, answer, query.ttl, 1):
                 return False  # the same text's answer is already there, its vector too
             payload: dict[str, PayloadValue] = {
