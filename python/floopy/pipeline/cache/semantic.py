@@ -24,7 +24,8 @@ A lookup, within ``CACHE_SEMANTIC_TIMEOUT`` in all:
    whose answer is gone (expired, evicted, cleared) is a miss.
 
 On a miss the answer, once whole, goes to the store under a slot of its own and its vector
-to the index, both for the request's TTL, after the response (within ``WRITE_SECONDS``). Expired vectors are purged every ``PURGE_SECONDS``.
+to the index, both for the request's TTL, after the response (within ``WRITE_SECONDS``).
+Expired vectors are purged every ``PURGE_SECONDS``.
 """
 
 from __future__ import annotations
