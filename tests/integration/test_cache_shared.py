@@ -109,6 +109,7 @@ def test_the_cli_counts_and_clears_one_tenant(pair: tuple[str, str, Path]) -> No
     counted = dict(line.split(": ", 1) for line in stats.stdout.splitlines())
     assert counted["store"] == "redis" and int(counted["entries"]) >= 2
     assert int(counted["bytes"]) > 0
+    assert counted["vectors"].startswith("embedded, one shard per worker")  # the semantic tier
     cleared = floopy(
         "cache", "clear", "--settings", str(settings), "--organization", "acme", "--project", "web"
     )
