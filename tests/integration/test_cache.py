@@ -64,6 +64,9 @@ def gw(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     env = {"FLOOPY_TEST_ANTHROPIC_KEY": "sk-ant-mock-provider-key"}
     url, proc = start_gateway(settings, root / "gateway.log", env)
     try:
+        # The semantic tier's model loads with the worker (the cache is on for ``test``):
+        # waited for, so that no test races the load.
+        wait_for(lambda: readiness(url, TEST_KEY)["cache"]["embedder_ready"], "the embedder")
         yield Gateway(url=url, key=TEST_KEY, mock_url=mock_upstream, data_dir=root, proc=proc)
     finally:
         stop(proc)
@@ -484,9 +487,8 @@ def tag() -> str:
 
 @pytest.fixture(scope="module")
 def semantic(gw: Gateway) -> Gateway:
-    """The gateway once its local embedder has loaded (it starts loading with the worker,
-    since the cache is on for the key ``test``)."""
-    wait_for(lambda: readiness(gw.url, TEST_KEY)["cache"]["embedder_ready"], "the embedder")
+    """The gateway, its local embedder loaded (``gw`` waited for it)."""
+    assert readiness(gw.url, TEST_KEY)["cache"]["embedder_ready"]
     return gw
 
 

@@ -50,6 +50,8 @@ def pair(
         stop(first[1])
         raise
     try:
+        for url in (first[0], second[0]):  # the semantic tier's model loads with the worker
+            wait_for(lambda u=url: readiness(u)["cache"]["embedder_ready"], "the embedder")
         yield first[0], second[0], root / "first.py"
     finally:
         stop(first[1])
@@ -125,7 +127,6 @@ def test_semantic_answers_live_in_redis_and_are_cleared_with_their_tenant(
     pair: tuple[str, str, Path],
 ) -> None:
     a, _, settings = pair
-    wait_for(lambda: readiness(a)["cache"]["embedder_ready"], "the embedder")
     ref = uuid.uuid4().hex[:12]
     web = {"floopy-project-id": "web"}
     name = 'floopy_cache_stored_total{tier="semantic"}'
