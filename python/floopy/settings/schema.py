@@ -200,6 +200,13 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     cache_max_bytes: Count = defaults.CACHE_MAX_BYTES
     cache_max_entry_bytes: Count = defaults.CACHE_MAX_ENTRY_BYTES
     cache_timeout: Positive = defaults.CACHE_TIMEOUT
+    cache_semantic_enabled: bool = defaults.CACHE_SEMANTIC_ENABLED
+    cache_advanced_by_default: bool = defaults.CACHE_ADVANCED_BY_DEFAULT
+    cache_semantic_threshold: Annotated[float, msgspec.Meta(gt=0, le=1)] = (
+        defaults.CACHE_SEMANTIC_THRESHOLD
+    )
+    cache_semantic_timeout: Positive = defaults.CACHE_SEMANTIC_TIMEOUT
+    cache_semantic_max_chars: Count = defaults.CACHE_SEMANTIC_MAX_CHARS
     logging_enabled: bool = defaults.LOGGING_ENABLED
     log_requests_ttl_days: Count = defaults.LOG_REQUESTS_TTL_DAYS
     log_spans_ttl_days: Count = defaults.LOG_SPANS_TTL_DAYS
