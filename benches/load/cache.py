@@ -2,7 +2,9 @@
 on beside the same request with it off.
 
 One nginx mock provider (mock_provider.py) answers; one Floopy worker, request log off (so
-the numbers are the cache's and the pipeline's, not the log store's), is started per case:
+the numbers are the cache's and the pipeline's, not the log store's), is started per case,
+with the exact tier only (``CACHE_SEMANTIC_ENABLED = False``; ``benches/cache/lookup.py``
+measures the semantic tier):
 
 - ``off``: ``CACHE_ENABLED = False``, every request a new prompt;
 - ``miss``: ``CACHE_ENABLED = True``, every request a new prompt (looked up, missed,
@@ -114,7 +116,13 @@ def gateway(scratch: Path, name: str, mock_url: str, *, cache: bool, logging: bo
         scratch,
         mock_url,
         logging=logging,
-        extra={"CACHE_ENABLED": str(cache), "LOG_FLUSH_INTERVAL": "0.1"},
+        # The exact tier's costs: the semantic tier, which embeds every miss, is measured
+        # by benches/cache/lookup.py.
+        extra={
+            "CACHE_ENABLED": str(cache),
+            "CACHE_SEMANTIC_ENABLED": "False",
+            "LOG_FLUSH_INTERVAL": "0.1",
+        },
     )
 
 

@@ -8,7 +8,9 @@ gateways'. Two routes, as an OpenAI-compatible provider has them:
 - ``/stream/v1/chat/completions``: the same answer as an SSE stream of 50 content chunks,
   then the finish chunk, the usage chunk and ``data: [DONE]``, sent chunked. Each event is
   padded to one size and nginx writes one event per write with a fixed pause after it, so the
-  stream arrives the way a model produces it, a chunk every ``chunk_interval_ms``.
+  stream arrives the way a model produces it, a chunk every ``chunk_interval_ms``;
+- ``GEMINI_STREAM_PATH``: the same answer as Gemini's ``streamGenerateContent?alt=sse``
+  sends it (50 events, the last with its finish reason and usage), paced the same way.
 
 Gateways reach the stream through a second provider whose base URL ends in ``/stream/v1``.
 The bench's data is built here, not read from recorded files. ``NginxMock`` serves any data
@@ -27,6 +29,9 @@ COMPLETION_PATH = "/v1/chat/completions"
 STREAM_PATH = "/stream/v1/chat/completions"
 MODEL = "gpt-4o-mini"  # the model clients ask for, routed to the completion route
 STREAM_MODEL = "bench-stream"  # routed to the stream route
+GEMINI_MODEL = "bench-gemini"  # routed to the Gemini stream route
+GEMINI_ROOT = "/gemini/v1beta"  # a Gemini provider's base URL on the mock
+GEMINI_STREAM_PATH = f"{GEMINI_ROOT}/models/{GEMINI_MODEL}:streamGenerateContent"
 CONTENT_CHUNKS = 50
 # The mock's stream response header: status line, Server, Date (fixed width), Content-Type,
 # Transfer-Encoding, Connection. A few bytes off only shortens the first pause by microseconds.
@@ -38,6 +43,23 @@ _REPLY = (
     "bookshop in the world and finish with a pastel de nata next door while the rain passes"
 )
 _WORDS = _REPLY.split(" ")
+
+
+def messages_request(*, model: str = STREAM_MODEL) -> bytes:
+    """The same chat as an Anthropic Messages stream request (``POST /v1/messages``)."""
+    body = {
+        "model": model,
+        "max_tokens": 256,
+        "stream": True,
+        "system": "You are a concise assistant for a travel agency.",
+        "messages": [
+            {
+                "role": "user",
+                "content": "Suggest three things to do in Lisbon on a rainy afternoon.",
+            }
+        ],
+    }
+    return json.dumps(body).encode()
 
 
 def chat_request(*, model: str = MODEL, stream: bool = False) -> bytes:
@@ -94,10 +116,34 @@ def stream_events() -> list[bytes]:
     return [b"data: " + chunk + b"\n\n" for chunk in chunks] + [b"data: [DONE]\n\n"]
 
 
-def padded_stream() -> tuple[bytes, int]:
-    """The stream with each JSON event padded (JSON allows trailing spaces) to one size, so a
-    fixed write size is one event per write; returns the body and that size."""
-    events = stream_events()
+def gemini_stream_events() -> list[bytes]:
+    """The answer as Gemini streams it: text parts, the last event with the finish reason
+    and the usage; no sentinel."""
+    events = []
+    for i in range(CONTENT_CHUNKS):
+        text = ("" if i == 0 else " ") + _WORDS[i % len(_WORDS)]
+        candidate: dict[str, object] = {
+            "content": {"parts": [{"text": text}], "role": "model"},
+            "index": 0,
+        }
+        doc: dict[str, object] = {"candidates": [candidate], "modelVersion": "gemini-bench"}
+        doc["responseId"] = "bench-gemini-0001"
+        if i == CONTENT_CHUNKS - 1:
+            candidate["finishReason"] = "STOP"
+            doc["usageMetadata"] = {
+                "promptTokenCount": 41,
+                "candidatesTokenCount": CONTENT_CHUNKS,
+                "totalTokenCount": 41 + CONTENT_CHUNKS,
+            }
+        events.append(b"data: " + _compact(doc) + b"\n\n")
+    return events
+
+
+def padded_stream(events: list[bytes] | None = None) -> tuple[bytes, int]:
+    """The stream (by default the OpenAI one) with each JSON event padded (JSON allows
+    trailing spaces) to one size, so a fixed write size is one event per write; returns the
+    body and that size."""
+    events = stream_events() if events is None else events
     size = max(len(event) for event in events)
 
     def pad(event: bytes) -> bytes:
@@ -160,7 +206,7 @@ _MOCK_HTTP = """\
 
 _STREAM_LOCATION = """\
         location = {path} {{
-            alias {{prefix}}/stream.sse;
+            alias {{prefix}}/{file};
             default_type text/event-stream;
             # The static handler refuses POST; its error page is the same file, fetched by GET.
             error_page 405 =200 $uri;
@@ -190,14 +236,25 @@ def pacing(write_size: int, rate: int | str, *, header_bytes: int = 0) -> str:
 class NginxMock(NginxProcess):
     """nginx as an OpenAI-compatible provider, answering from memory: ``completion`` at
     ``COMPLETION_PATH``, and ``stream`` sent chunked at each path of ``streams``, with that
-    path's ``pacing()`` directives ("" for as fast as nginx sends)."""
+    path's ``pacing()`` directives ("" for as fast as nginx sends); ``others`` maps more paths
+    to a body of their own and its pacing."""
 
     def __init__(
-        self, prefix: Path, completion: bytes, stream: bytes, streams: dict[str, str]
+        self,
+        prefix: Path,
+        completion: bytes,
+        stream: bytes,
+        streams: dict[str, str],
+        others: dict[str, tuple[bytes, str]] | None = None,
     ) -> None:
         port = free_port()
+        self.others = others or {}
+        files = {path: "stream.sse" for path in streams}
+        files.update({path: f"stream-{n}.sse" for n, path in enumerate(self.others)})
+        pacings = {**streams, **{path: paced for path, (_, paced) in self.others.items()}}
         locations = "".join(
-            _STREAM_LOCATION.format(path=path, pacing=paced) for path, paced in streams.items()
+            _STREAM_LOCATION.format(path=path, pacing=paced, file=files[path])
+            for path, paced in pacings.items()
         )
         http = _MOCK_HTTP.format(
             port=port,
@@ -212,6 +269,8 @@ class NginxMock(NginxProcess):
     def __enter__(self) -> Self:
         self.prefix.mkdir(parents=True, exist_ok=True)
         (self.prefix / "stream.sse").write_bytes(self.stream)
+        for n, (body, _) in enumerate(self.others.values()):
+            (self.prefix / f"stream-{n}.sse").write_bytes(body)
         super().__enter__()
         return self
 
@@ -225,7 +284,11 @@ class MockProvider(NginxMock):
         # for the interval.
         rate = self.event_size * 1000 // max(1, chunk_interval_ms)
         paced = pacing(self.event_size, rate, header_bytes=STREAM_HEADER_BYTES)
-        super().__init__(prefix, completion(), stream, {STREAM_PATH: paced})
+        gemini, gemini_size = padded_stream(gemini_stream_events())
+        gemini_rate = gemini_size * 1000 // max(1, chunk_interval_ms)
+        gemini_paced = pacing(gemini_size, gemini_rate, header_bytes=STREAM_HEADER_BYTES)
+        others = {GEMINI_STREAM_PATH: (gemini, gemini_paced)}
+        super().__init__(prefix, completion(), stream, {STREAM_PATH: paced}, others)
 
 
 _PROXY_HTTP = """\

@@ -28,6 +28,10 @@ def markdown(results: dict[str, Any]) -> str:
         "### Maximum throughput (closed loop)\n\n" + closed_table(results),
         "### Latency at fixed offered rates (open loop)\n\n" + latency_table(results),
         "### Streaming (50 chunks)\n\n" + stream_table(results),
+        "### Streaming: /v1/messages, OpenAI chunks translated into Anthropic events\n\n"
+        + stream_table(results, "stream_messages", "stream"),
+        "### Streaming: Gemini, translated into OpenAI chunks\n\n"
+        + stream_table(results, "stream_gemini", "stream_gemini"),
         "### Memory\n\n" + rss_table(results),
     ]
     for soak in results.get("soaks", []):
@@ -99,14 +103,16 @@ def latency_table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def stream_table(results: dict[str, Any]) -> str:
+def stream_table(results: dict[str, Any], key: str = "stream", ref_key: str = "stream") -> str:
+    """One row per target that ran the ``key`` streams; ``+`` columns over the reference's
+    ``ref_key`` run (the mock called directly)."""
     targets = results["targets"]
-    ref = targets.get(BASELINE, {}).get("stream")
+    ref = targets.get(BASELINE, {}).get(ref_key)
     head = "| target | streams/s | TTFB p50 | TTFB p99 | total p50 | total p99 | +TTFB p50 | "
     head += "+total p50 | server CPU per stream | errors |"
     rows = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, data in targets.items():
-        run = data.get("stream")
+        run = data.get(key)
         if not run:
             continue
         other = ref and name != BASELINE

@@ -4,7 +4,10 @@ One nginx mock provider on loopback (mock.py) answers every target. For each tar
 (targets.py) the bench checks that it relays the mock's answer, warms it up, then measures:
 
 1. streaming: 50-chunk streams, paced like a model, through ``--stream-connections``
-   concurrent connections (oha, closed loop): time to first byte and total time;
+   concurrent connections (oha, closed loop): time to first byte and total time; for the
+   gateways also the same stream asked for on ``/v1/messages`` (OpenAI chunks translated
+   into Anthropic events) and a Gemini stream translated into OpenAI chunks (``direct``
+   runs the mock's Gemini route as their reference);
 2. latency at fixed offered rates (oha, open loop with latency correction: no coordinated
    omission), p50, p90 and p99, and the overhead over calling the mock directly;
 3. maximum throughput: wrk, ``--connections`` connections (closed loop);
@@ -68,6 +71,7 @@ TARGETS = (
     "floopy-otel",
     "floopy-nolog",
     "floopy-aiohttp",
+    "floopy-native-relay",
     "litellm",
 )
 BASELINE_TARGETS = ("floopy-baseline", "floopy-nolog-baseline")  # with --baseline REF
@@ -218,6 +222,10 @@ class Bench:
         self.completion_body.write_bytes(mock.chat_request())
         self.stream_body = scratch / "stream.json"
         self.stream_body.write_bytes(mock.chat_request(model=mock.STREAM_MODEL, stream=True))
+        self.messages_body = scratch / "messages.json"
+        self.messages_body.write_bytes(mock.messages_request())
+        self.gemini_body = scratch / "gemini.json"
+        self.gemini_body.write_bytes(mock.chat_request(model=mock.GEMINI_MODEL, stream=True))
         self.baseline = baseline.export(args.baseline, scratch) if args.baseline else None
 
     def server(self, name: str) -> Server:
@@ -231,8 +239,12 @@ class Bench:
         logging = not name.startswith("floopy-nolog")
         client = "aiohttp" if name == "floopy-aiohttp" else None
         source = self.baseline if name.endswith(baseline.SUFFIX) else None
-        # The export's receiver is the mock's nginx, which accepts and discards.
-        extra = {"OTEL_ENDPOINT": repr(provider.url)} if name == "floopy-otel" else None
+        extra: dict[str, str] | None = None
+        if name == "floopy-native-relay":
+            extra = {"STREAM_RELAY": "'native'"}
+        elif name == "floopy-otel":
+            # The export's receiver is the mock's nginx, which accepts and discards.
+            extra = {"OTEL_ENDPOINT": repr(provider.url)}
         return Floopy(
             name,
             self.scratch,
@@ -252,6 +264,7 @@ class Bench:
             self.warm_up(target)
             data: dict[str, Any] = {"version": target.version}
             data["stream"] = self.stream_run(target)
+            data.update(self.translated_streams(target))
             data["open"] = [self.open_run(target, rate) for rate in self.args.rates]
             data["closed"] = self.closed_run(target)
             data["peak_rss_mib"] = round(tree_peak_rss_mib(target.pid), 1)
@@ -271,11 +284,38 @@ class Bench:
             rate=None,
         )
 
-    def stream_run(self, target: Target) -> dict[str, Any]:
+    def translated_streams(self, target: Target) -> dict[str, Any]:
+        """The streams a gateway translates: ``/v1/messages`` over the OpenAI stream, and
+        Gemini's; ``direct`` runs the mock's Gemini route (the reference for both)."""
+        if target.name == "direct":
+            return {
+                "stream_gemini": self.stream_run(
+                    target, mock.GEMINI_STREAM_PATH, self.gemini_body, "gemini"
+                )
+            }
+        if not target.name.startswith("floopy"):
+            return {}
+        check_translated(target, self.messages_body, self.gemini_body)
+        return {
+            "stream_messages": self.stream_run(
+                target, "/v1/messages", self.messages_body, "messages"
+            ),
+            "stream_gemini": self.stream_run(
+                target, target.completion_path, self.gemini_body, "gemini"
+            ),
+        }
+
+    def stream_run(
+        self,
+        target: Target,
+        path: str | None = None,
+        body: Path | None = None,
+        label: str = "stream",
+    ) -> dict[str, Any]:
         def run() -> oha.OhaResult:
             return oha.run(
-                target.url + target.stream_path,
-                self.stream_body,
+                target.url + (path or target.stream_path),
+                body or self.stream_body,
                 target.request_headers(),
                 seconds=self.args.stream_seconds,
                 connections=self.args.stream_connections,
@@ -284,7 +324,7 @@ class Bench:
 
         row = self._accounted(target, run)
         print(
-            f"  stream -c{self.args.stream_connections:<3} {row['rps']:>8.1f} streams/s  "
+            f"  {label} -c{self.args.stream_connections:<3} {row['rps']:>8.1f} streams/s  "
             f"TTFB p50 {row['ttfb_p50_ms']:7.2f} ms  total p50 {row['p50_ms']:7.1f} ms  "
             f"{_cpu_note(row)}",
             flush=True,
@@ -458,6 +498,25 @@ def check(target: Target, completion_body: Path, stream_body: Path) -> None:
     streamed = "".join(c[0]["delta"].get("content") or "" for c in deltas if c)
     if streamed != expected.removesuffix("."):
         raise RuntimeError(f"{target.name}: the stream's text differs: {streamed[:200]!r}")
+
+
+def check_translated(target: Target, messages_body: Path, gemini_body: Path) -> None:
+    """The translated streams carry the answer too: Anthropic events ending in
+    message_stop, and OpenAI chunks of the Gemini stream ending in [DONE]."""
+    expected = json.loads(mock.completion())["choices"][0]["message"]["content"]
+    messages = _post(target, "/v1/messages", messages_body.read_bytes())
+    datas = [json.loads(line[6:]) for line in messages.split(b"\n") if line.startswith(b"data: ")]
+    text = "".join(d["delta"].get("text", "") for d in datas if d["type"] == "content_block_delta")
+    if not datas or datas[-1]["type"] != "message_stop" or text != expected.removesuffix("."):
+        raise RuntimeError(f"{target.name}: the /v1/messages stream is wrong: {messages[-300:]!r}")
+    gemini = _post(target, target.completion_path, gemini_body.read_bytes())
+    events = [line[6:] for line in gemini.split(b"\n") if line.startswith(b"data: ")]
+    if not events or events[-1].strip() != b"[DONE]":
+        raise RuntimeError(f"{target.name}: the Gemini stream did not end with [DONE]")
+    chunks = [json.loads(e)["choices"] for e in events[:-1]]
+    streamed = "".join(c[0]["delta"].get("content") or "" for c in chunks if c)
+    if streamed != expected.removesuffix("."):
+        raise RuntimeError(f"{target.name}: the Gemini stream's text differs: {streamed[:200]!r}")
 
 
 def _post(target: Target, path: str, body: bytes) -> bytes:

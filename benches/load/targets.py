@@ -88,7 +88,7 @@ def floopy_settings(
     extra: dict[str, str] | None = None,
 ) -> str:
     """The settings module of a benched gateway: two OpenAI-compatible providers on the mock
-    (completions and streams), a real API key, one worker."""
+    (completions and streams) and a Gemini one (streams), a real API key, one worker."""
     key_hash = hashlib.sha256(FLOOPY_KEY.encode()).hexdigest()
     lines = [
         f"DATA_DIR = {str(data_dir)!r}",
@@ -97,10 +97,14 @@ def floopy_settings(
         f"             'api_key_env': '{PROVIDER_KEY_ENV}'}},",
         f"    'mock-stream': {{'kind': 'openai_compatible', 'base_url': '{mock_url}/stream/v1',",
         f"                    'api_key_env': '{PROVIDER_KEY_ENV}'}},",
+        f"    'mock-gemini': {{'kind': 'gemini', 'base_url': '{mock_url}{mock.GEMINI_ROOT}',",
+        f"                    'api_key_env': '{PROVIDER_KEY_ENV}'}},",
         "}",
         "MODELS = {",
         f"    {mock.MODEL!r}: {{'provider': 'mock', 'input_price': 0.15, 'output_price': 0.6}},",
         f"    {mock.STREAM_MODEL!r}: {{'provider': 'mock-stream', 'input_price': 0.15,",
+        "                       'output_price': 0.6},",
+        f"    {mock.GEMINI_MODEL!r}: {{'provider': 'mock-gemini', 'input_price': 0.15,",
         "                       'output_price': 0.6},",
         "}",
         "API_KEYS = [",

@@ -79,6 +79,7 @@ def settings_file(directory: Path, cache: bool = False, log: bool = False) -> Pa
         f"DATA_DIR = {str(directory / 'data')!r}\nLOGGING_ENABLED = {log}\n"
         f"API_KEYS = [{{'id': 'k', 'hash': 'sha256:{digest}', 'organization': 'o'}}]\n"
         f"CACHE_ENABLED = {cache}\n"
+        "CACHE_SEMANTIC_ENABLED = False\n"  # the exact tier's cost; the semantic tier embeds
     )
     return path
 

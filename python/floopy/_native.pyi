@@ -19,6 +19,7 @@ __all__ = [
     "JsonlWriter",
     "NativeUpstream",
     "OpenAIStreamRelay",
+    "RelayCapture",
     "RequestParser",
     "SseEvent",
     "SseParser",
@@ -276,6 +277,33 @@ class OpenAIStreamRelay:
     @property
     def oversized(self) -> bool: ...  # an event outgrew max_event_bytes; the client was not told
 
+@final
+class RelayCapture:
+    """What an OpenAI stream relayed on the upstream client's thread (``NativeUpstream.relay``)
+    captured so far: the fields of ``OpenAIStreamRelay``, read at any time, final once the
+    call is over."""
+
+    @property
+    def content(self) -> str: ...
+    @property
+    def finish_reason(self) -> str | None: ...
+    @property
+    def usage(self) -> StreamUsage | None: ...
+    @property
+    def ttft_ms(self) -> float | None: ...
+    @property
+    def chunk_count(self) -> int: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def max_event_bytes(self) -> int: ...
+    @property
+    def truncated(self) -> bool: ...
+    @property
+    def oversized(self) -> bool: ...
+
 # --- jsonl ------------------------------------------------------------------------------------
 
 @final
@@ -367,13 +395,22 @@ class NativeUpstream:
     ``END`` (None); ``ERROR`` (an ``UpstreamError`` or ``UpstreamTimeout`` instance) ends
     either. Headers are ``[(name, value)]`` with lower-case names. A stream stops reading from
     its provider while more than ``window_bytes`` of its chunks are drained but not reported
-    ``consumed``."""
+    ``consumed``.
+
+    A relayed stream (``relay``) is read and relayed on the tokio thread: ``HEAD`` (or
+    ``ANSWER`` for a status other than 200), then ``READY`` (None) whenever its outbox fills
+    from empty (``take`` empties it; the window counts what waits there), then ``END`` or
+    ``ERROR``. Once ``attach``ed, ``drain`` writes the outbox to the transport itself and
+    lists no READY for it, until its budget is spent (``READY`` with the bytes it sent) or the
+    transport refuses bytes (``GONE``, None)."""
 
     ANSWER: int
     HEAD: int
     CHUNK: int
     END: int
     ERROR: int
+    READY: int
+    GONE: int
 
     def __new__(
         cls,
@@ -409,6 +446,39 @@ class NativeUpstream:
         (``param`` "url" or the header name; a value is never quoted) for a URL that is not
         absolute http(s) or a header that cannot be sent, ValueError for a negative or NaN
         time limit."""
+
+    def relay(
+        self,
+        url: str,
+        headers: dict[str, str],
+        body: bytes,
+        connect_timeout: float,
+        first_byte_timeout: float | None,
+        total_timeout: float | None,
+        *,
+        first_event_timeout: float | None,
+        idle_timeout: float | None,
+        strip_usage: bool = False,
+        max_event_bytes: int = ...,  # 16 MiB
+        max_capture_bytes: int = ...,  # 256 KiB
+    ) -> tuple[int, RelayCapture]:
+        """Starts an OpenAI chat stream relayed as ``OpenAIStreamRelay`` relays it, on the
+        tokio thread. Its first bytes for the client must come within ``first_event_timeout``
+        of now, and no later read may wait longer than ``idle_timeout`` (both fail as
+        ``UpstreamTimeout`` with phase "first_byte"). Raises as ``post`` does."""
+
+    def take(self, call: int) -> bytes:
+        """The bytes waiting in a relayed stream's outbox, taken off it (b"" if none)."""
+
+    def attach(self, call: int, transport: Any, budget: int) -> tuple[int, int]:
+        """``drain`` writes the relayed stream's bytes to ``transport.send_bytes`` from now
+        on (what waits is written at once) until ``budget`` bytes went. ``(0, 0)`` when
+        attached, ``(READY, sent)`` when the budget went at once, ``(GONE, 0)`` when the
+        transport refused the bytes."""
+
+    def detach(self, call: int) -> bool: ...
+    def release(self, call: int) -> None:
+        """Forgets a relayed stream's outbox and transport (after its end, or to drop it)."""
 
     def consumed(self, call: int, size: int) -> None: ...
     def cancel(self, call: int) -> bool:

@@ -53,7 +53,9 @@ class Worker:
         self.redis = open_redis(settings.redis_url) if settings.redis_url else None
         self.projects = Projects(settings)
         self.limiter = build_limiter(settings.rate_limits, self.redis)
-        self.cache = build_cache(settings, self.redis)
+        # Vectors (the semantic cache, the firewall's verdict cache): loaded on first use.
+        self.embedder = build_embedder(settings, self.providers)
+        self.cache = build_cache(settings, self.redis, self.embedder)
         self.breakers = build_breakers(settings.circuit_breaker, self.redis, self.on_breaker_event)
         self.latency = LatencyTracker()
         self.router = Router(settings, set(settings.unavailable_providers()), self.latency)
@@ -70,14 +72,13 @@ class Worker:
             max_attempts=settings.max_attempts_per_request,
             secrets=self.secrets,
         )
-        # Vectors (the firewall's verdict cache, the semantic cache): loaded on first use.
-        self.embedder = build_embedder(settings, self.providers)
         self.firewall = build_firewall(settings, self.providers, self.embedder)
         self.prices = PriceBook(settings)
         self.models_created = int(time.time())  # the catalog's "created", as of this start
         self.models_body = _models_list(settings, self.models_created)
         self.log: RequestLog | None = None  # opened by start(), inside the worker process
         self.warming: asyncio.Task[None] | None = None  # models loading, from start()
+        self.cache_warming: asyncio.Task[None] | None = None  # the semantic cache's model
 
     @classmethod
     async def start(cls) -> Worker:
@@ -91,6 +92,9 @@ class Worker:
             worker.firewall.counters = worker.log.metrics.firewall  # rendered in /metrics
             if settings.firewall.screens_by_policy:  # else loaded by the first opt-in
                 worker.warming = asyncio.create_task(worker.firewall.warm_up())
+        vectors = worker.cache.vectors
+        if vectors is not None and worker.cache.policy.ever_on:  # else loaded by the first use
+            worker.cache_warming = asyncio.create_task(vectors.warm_up())
         return worker
 
     def finished(self, ctx: RequestContext) -> None:
@@ -112,8 +116,9 @@ class Worker:
         if self.log is not None:
             self.log.close()  # every row is on disk already: closes the journal
         await self.cache.close()
-        if self.warming is not None:
-            self.warming.cancel()
+        for task in (self.warming, self.cache_warming):
+            if task is not None:
+                task.cancel()
         if self.firewall is not None:
             await self.firewall.close()
         await self.embedder.close()

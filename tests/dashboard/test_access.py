@@ -67,7 +67,7 @@ def test_unusable_users_are_refused(
 def test_sessions_expire_and_close(tmp_path: Path) -> None:
     clock = Clock()
     user = UserStore(tmp_path).create("root", "long-enough", (), admin=True)
-    sessions = access.Sessions(60, clock)
+    sessions = access.Sessions(60, clock=clock)
     token = sessions.open(user)
     assert sessions.user_of(token) == "root"
     assert sessions.user_of("forged") is None and sessions.user_of(None) is None
@@ -76,6 +76,26 @@ def test_sessions_expire_and_close(tmp_path: Path) -> None:
     token = sessions.open(user)
     sessions.close(token)
     assert sessions.user_of(token) is None
+
+
+def test_a_login_outlives_a_restart_and_the_file_holds_no_token(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "dashboard" / access.SESSIONS_FILE
+    user = UserStore(tmp_path).create("root", "long-enough", (), admin=True)
+    token = access.Sessions(60, path, clock).open(user)
+    stale = access.Sessions(60, path, clock).open(user)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert token not in path.read_text() and "root" in path.read_text()
+
+    restarted = access.Sessions(60, path, clock)  # a new process reads the file
+    assert restarted.user_of(token) == "root"
+    restarted.close(stale)
+    assert access.Sessions(60, path, clock).user_of(stale) is None
+    clock.now += 61
+    assert access.Sessions(60, path, clock).user_of(token) is None
+
+    path.write_text("{not json")  # a damaged file costs the logins, never the dashboard
+    assert access.Sessions(60, path, clock).user_of(token) is None
 
 
 def test_the_cookie_is_http_only_strict_and_secure_over_tls() -> None:

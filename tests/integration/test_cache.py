@@ -20,7 +20,7 @@ import openai
 import pytest
 
 from .conftest import TEST_KEY, Gateway, start_gateway, stop, write_settings
-from .logstore import metrics
+from .logstore import metrics, readiness, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -64,6 +64,9 @@ def gw(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     env = {"FLOOPY_TEST_ANTHROPIC_KEY": "sk-ant-mock-provider-key"}
     url, proc = start_gateway(settings, root / "gateway.log", env)
     try:
+        # The semantic tier's model loads with the worker (the cache is on for ``test``):
+        # waited for, so that no test races the load.
+        wait_for(lambda: readiness(url, TEST_KEY)["cache"]["embedder_ready"], "the embedder")
         yield Gateway(url=url, key=TEST_KEY, mock_url=mock_upstream, data_dir=root, proc=proc)
     finally:
         stop(proc)
@@ -472,3 +475,205 @@ def test_metrics_count_hits_misses_and_what_is_held(gw: Gateway) -> None:
         after['floopy_cache_bytes{store="memory"}'] > before['floopy_cache_bytes{store="memory"}']
     )
     assert after['floopy_cache_errors_total{tier="exact"}'] == 0
+
+
+# --- the semantic and advanced tiers ---------------------------------------------------------
+
+
+def tag() -> str:
+    """Appended to both prompts of a pair: one test's calls counted apart from another's."""
+    return f"(ref {uuid.uuid4().hex[:12]})"
+
+
+@pytest.fixture(scope="module")
+def semantic(gw: Gateway) -> Gateway:
+    """The gateway, its local embedder loaded (``gw`` waited for it)."""
+    assert readiness(gw.url, TEST_KEY)["cache"]["embedder_ready"]
+    return gw
+
+
+def stored(gw: Gateway, tier: str = "semantic") -> float:
+    return metrics(gw.url).get(f'floopy_cache_stored_total{{tier="{tier}"}}', 0.0)
+
+
+def settle(gw: Gateway, before: float, tier: str = "semantic") -> None:
+    """Waits until the answer of a miss is stored: that happens after its response went
+    out, and a paraphrase sent at once could be looked up first."""
+    wait_for(lambda: stored(gw, tier) > before, f"the {tier} tier to store the answer")
+
+
+def test_a_paraphrase_hits_the_semantic_tier_and_a_near_miss_does_not(semantic: Gateway) -> None:
+    ref = tag()
+    client = oai(semantic)
+    before = stored(semantic)
+    first = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[user(f"How do I undo the last git commit? {ref}")]
+    )
+    settle(semantic, before)
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[user(f"How can I undo my last git commit? {ref}")]
+    )
+    assert first.headers["floopy-cache"] == "MISS"
+    assert raw.headers["floopy-cache"] == "HIT; tier=semantic"
+    assert 0.9 <= float(raw.headers["floopy-cache-similarity"]) < 1
+    assert raw.headers["floopy-provider"] == "mock"
+    assert raw.parse().choices[0].message.content == first.parse().choices[0].message.content
+    assert calls(semantic.mock_url, ref) == 1
+    # Closer than the paraphrase by cosine, yet another question: never served.
+    for near_miss in (
+        "How do I undo the first git commit?",
+        "How do I not undo the last git commit?",
+        "How do I undo the last svn commit?",
+    ):
+        answer = post(semantic, chat(f"{near_miss} {ref}"))
+        assert answer.headers["floopy-cache"] == "MISS", near_miss
+    assert calls(semantic.mock_url, ref) == 4
+
+
+def test_numbers_directions_and_system_prompts_keep_semantic_entries_apart(
+    semantic: Gateway,
+) -> None:
+    ref = tag()
+    before = stored(semantic)
+    post(semantic, chat(f"Convert 10 miles to kilometers. {ref}"))
+    settle(semantic, before)
+    for other in ("Convert 10 kilometers to miles.", "Convert 12 miles to kilometers."):
+        assert post(semantic, chat(f"{other} {ref}")).headers["floopy-cache"] == "MISS"
+    system = {"role": "system", "content": "Answer in French."}
+    again = {"model": "gpt-4o-mini", "messages": [system, user(f"Convert 10 miles to km. {ref}")]}
+    assert post(semantic, again).headers["floopy-cache"] == "MISS"  # another system prompt
+    assert post(semantic, chat(f"Convert 10 miles to kilometers, please. {ref}")).headers[
+        "floopy-cache"
+    ] == ("HIT; tier=semantic")
+    assert calls(semantic.mock_url, ref) == 4
+
+
+def test_semantic_hits_replay_both_ways_for_the_sdks(semantic: Gateway) -> None:
+    ref = tag()
+    client = oai(semantic)
+    before = stored(semantic)
+    whole = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[user(f"Why is the sky blue? {ref}")]
+    )
+    settle(semantic, before)
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini",
+        messages=[user(f"Why does the sky look blue? {ref}")],
+        stream=True,
+        stream_options={"include_usage": True},
+    ) as resp:
+        assert resp.headers["floopy-cache"] == "HIT; tier=semantic"
+        chunks = list(resp.parse())
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
+        whole.choices[0].message.content
+    )
+    assert chunks[-1].usage == whole.usage
+
+    ref = tag()
+    before = stored(semantic)
+    streamed = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[user(f"What is a closure in JavaScript? {ref}")],
+            stream=True,
+        )
+    )
+    settle(semantic, before)
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[user(f"Explain what a closure is in JavaScript. {ref}")]
+    )
+    assert raw.headers["floopy-cache"] == "HIT; tier=semantic"
+    assert raw.parse().choices[0].message.content == "".join(
+        c.choices[0].delta.content or "" for c in streamed if c.choices
+    )
+
+    ref = tag()
+    anthropic_client = claude(semantic)
+    ask: Any = {"model": "gpt-4o-mini", "max_tokens": 50}
+    before = stored(semantic)
+    first = anthropic_client.messages.create(
+        **ask, messages=[user(f"How does a hash table work? {ref}")]
+    )
+    settle(semantic, before)
+    with anthropic_client.messages.with_streaming_response.create(
+        **ask, messages=[user(f"How do hash tables work? {ref}")], stream=True
+    ) as resp:
+        assert resp.headers["floopy-cache"] == "HIT; tier=semantic"
+    with anthropic_client.messages.stream(
+        **ask, messages=[user(f"How do hash tables work? {ref}")]
+    ) as stream:
+        replayed = stream.get_final_message()
+    assert replayed.content[0].text == first.content[0].text  # type: ignore[union-attr]
+    assert replayed.stop_reason == "end_turn"
+    assert calls(semantic.mock_url, ref) == 1
+
+
+def conversation(history: str, question: str, ref: str) -> list[dict[str, str]]:
+    return [
+        {"role": "user", "content": f"I'm planning a trip to {history}. {ref}"},
+        {"role": "assistant", "content": "Lovely! How can I help?"},
+        {"role": "user", "content": question},
+    ]
+
+
+def test_the_advanced_tier_needs_the_same_earlier_turns(semantic: Gateway) -> None:
+    ref = tag()
+    advanced = {"floopy-cache-advanced": "true"}
+    japan = {
+        "model": "gpt-4o-mini",
+        "messages": conversation("Japan", "What clothes should I pack?", ref),
+    }
+    before = stored(semantic, "advanced")
+    assert post(semantic, japan, advanced).headers["floopy-cache"] == "MISS"
+    settle(semantic, before, "advanced")
+    paraphrase = conversation("Japan", "What clothes do I need to pack?", ref)
+    asked = post(semantic, {**japan, "messages": paraphrase}, advanced)
+    assert asked.headers["floopy-cache"] == "HIT; tier=advanced"
+    assert float(asked.headers["floopy-cache-similarity"]) >= 0.9
+    # Not asked for: only the exact tier.
+    not_asked = post(
+        semantic,
+        {**japan, "messages": conversation("Japan", "Which clothes should I pack?", ref)},
+    )
+    assert not_asked.headers["floopy-cache"] == "MISS"
+    # The same last question after other earlier turns never shares the answer.
+    iceland = {**japan, "messages": conversation("Iceland", "What clothes should I pack?", ref)}
+    assert post(semantic, iceland, advanced).headers["floopy-cache"] == "MISS"
+    assert calls(semantic.mock_url, ref) == 3
+
+
+def test_semantic_entries_are_never_shared_across_tenants(semantic: Gateway) -> None:
+    ref = tag()
+    on = {"floopy-cache-enabled": "true"}
+    before = stored(semantic)
+    post(semantic, chat(f"How do I reverse a list in Python? {ref}"))
+    settle(semantic, before)
+    paraphrase = chat(f"How can I reverse a list in Python? {ref}")
+    assert post(semantic, paraphrase, on, key=OTHER_KEY).headers["floopy-cache"] == "MISS"
+    web, batch = {"floopy-project-id": "web"}, {"floopy-project-id": "batch"}
+    before = stored(semantic)
+    post(semantic, chat(f"Why is the sky blue? {ref}"), web)
+    settle(semantic, before)
+    got = post(semantic, chat(f"Why does the sky look blue? {ref}"), batch)
+    assert got.headers["floopy-cache"] == "MISS"
+    got = post(semantic, chat(f"Why does the sky look blue? {ref}"), web)
+    assert got.headers["floopy-cache"] == "HIT; tier=semantic"
+    assert calls(semantic.mock_url, ref) == 4
+    counted = metrics(semantic.url)
+    assert counted['floopy_cache_hits_total{tier="semantic"}'] >= 1
+    assert 'floopy_cache_errors_total{tier="advanced"}' in counted
+
+
+def test_a_semantic_entry_expires_with_its_answer(semantic: Gateway) -> None:
+    ref = tag()
+    before = stored(semantic)
+    post(semantic, chat(f"What causes rainbows? {ref}"), {"cache-control": "max-age=1"})
+    settle(semantic, before)
+    paraphrase = chat(f"What causes a rainbow to appear? {ref}")
+    assert post(semantic, paraphrase).headers["floopy-cache"] == "HIT; tier=semantic"
+    time.sleep(1.2)  # past the answer's one-second TTL
+    assert (
+        post(semantic, chat(f"What causes rainbows, please? {ref}")).headers["floopy-cache"]
+        == "MISS"
+    )
+    assert calls(semantic.mock_url, ref) == 2

@@ -10,9 +10,13 @@ import httpx
 import pytest
 
 from .conftest import TEST_KEY, start_gateway, stop, write_settings
-from .logstore import embedded_client, sink_metric, wait_for
+from .logstore import embedded_client, metrics, readiness, sink_metric, wait_for
 
 pytestmark = pytest.mark.integration
+
+
+def stored(url: str) -> float:
+    return metrics(url).get('floopy_cache_stored_total{tier="semantic"}', 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +31,22 @@ def logged(
     url, proc = start_gateway(settings, root / "gateway.log")
     ids: dict[str, str] = {}
     try:
-        for outcome, headers in (
-            ("miss", {}),
-            ("hit", {}),
-            ("stream_hit", {}),
-            ("off", {"floopy-cache-enabled": "false"}),
+        ready = lambda: readiness(url, TEST_KEY)["cache"]["embedder_ready"]  # noqa: E731
+        wait_for(ready, "the embedder")
+        for outcome, headers, text in (
+            ("miss", {}, "log my cache"),
+            ("hit", {}, "log my cache"),
+            ("stream_hit", {}, "log my cache"),
+            ("off", {"floopy-cache-enabled": "false"}, "log my cache"),
+            ("semantic_miss", {}, "How do I undo the last git commit?"),
+            ("semantic_hit", {}, "How can I undo my last git commit?"),
         ):
             body: dict[str, Any] = {
                 "model": "gpt-4o-mini",
-                "messages": [{"role": "user", "content": "log my cache"}],
+                "messages": [{"role": "user", "content": text}],
                 "stream": outcome == "stream_hit",
             }
+            before = stored(url)
             response = httpx.post(
                 f"{url}/v1/chat/completions",
                 json=body,
@@ -45,6 +54,8 @@ def logged(
             )
             assert response.status_code == 200
             ids[outcome] = response.headers["x-request-id"]
+            if outcome == "semantic_miss":  # stored after its response: wait before asking
+                wait_for(lambda b=before: stored(url) > b, "the semantic tier to store it")
         wait_for(lambda: sink_metric(url, "inserted") >= len(ids), "the rows to be inserted")
     finally:
         stop(proc)
@@ -75,6 +86,23 @@ def test_the_request_row_says_what_the_cache_did(logged: Any) -> None:
     assert (off["cache_status"], off["cache_tier"]) == ("", "")
     assert "cache" in hit["stage_latency_ms"]
     assert "dispatch" not in hit["stage_latency_ms"]  # answered before the provider
+
+
+def test_a_semantic_hit_records_its_tier_similarity_and_saving(logged: Any) -> None:
+    ids, rows, spans = logged
+    miss, hit = rows[ids["semantic_miss"]], rows[ids["semantic_hit"]]
+    assert (hit["cache_status"], hit["cache_tier"]) == ("HIT", "semantic")
+    assert 0.9 <= hit["cache_similarity"] < 1
+    assert hit["cache_saved_usd"] == pytest.approx(miss["cost_usd"]) and hit["cost_usd"] == 0
+    assert miss["cache_similarity"] is None
+    named = {span["name"]: span for span in spans[ids["semantic_hit"]]}
+    cache = named["cache"]
+    for tier, outcome in (("exact", "miss"), ("semantic", "hit")):
+        assert named[tier]["parent_id"] == cache["span_id"]
+        assert named[tier]["attributes"]["outcome"] == outcome
+        assert 0 <= named[tier]["duration_ms"] <= cache["duration_ms"]
+    assert float(named["semantic"]["attributes"]["similarity"]) >= 0.9
+    assert "advanced" not in named  # a single-turn request without floopy-cache-advanced
 
 
 def test_the_cache_span_has_a_timed_child_per_tier(logged: Any) -> None:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from .conftest import TEST_KEY, free_port, start_gateway, stop, write_settings
-from .logstore import metrics
+from .logstore import metrics, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +50,8 @@ def pair(
         stop(first[1])
         raise
     try:
+        for url in (first[0], second[0]):  # the semantic tier's model loads with the worker
+            wait_for(lambda u=url: readiness(u)["cache"]["embedder_ready"], "the embedder")
         yield first[0], second[0], root / "first.py"
     finally:
         stop(first[1])
@@ -109,6 +111,7 @@ def test_the_cli_counts_and_clears_one_tenant(pair: tuple[str, str, Path]) -> No
     counted = dict(line.split(": ", 1) for line in stats.stdout.splitlines())
     assert counted["store"] == "redis" and int(counted["entries"]) >= 2
     assert int(counted["bytes"]) > 0
+    assert counted["vectors"].startswith("embedded, one shard per worker")  # the semantic tier
     cleared = floopy(
         "cache", "clear", "--settings", str(settings), "--organization", "acme", "--project", "web"
     )
@@ -118,6 +121,25 @@ def test_the_cli_counts_and_clears_one_tenant(pair: tuple[str, str, Path]) -> No
     assert ask(a, batch, **{"floopy-project-id": "batch"}).headers["floopy-cache"].startswith("HIT")
     assert floopy("cache", "clear", "--settings", str(settings)).returncode == 0
     assert ask(a, batch, **{"floopy-project-id": "batch"}).headers["floopy-cache"] == "MISS"
+
+
+def test_semantic_answers_live_in_redis_and_are_cleared_with_their_tenant(
+    pair: tuple[str, str, Path],
+) -> None:
+    a, _, settings = pair
+    ref = uuid.uuid4().hex[:12]
+    web = {"floopy-project-id": "web"}
+    name = 'floopy_cache_stored_total{tier="semantic"}'
+    before = metrics(a).get(name, 0.0)
+    ask(a, f"How do I undo the last git commit? ({ref})", **web)
+    wait_for(lambda: metrics(a).get(name, 0.0) > before, "the answer to be stored")
+    paraphrase = f"How can I undo my last git commit? ({ref})"
+    assert ask(a, paraphrase, **web).headers["floopy-cache"] == "HIT; tier=semantic"
+    cleared = floopy(
+        "cache", "clear", "--settings", str(settings), "--organization", "acme", "--project", "web"
+    )
+    assert cleared.returncode == 0, cleared.stderr
+    assert ask(a, paraphrase, **web).headers["floopy-cache"] == "MISS"  # its answer is gone
 
 
 def test_clear_without_redis_says_why_it_cannot(tmp_path: Path) -> None:
@@ -163,7 +185,8 @@ def test_a_redis_that_dies_only_turns_the_cache_off(mock_upstream: str, tmp_path
         text = f"doomed {uuid.uuid4().hex}"
         ask(url, text)
         assert ask(url, text).headers["floopy-cache"] == "HIT; tier=exact"
-        assert readiness(url)["cache"] == {"status": "up", "store": "redis"}
+        cache = readiness(url)["cache"]
+        assert (cache["status"], cache["store"]) == ("up", "redis")  # type: ignore[index]
         redis.kill()
         redis.wait()
         answer = ask(url, text)  # served by the provider, not failed

@@ -17,6 +17,7 @@ import http.cookiejar
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -150,6 +151,7 @@ def traffic(site: Site) -> Traffic:
                 "floopy-session-name": "Trip planning",
                 "floopy-session-path": f"/step/{n}",
                 "floopy-property-feature": "summarize" if n < 3 else "chat",
+                "user-agent": f"trip-planner/{n}.0",
             },
         )
         for n in (1, 2, 3)
@@ -346,8 +348,25 @@ def test_the_requests_page_and_the_detail_panel(
     text = panel.inner_text()
     assert traffic.turns[0] in text
     assert "turn 1 of the trip plan" in text  # the conversation
-    for heading in ("Tokens and cost", "Latency per stage", "Trace", "Events", "Properties"):
+    for heading in (
+        "Tokens and cost",
+        "Latency per stage",
+        "Trace",
+        "Events",
+        "Headers",
+        "Properties",
+    ):
         assert heading in text
+    headers = {
+        row.locator("td").nth(0).inner_text(): row.locator("td").nth(1).inner_text()
+        for row in panel.locator("table.headers tbody tr").all()
+    }
+    assert headers["user-agent"] == "trip-planner/1.0"  # the headers that were logged
+    assert headers["floopy-session-name"] == "Trip planning"
+    assert headers["floopy-session-path"] == "/step/1"
+    assert headers["floopy-property-feature"] == "summarize"
+    assert headers["x-forwarded-for (else the peer address)"] == "127.0.0.1"
+    assert TEST_KEY not in text and "authorization" not in {h.lower() for h in headers}
     assert panel.locator(".waterfall li").count() >= 3  # the request and its stages
     assert "provider_attempt" in text and "summarize" in text
     assert "/sessions?id=trip-1" in (
@@ -488,6 +507,30 @@ def test_export_streams_the_filtered_list_as_jsonl_and_csv(site: Site, traffic: 
 
 # Last: the throttle counts failures per client address too, and every test here logs in
 # from 127.0.0.1.
+def test_a_login_outlives_a_restart_of_the_store_process(site: Site) -> None:
+    """Near the end: it kills the store process (the gateway starts another); only the
+    throttling test, which reads no rows, follows."""
+    client = Client(site.url)
+    assert client.login("alice") == 303
+    assert client.get("/api/me")["user"] == "alice"
+    status_file = site.settings.parent / "data" / "store" / "status.json"
+    wait_for(status_file.exists, "the store's status", timeout=30)
+    first = int(json.loads(status_file.read_text())["pid"])
+    os.kill(first, signal.SIGKILL)
+
+    def restarted() -> bool:
+        try:
+            pid = int(json.loads(status_file.read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            return False
+        return pid != first and Client(site.url).status("/api/me") == 401
+
+    wait_for(restarted, "a new store process serving the dashboard", timeout=60)
+    assert client.get("/api/me")["user"] == "alice"
+    assert client.status("/logout", b"") == 303
+    assert client.status("/api/me") == 401
+
+
 def test_failed_logins_are_throttled(site: Site) -> None:
     client = Client(site.url)
     statuses = [client.login("throttled-user", "wrong-password") for _ in range(6)]

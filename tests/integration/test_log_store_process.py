@@ -259,7 +259,10 @@ REFUSED = [
 def test_the_read_channel_only_reads_and_only_for_its_credential(
     mock_upstream: str, tmp_path: Path
 ) -> None:
-    _, gateway, data, _ = serve(tmp_path, mock_upstream, LOG_QUERY_MAX_ROWS="1000")
+    cap = 512 * 1024 * 1024
+    _, gateway, data, _ = serve(
+        tmp_path, mock_upstream, LOG_QUERY_MAX_ROWS="1000", LOG_STORE_MAX_MEMORY=str(cap)
+    )
     try:
         wait_for(lambda: (data / "store" / "channel.json").exists(), "the read channel")
         wait_for(lambda: status(data).get("clickhouse_up", False), "the store migrated")
@@ -276,5 +279,16 @@ def test_the_read_channel_only_reads_and_only_for_its_credential(
             assert code == 400, (sql, body)
             assert body["error"]["message"], sql
         assert channel_post(data, "SELECT count() FROM floopy.requests")[1]["rows"] == [[0]]
+        # LOG_STORE_MAX_MEMORY reached the engine, and its metadata caches are bounded by it.
+        _, engine = channel_post(
+            data,
+            "SELECT name, value FROM system.server_settings WHERE name IN "
+            "('max_server_memory_usage', 'mark_cache_size', 'primary_index_cache_size')",
+        )
+        assert dict(engine["rows"]) == {
+            "max_server_memory_usage": str(cap),
+            "mark_cache_size": str(cap // 16),
+            "primary_index_cache_size": str(cap // 16),
+        }
     finally:
         stop(gateway)

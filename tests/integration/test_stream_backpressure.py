@@ -55,9 +55,13 @@ def boot(root: Path, mock_upstream: str, **extra: str) -> Gateway:
     return Gateway(url=url, key=TEST_KEY, mock_url=mock_upstream, data_dir=root / "data", proc=proc)
 
 
-@pytest.fixture(scope="module")
-def gateway(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gw = boot(tmp_path_factory.mktemp("backpressure"), mock_upstream)
+@pytest.fixture(scope="module", params=["python", "native"])
+def gateway(
+    mock_upstream: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Gateway]:
+    """Each stream relay (STREAM_RELAY) in turn: both hold the same bound."""
+    relay = repr(request.param)
+    gw = boot(tmp_path_factory.mktemp("backpressure"), mock_upstream, STREAM_RELAY=relay)
     try:
         yield gw
     finally:
@@ -125,13 +129,15 @@ class StalledClient:
         self.sock.close()
 
 
-def settled(gateway: Gateway, model: str, count: int) -> list[int]:
-    """The bytes each of the ``count`` upstream calls for ``model`` has written, once none
-    of them has written more in half a second (their writes wait on the gateway)."""
+def settled(gateway: Gateway, model: str, count: int, earlier: int = 0) -> list[int]:
+    """The bytes each of the ``count`` upstream calls for ``model`` (after the ``earlier``
+    ones the mock already saw) has written, once none of them has written more in half a
+    second (their writes wait on the gateway)."""
     seen: list[int] = []
 
     def still() -> bool:
-        now = [call.get("bytes_sent", 0) for call in upstream_calls(gateway, model)]
+        calls = upstream_calls(gateway, model)[earlier:]
+        now = [call.get("bytes_sent", 0) for call in calls]
         done = len(now) == count and now == seen
         seen[:] = now
         if not done:
@@ -148,9 +154,10 @@ def test_clients_that_read_nothing_hold_the_provider_and_a_bounded_memory(
     fast_stream(gateway, "mock/big-2")  # warms the worker up: code, pools, buffers
     worker = worker_pid(gateway)
     before = rss_bytes(worker)
+    earlier = len(upstream_calls(gateway, "big-100"))  # the mock serves every relay's run
     clients = [StalledClient(gateway, "mock/big-100") for _ in range(3)]
     try:
-        written = settled(gateway, "big-100", 3)
+        written = settled(gateway, "big-100", 3, earlier)
         grown = rss_bytes(worker) - before
     finally:
         for client in clients:
@@ -200,9 +207,12 @@ def test_a_fast_client_gets_the_whole_stream_and_the_log_a_capped_part(
     assert len(content.encode()) <= LOG_BODY_MAX_BYTES
 
 
-@pytest.fixture
-def impatient(mock_upstream: str, tmp_path: Path) -> Iterator[Gateway]:
-    gw = boot(tmp_path, mock_upstream, STREAM_STALL_TIMEOUT="1.0")
+@pytest.fixture(params=["python", "native"])
+def impatient(
+    mock_upstream: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Gateway]:
+    relay = repr(request.param)
+    gw = boot(tmp_path, mock_upstream, STREAM_STALL_TIMEOUT="1.0", STREAM_RELAY=relay)
     try:
         yield gw
     finally:

@@ -35,13 +35,17 @@ LIMITED_PROVIDERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def gateway(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+@pytest.fixture(scope="module", params=["python", "native"])
+def gateway(
+    mock_upstream: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Gateway]:
+    """Each stream relay (STREAM_RELAY) in turn: both keep the same limits."""
     root = tmp_path_factory.mktemp("stream_limits")
     settings = write_settings(
         root / "settings.py",
         mock_upstream,
         root / "data",
+        STREAM_RELAY=repr(request.param),
         CLICKHOUSE_URL=repr(
             f"http://127.0.0.1:{free_port()}/floopy"
         ),  # down: rows stay in the journals

@@ -8,12 +8,13 @@ behaviour chosen by the body's model, as on the OpenAI paths.
 
 Embeddings: deterministic vectors from a hash of each input (8 dimensions unless
 ``dimensions`` says otherwise), base64 when ``encoding_format`` asks for it, usage counting
-one token per word; ``error-<status>`` as for chat. Requests are recorded in the list
-``add_routes`` is given, with their path and query.
+one token per word; ``error-<status>`` as for chat, ``slow-<ms>`` waits before answering.
+Requests are recorded in the list ``add_routes`` is given, with their path and query.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import struct
@@ -80,6 +81,8 @@ async def embeddings(request: web.Request, received: list[dict[str, Any]]) -> we
     if model.startswith("error-"):
         status = int(model.removeprefix("error-"))
         return error(status, f"mock upstream error {status}")
+    if model.startswith("slow-"):  # waits <ms> before answering
+        await asyncio.sleep(int(model.removeprefix("slow-")) / 1000)
     inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
     dimensions = int(body.get("dimensions") or 8)
     data = [

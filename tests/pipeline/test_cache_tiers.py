@@ -110,7 +110,7 @@ def test_a_failing_store_is_a_miss_counted_as_an_error_and_rests() -> None:
     clock.advance(1.5)
     store.get = MemoryStore.get.__get__(store)  # type: ignore[method-assign]
     assert len(asyncio.run(cache.lookup(query(), context, span))) == 1
-    assert cache.readiness() == {"status": "up", "store": "memory"}
+    assert cache.readiness() == {"status": "up", "store": "memory", "tiers": ["exact"]}
     assert b'floopy_cache_errors_total{tier="exact"} 1' in cache.metrics_text()
 
 

@@ -55,6 +55,16 @@ def test_a_batch_embeds_as_its_texts_do_alone(local: LocalEmbedder) -> None:
         assert float(a @ b) > 0.999
 
 
+def test_a_text_longer_than_the_model_reads_is_not_embedded_whole(local: LocalEmbedder) -> None:
+    short = "How do I reverse a list in Python?"
+    long = " ".join(["word"] * 300) + " and then the question that matters"
+    whole = asyncio.run(local.embed_whole([short]))
+    assert whole is not None
+    assert float(whole[0] @ local.embed_sync([short])[0]) == pytest.approx(1.0, abs=1e-5)
+    assert asyncio.run(local.embed_whole([short, long])) is None
+    assert len(local.embed_sync([long])) == 1  # cut short, where that is wanted
+
+
 def test_nothing_to_embed_is_no_vectors(local: LocalEmbedder) -> None:
     assert embed(local, []) == []
 

@@ -164,11 +164,18 @@ def rollup_conditions(
     """Conditions on a rollup whose rows are per ``round_to`` (``toStartOfHour``...): the
     range takes the whole first bucket. ``columns`` maps the filters the rollup can answer
     to its expressions; ``fits`` says whether it can answer these filters at all."""
-    scope_condition(sql, scope)
+    dimension_conditions(sql, filters, scope, columns)
     start = sql.bind(int(filters.start), "UInt32")
     end = sql.bind(int(filters.end), "UInt32")
     sql.where(f"{time_column} >= {round_to}(toDateTime({start}, 'UTC'))")
     sql.where(f"{time_column} < toDateTime({end}, 'UTC')")
+
+
+def dimension_conditions(
+    sql: Sql, filters: Filters, scope: Scope, columns: Mapping[str, str]
+) -> None:
+    """The scope and the equality filters on a rollup, without its time range."""
+    scope_condition(sql, scope)
     for name, value in filters.equal.items():
         sql.where(columns[name].format(sql.bind(value, "String")))
 

@@ -1,11 +1,16 @@
 """The queries behind every page, one function each; the JSON API answers with what they
 return, and the pages render the same.
 
-Overview, Users, Properties and the Sessions list read the rollups (migrations 0004 and
-0010) whenever the filters set are dimensions of the rollup; a filter that is not (a custom
-property on the Users page, say) makes that page read the raw rows instead, with the same
-answer's shape. The request list pages by cursor (the last row's sort value and id), so a
-page deep in millions of rows costs what the first one does.
+Overview, Users, Properties and the Sessions list read the rollups (migrations 0004, 0010,
+0013 and 0014) whenever the filters set are dimensions of the rollup; a filter that is not
+(a custom property on the Users page, say) makes that page read the raw rows instead, with
+the same answer's shape. Overview reads the hourly rollup for the whole hours inside the
+range and the per-minute one for its edges, so a week costs a few thousand rows, not one per
+request; its totals, breakdowns and chart come from one round trip (``GROUPING SETS``).
+Users and Properties beyond two days read the daily rollups. The Sessions list finds the
+page's sessions from their sort value alone, then reads names and users for those only. The
+request list pages by cursor (the last row's sort value and id), so a page deep in millions
+of rows costs what the first one does; a request's detail is read by its primary key.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from floopy.dashboard.filters import (
     Filters,
     Scope,
     Sql,
+    dimension_conditions,
     fits,
     raw_conditions,
     rollup_conditions,
@@ -35,6 +41,7 @@ PAGE = 50
 MAX_PAGE = 1000
 LIST_LIMIT = 100  # rows of the aggregate tables (users, sessions, property values)
 SESSION_TURNS = 500
+SPAN_SLACK_MS = 60_000  # spans looked for this long before and after their request
 
 # The requests list: columns shown per row.
 LIST_COLUMNS = (
@@ -61,12 +68,57 @@ USER_COLUMNS = {
     "project": "project = {}",
     "user": "user_id = {}",
 }
+USER_DAY_COLUMNS = {"organization": "organization = {}", "user": "user_id = {}"}
 PROPERTY_COLUMNS = {"organization": "organization = {}", "project": "project = {}"}
 SESSION_COLUMNS = {
     "organization": "organization = {}",
     "user": "has(user_ids, {})",
     "session": "session_id = {}",
 }
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A rollup read for part of a range: its table, time column and bucket."""
+
+    table: str
+    time_column: str
+    seconds: int
+
+
+MINUTE = Tier("requests_by_minute", "minute", 60)
+HOUR = Tier("requests_by_hour", "hour", 3600)
+OVERVIEW_COLUMNS = (
+    "organization, project, model, provider, requests, errors, cost_usd, prompt_tokens, "
+    "completion_tokens, total_tokens, latency_ms"
+)
+USER_MEASURES = (
+    "sum(requests) AS requests, sum(errors) AS errors, sum(cost_usd) AS cost, "
+    "sum(total_tokens) AS total_tokens, max(last_seen) AS last_seen"
+)
+# grouping(model, provider, project) * 2 + 1: a bit set per column left out of the set;
+# 14 is the chart's rows.
+OVERVIEW_SETS = {15: "total", 7: "model", 11: "provider", 13: "project", 14: "series"}
+
+
+def tier_ranges(
+    start: float, end: float, fine: Tier, coarse: Tier | None
+) -> list[tuple[Tier, int, int]]:
+    """The parts of [start of the fine bucket holding ``start``, ``end``) each tier reads:
+    the coarse one for its whole buckets inside, the fine one for the edges."""
+    low = int(start) // fine.seconds * fine.seconds
+    high = int(end)
+    if coarse is None:
+        return [(fine, low, high)]
+    inner_low = -(-low // coarse.seconds) * coarse.seconds
+    inner_high = high // coarse.seconds * coarse.seconds
+    if inner_low >= inner_high:
+        return [(fine, low, high)]
+    parts = [(fine, low, inner_low)] if low < inner_low else []
+    parts.append((coarse, inner_low, inner_high))
+    if inner_high < high:
+        parts.append((fine, inner_high, high))
+    return parts
 
 
 @dataclass(frozen=True)
@@ -84,6 +136,23 @@ class Pages:
             for row in result.rows
         ]
 
+    def tiered(
+        self, sql: Sql, filters: Filters, fine: Tier, coarse: Tier | None, columns: str
+    ) -> str:
+        """A subquery over rollups covering the range (``tier_ranges``), each part under
+        the conditions ``sql`` holds so far; the rows' time is ``at``."""
+        where = sql.clause()
+        parts = []
+        for tier, low, high in tier_ranges(filters.start, filters.end, fine, coarse):
+            bounds = [f"toDateTime({sql.bind(edge, 'UInt32')}, 'UTC')" for edge in (low, high)]
+            column = tier.time_column
+            parts.append(
+                f"SELECT toDateTime({column}, 'UTC') AS at, {columns} "
+                f"FROM {self.table(tier.table)} WHERE {where} "
+                f"AND {column} >= {bounds[0]} AND {column} < {bounds[1]}"
+            )
+        return "(" + " UNION ALL ".join(parts) + ")"
+
     # --- Overview ------------------------------------------------------------------------
 
     def overview(self, filters: Filters, scope: Scope) -> dict[str, Any]:
@@ -91,72 +160,71 @@ class Pages:
         sql = Sql()
         if fits(filters, MINUTE_COLUMNS):
             source = "rollup"
-            rollup_conditions(sql, filters, scope, "minute", "toStartOfMinute", MINUTE_COLUMNS)
-            table = self.table("requests_by_minute")
-            measures = (
-                "sum(requests) AS requests, sum(errors) AS errors, sum(cost_usd) AS cost, "
-                "sum(prompt_tokens) AS prompt_tokens, "
-                "sum(completion_tokens) AS completion_tokens, "
-                "sum(total_tokens) AS total_tokens, "
-                "quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_ms) AS latency"
-            )
-            time_column = "minute"
-            dims = {"model": "model", "provider": "provider", "project": "project"}
+            dimension_conditions(sql, filters, scope, MINUTE_COLUMNS)
+            coarse = HOUR if bucket % HOUR.seconds == 0 else None
+            table = self.tiered(sql, filters, MINUTE, coarse, OVERVIEW_COLUMNS)
+            state, merge = "quantilesTDigestMergeState", "quantilesTDigestMerge"
         else:
             source = "rows"
             raw_conditions(sql, filters, scope)
-            table = self.table("requests")
-            measures = (
-                "count() AS requests, countIf(status >= 400) AS errors, "
-                "sum(ifNull(cost_usd, 0)) AS cost, sum(prompt_tokens) AS prompt_tokens, "
-                "sum(completion_tokens) AS completion_tokens, "
-                "sum(total_tokens) AS total_tokens, "
-                "quantiles(0.5, 0.9, 0.95, 0.99)(latency_ms) AS latency"
+            table = (
+                "(SELECT time AS at, project, if(model = '', requested_model, model) AS model, "
+                "provider, 1 AS requests, status >= 400 AS errors, "
+                "ifNull(cost_usd, 0) AS cost_usd, prompt_tokens, completion_tokens, "
+                f"total_tokens, latency_ms FROM {self.table('requests')} "
+                f"WHERE {sql.clause()})"
             )
-            time_column = "time"
-            dims = {
-                "model": "if(model = '', requested_model, model)",
-                "provider": "provider",
-                "project": "project",
-            }
-        where = sql.clause()
-        parts = [f"SELECT 'total' AS dim, '' AS key, {measures} FROM {table} WHERE {where}"]
-        parts += [
-            f"SELECT '{name}' AS dim, toString({expression}) AS key, {measures} "
-            f"FROM {table} WHERE {where} GROUP BY key"
-            for name, expression in dims.items()
-        ]
-        grouped = self.rows(" UNION ALL ".join(parts), sql.params)
+            state, merge = "quantilesState", "quantilesMerge"
         step = sql.bind(bucket, "UInt32")
-        series = self.rows(
-            f"SELECT toStartOfInterval({time_column}, toIntervalSecond({step})) AS t, "
-            "sum(requests) AS requests, sum(errors) AS errors, sum(cost) AS cost, "
-            "sum(total_tokens) AS total_tokens FROM ("
-            f"SELECT {time_column}, "
-            + (
-                "requests, errors, cost_usd AS cost, total_tokens"
-                if source == "rollup"
-                else "1 AS requests, status >= 400 AS errors, ifNull(cost_usd, 0) AS cost, "
-                "total_tokens"
-            )
-            + f" FROM {table} WHERE {where}) GROUP BY t ORDER BY t",
+        sums = (
+            "sum(requests) AS requests, sum(errors) AS errors, sum(cost_usd) AS cost_usd, "
+            "sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, "
+            "sum(total_tokens) AS total_tokens"
+        )
+        totals = (
+            "sum(requests) AS requests, sum(errors) AS errors, sum(cost_usd) AS cost, "
+            "sum(prompt_tokens) AS prompt_tokens, sum(completion_tokens) AS completion_tokens, "
+            "sum(total_tokens) AS total_tokens"
+        )
+        # Merging latency digests is what costs: merge them once per model, provider and
+        # project combination, then the totals and breakdowns from those few (GROUPING
+        # SETS); the chart, without latency, from the same rows by time.
+        grouped = self.rows(
+            "SELECT grouping(model, provider, project) * 2 + 1 AS grouping_set, "
+            "toString(multiIf(grouping_set = 7, toString(model), grouping_set = 11, "
+            "toString(provider), grouping_set = 13, toString(project), '')) AS key, "
+            f"toDateTime(0, 'UTC') AS t, {totals}, "
+            f"CAST({merge}(0.5, 0.9, 0.95, 0.99)(latency) AS Array(Float64)) AS latency "
+            f"FROM (SELECT model, provider, project, {sums}, "
+            f"{state}(0.5, 0.9, 0.95, 0.99)(latency_ms) AS latency "
+            f"FROM {table} GROUP BY model, provider, project) "
+            "GROUP BY GROUPING SETS ((), (model), (provider), (project)) "
+            "UNION ALL "
+            f"SELECT 14 AS grouping_set, '' AS key, "
+            f"toStartOfInterval(at, toIntervalSecond({step})) AS t, {totals}, "
+            f"emptyArrayFloat64() AS latency FROM {table} GROUP BY t",
             sql.params,
         )
+        found: dict[str, list[dict[str, Any]]] = {name: [] for name in OVERVIEW_SETS.values()}
+        for row in grouped:
+            found[OVERVIEW_SETS[row.pop("grouping_set")]].append(row)
+        series = sorted(found["series"], key=lambda row: row["t"])
         answer: dict[str, Any] = {
             "source": source,
             "start": filters.start,
             "end": filters.end,
             "bucket_seconds": bucket,
-            "series": series,
+            "series": [
+                {name: row[name] for name in ("t", "requests", "errors", "cost", "total_tokens")}
+                for row in series
+            ],
         }
-        for dim in ("total", *dims):
-            answer[dim if dim == "total" else f"by_{dim}"] = [
-                _with_latency(row) for row in grouped if row["dim"] == dim
-            ]
-        total = answer.pop("total")
+        total = [_with_latency(row) for row in found["total"]]
         answer["totals"] = total[0] if total else {}
-        for dim in dims:
-            answer[f"by_{dim}"].sort(key=lambda row: -row["requests"])
+        for dim in ("model", "provider", "project"):
+            answer[f"by_{dim}"] = sorted(
+                (_with_latency(row) for row in found[dim]), key=lambda row: -row["requests"]
+            )
         return answer
 
     # --- Requests ------------------------------------------------------------------------
@@ -208,17 +276,30 @@ class Pages:
         sql = Sql()
         scope_condition(sql, scope)
         sql.where(f"request_id = {sql.bind(request_id, 'String')}")
+        # The row by its primary key: its organization, project and hour are found first
+        # from the narrow columns (the request_id skip index, 0011), then one granule read.
+        key = "organization, project, toStartOfHour(time), request_id"
         found = self.rows(
-            f"SELECT * FROM {self.table('requests')} WHERE {sql.clause()} LIMIT 1", sql.params
+            f"SELECT * FROM {self.table('requests')} WHERE ({key}) IN "
+            f"(SELECT {key} FROM {self.table('requests')} WHERE {sql.clause()}) LIMIT 1",
+            sql.params,
         )
         if not found:
             return None
         row = found[0]
+        # By the spans' primary key; the request's time keeps the read to its month's parts.
+        started = int(row["time"].timestamp() * 1000)
         spans = self.rows(
             "SELECT span_id, parent_id, name, start_time, duration_ms, status, attributes "
             f"FROM {self.table('spans')} WHERE request_id = {{id:String}} "
+            "AND start_time >= fromUnixTimestamp64Milli({start:Int64}, 'UTC') "
+            "AND start_time <= fromUnixTimestamp64Milli({end:Int64}, 'UTC') "
             "ORDER BY start_time, span_id LIMIT 1000",
-            {"id": request_id},
+            {
+                "id": request_id,
+                "start": started - SPAN_SLACK_MS,
+                "end": started + int(row["latency_ms"]) + SPAN_SLACK_MS,
+            },
         )
         providers = sorted(
             {s["attributes"].get("provider", "") for s in spans} - {""} | {row["provider"]} - {""}
@@ -260,31 +341,48 @@ class Pages:
         if fits(filters, SESSION_COLUMNS):
             source = "rollup"
             rollup_conditions(sql, filters, scope, "day", "toDate", SESSION_COLUMNS)
-            query = (
-                "SELECT session_id, anyLast(session_name) AS name, "
-                "anyLast(session_path) AS path, min(first_time) AS first_time, "
-                "max(last_time) AS last_time, sum(requests) AS requests, "
-                "sum(errors) AS errors, sum(total_tokens) AS total_tokens, "
-                "sum(cost_usd) AS cost, groupUniqArrayArray(64)(user_ids) AS users "
-                f"FROM {self.table('requests_by_session_day')} WHERE {sql.clause()} "
-                "GROUP BY session_id"
-            )
+            table = self.table("requests_by_session_day")
+            measures = {
+                "name": "anyLast(session_name)",
+                "path": "anyLast(session_path)",
+                "first_time": "min(first_time)",
+                "last_time": "max(last_time)",
+                "requests": "sum(requests)",
+                "errors": "sum(errors)",
+                "total_tokens": "sum(total_tokens)",
+                "cost": "sum(cost_usd)",
+                "users": "groupUniqArrayArray(64)(user_ids)",
+            }
         else:
             source = "rows"
             raw_conditions(sql, filters, scope)
             sql.where("session_id != ''")
-            query = (
-                "SELECT session_id, anyLast(session_name) AS name, "
-                "anyLast(session_path) AS path, min(time) AS first_time, "
-                "max(time) AS last_time, count() AS requests, "
-                "countIf(status >= 400) AS errors, sum(total_tokens) AS total_tokens, "
-                "sum(ifNull(cost_usd, 0)) AS cost, "
-                "groupUniqArrayIf(64)(user_id, user_id != '') AS users "
-                f"FROM {self.table('requests')} WHERE {sql.clause()} GROUP BY session_id"
-            )
+            table = self.table("requests")
+            measures = {
+                "name": "anyLast(session_name)",
+                "path": "anyLast(session_path)",
+                "first_time": "min(time)",
+                "last_time": "max(time)",
+                "requests": "count()",
+                "errors": "countIf(status >= 400)",
+                "total_tokens": "sum(total_tokens)",
+                "cost": "sum(ifNull(cost_usd, 0))",
+                "users": "groupUniqArrayIf(64)(user_id, user_id != '')",
+            }
+        # The page's sessions by their sort value alone, then everything else for those:
+        # names, paths and users of every session in the range are not worth reading.
+        order = orders[sort]
+        where = sql.clause()
+        page = (
+            f"SELECT session_id FROM {table} WHERE {where} GROUP BY session_id "
+            f"ORDER BY {measures[order]} DESC, session_id "
+            f"LIMIT {LIST_LIMIT + 1} OFFSET {sql.bind(max(0, offset), 'UInt32')}"
+        )
+        columns = ", ".join(f"{expression} AS {name}" for name, expression in measures.items())
         rows = self.rows(
-            f"{query} ORDER BY {orders[sort]} DESC, session_id "
-            f"LIMIT {LIST_LIMIT + 1} OFFSET {sql.bind(max(0, offset), 'UInt32')}",
+            f"SELECT session_id, {columns} FROM {table} "
+            f"WHERE {where} AND session_id IN ({page}) GROUP BY session_id "
+            f"ORDER BY {order} DESC, session_id",
             sql.params,
         )
         return _listing(rows, offset, source)
@@ -336,9 +434,9 @@ class Pages:
         if sort not in orders:
             raise FilterError(f"sort: one of {', '.join(orders)}")
         sql = Sql()
-        source, table, measures, time_column = self._user_source(sql, filters, scope)
+        source, table = self._user_source(sql, filters, scope)
         rows = self.rows(
-            f"SELECT user_id, {measures} FROM {table} WHERE {sql.clause()} GROUP BY user_id "
+            f"SELECT user_id, {USER_MEASURES} FROM {table} GROUP BY user_id "
             f"ORDER BY {orders[sort]} DESC, user_id "
             f"LIMIT {LIST_LIMIT + 1} OFFSET {sql.bind(max(0, offset), 'UInt32')}",
             sql.params,
@@ -347,13 +445,12 @@ class Pages:
         names = [row["user_id"] for row in answer["rows"]]
         if names:
             trend_sql = Sql()
-            self._user_source(trend_sql, filters, scope)
             trend_sql.where(f"user_id IN {trend_sql.bind(names, 'Array(String)')}")
+            _, table = self._user_source(trend_sql, filters, scope)
             step = trend_sql.bind(trend_bucket(filters), "UInt32")
             counts = self.rows(
-                f"SELECT user_id, toStartOfInterval({time_column}, toIntervalSecond({step})) "
-                f"AS t, {_requests_measure(source)} AS requests FROM {table} "
-                f"WHERE {trend_sql.clause()} GROUP BY user_id, t ORDER BY t",
+                f"SELECT user_id, toStartOfInterval(at, toIntervalSecond({step})) AS t, "
+                f"sum(requests) AS requests FROM {table} GROUP BY user_id, t ORDER BY t",
                 trend_sql.params,
             )
             trends: dict[str, list[Any]] = {}
@@ -365,41 +462,43 @@ class Pages:
 
     def user(self, user_id: str, filters: Filters, scope: Scope) -> dict[str, Any] | None:
         sql = Sql()
-        source, table, measures, time_column = self._user_source(sql, filters, scope)
         sql.where(f"user_id = {sql.bind(user_id, 'String')}")
-        totals = self.rows(
-            f"SELECT {measures} FROM {table} WHERE {sql.clause()} HAVING requests > 0",
-            sql.params,
-        )
+        source, table = self._user_source(sql, filters, scope)
+        totals = self.rows(f"SELECT {USER_MEASURES} FROM {table} HAVING requests > 0", sql.params)
         if not totals:
             return None
         step = sql.bind(trend_bucket(filters), "UInt32")
         series = self.rows(
-            f"SELECT toStartOfInterval({time_column}, toIntervalSecond({step})) AS t, "
-            f"{measures} FROM {table} WHERE {sql.clause()} GROUP BY t ORDER BY t",
+            f"SELECT toStartOfInterval(at, toIntervalSecond({step})) AS t, {USER_MEASURES} "
+            f"FROM {table} GROUP BY t ORDER BY t",
             sql.params,
         )
         return {"user_id": user_id, "source": source, "totals": totals[0], "series": series}
 
-    def _user_source(self, sql: Sql, filters: Filters, scope: Scope) -> tuple[str, str, str, str]:
+    def _user_source(self, sql: Sql, filters: Filters, scope: Scope) -> tuple[str, str]:
+        """Where the Users pages read (``rollup`` or ``rows``), as a subquery of rows with
+        ``at``, ``user_id`` and the measures, under the conditions ``sql`` holds and these
+        filters. Ranges beyond two days (charted per day) read the daily rollup from the
+        start of their first day, unless filtered by project; others the hourly one."""
+        columns = "user_id, requests, errors, cost_usd, total_tokens, last_seen"
+        if fits(filters, USER_DAY_COLUMNS) and trend_bucket(filters) == 86400:
+            rollup_conditions(sql, filters, scope, "day", "toDate", USER_DAY_COLUMNS)
+            return "rollup", (
+                f"(SELECT toDateTime(day, 'UTC') AS at, {columns} "
+                f"FROM {self.table('requests_by_user_day')} WHERE {sql.clause()})"
+            )
         if fits(filters, USER_COLUMNS):
             rollup_conditions(sql, filters, scope, "hour", "toStartOfHour", USER_COLUMNS)
-            return (
-                "rollup",
-                self.table("requests_by_user_hour"),
-                "sum(requests) AS requests, sum(errors) AS errors, sum(cost_usd) AS cost, "
-                "sum(total_tokens) AS total_tokens, max(last_seen) AS last_seen",
-                "hour",
+            return "rollup", (
+                f"(SELECT hour AS at, {columns} "
+                f"FROM {self.table('requests_by_user_hour')} WHERE {sql.clause()})"
             )
         raw_conditions(sql, filters, scope)
         sql.where("user_id != ''")
-        return (
-            "rows",
-            self.table("requests"),
-            "count() AS requests, countIf(status >= 400) AS errors, "
-            "sum(ifNull(cost_usd, 0)) AS cost, sum(total_tokens) AS total_tokens, "
-            "max(time) AS last_seen",
-            "time",
+        return "rows", (
+            "(SELECT time AS at, user_id, 1 AS requests, status >= 400 AS errors, "
+            "ifNull(cost_usd, 0) AS cost_usd, total_tokens, time AS last_seen "
+            f"FROM {self.table('requests')} WHERE {sql.clause()})"
         )
 
     # --- Properties ----------------------------------------------------------------------
@@ -408,11 +507,10 @@ class Pages:
         sql = Sql()
         if fits(filters, PROPERTY_COLUMNS):
             source = "rollup"
-            rollup_conditions(sql, filters, scope, "hour", "toStartOfHour", PROPERTY_COLUMNS)
+            table, _ = self._property_rollup(sql, filters, scope)
             query = (
                 "SELECT property, sum(requests) AS requests, sum(cost_usd) AS cost, "
-                "uniqExact(value) AS values "
-                f"FROM {self.table('requests_by_property_hour')} WHERE {sql.clause()} "
+                f"uniqExact(value) AS values FROM {table} WHERE {sql.clause()} "
                 "GROUP BY property"
             )
         else:
@@ -431,11 +529,11 @@ class Pages:
         sql = Sql()
         if fits(filters, PROPERTY_COLUMNS):
             source = "rollup"
-            rollup_conditions(sql, filters, scope, "hour", "toStartOfHour", PROPERTY_COLUMNS)
+            table, column = self._property_rollup(sql, filters, scope)
             sql.where(f"property = {sql.bind(key, 'String')}")
             source_sql = (
-                "SELECT hour AS at, value, requests, errors, total_tokens, cost_usd "
-                f"FROM {self.table('requests_by_property_hour')} WHERE {sql.clause()}"
+                f"SELECT toDateTime({column}, 'UTC') AS at, value, requests, errors, "
+                f"total_tokens, cost_usd FROM {table} WHERE {sql.clause()}"
             )
         else:
             source = "rows"
@@ -471,24 +569,32 @@ class Pages:
             "series": series,
         }
 
+    def _property_rollup(self, sql: Sql, filters: Filters, scope: Scope) -> tuple[str, str]:
+        """The property rollup for this range, under its conditions: per day beyond two
+        days (charted per day, from the start of the first day), per hour otherwise. Returns
+        the table and its time column."""
+        if trend_bucket(filters) == 86400:
+            rollup_conditions(sql, filters, scope, "day", "toDate", PROPERTY_COLUMNS)
+            return self.table("requests_by_property_day"), "day"
+        rollup_conditions(sql, filters, scope, "hour", "toStartOfHour", PROPERTY_COLUMNS)
+        return self.table("requests_by_property_hour"), "hour"
+
     # --- Filter choices ------------------------------------------------------------------
 
     def options(self, filters: Filters, scope: Scope) -> dict[str, Any]:
         """The values the filter form offers: models, providers, projects, organizations
         seen in the range, and property keys."""
         sql = Sql()
-        rollup_conditions(sql, filters, scope, "minute", "toStartOfMinute", {})
-        where = sql.clause()
-        table = self.table("requests_by_minute")
-        rows = self.rows(
-            " UNION ALL ".join(
-                f"SELECT '{name}' AS kind, groupUniqArray(200)(toString({name})) AS found "
-                f"FROM {table} WHERE {where}"
-                for name in ("model", "provider", "project", "organization")
-            ),
+        scope_condition(sql, scope)
+        table = self.tiered(sql, filters, MINUTE, HOUR, "organization, project, model, provider")
+        kinds = ("model", "provider", "project", "organization")
+        found = self.rows(
+            "SELECT "
+            + ", ".join(f"groupUniqArray(200)(toString({name})) AS {name}" for name in kinds)
+            + f" FROM {table}",
             sql.params,
-        )
-        answer = {row["kind"]: sorted(row["found"]) for row in rows}
+        )[0]
+        answer = {name: sorted(found[name]) for name in kinds}
         answer["property"] = [
             row["property"] for row in self.properties(_range_only(filters), scope)["rows"]
         ]
@@ -506,10 +612,6 @@ def _range_only(filters: Filters) -> Filters:
     return Filters(filters.start, filters.end)
 
 
-def _requests_measure(source: str) -> str:
-    return "sum(requests)" if source == "rollup" else "count()"
-
-
 def _listing(rows: list[dict[str, Any]], offset: int, source: str) -> dict[str, Any]:
     more = len(rows) > LIST_LIMIT
     return {
@@ -521,7 +623,7 @@ def _listing(rows: list[dict[str, Any]], offset: int, source: str) -> dict[str, 
 
 def _with_latency(row: dict[str, Any]) -> dict[str, Any]:
     row = dict(row)
-    row.pop("dim", None)
+    row.pop("t", None)
     latency = row.pop("latency") or [0, 0, 0, 0]
     row["p50_ms"], row["p90_ms"], row["p95_ms"], row["p99_ms"] = (float(v) for v in latency)
     return row

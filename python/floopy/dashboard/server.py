@@ -122,7 +122,9 @@ class DashboardServer:
         self.users = users
         self.config = config
         self.clock = clock
-        self.sessions = access.Sessions(config.session_ttl)
+        self.sessions = access.Sessions(
+            config.session_ttl, users.path.with_name(access.SESSIONS_FILE), clock
+        )
         self.throttle = access.Throttle()
         self._server = ThreadingHTTPServer((config.host, config.port), _handler(self))
         self._server.daemon_threads = True

@@ -150,7 +150,7 @@ class LogStore:
         try:
             if self.url is None:
                 self.path.mkdir(parents=True, exist_ok=True)
-                options = {"max_server_memory_usage": self.max_memory} if self.max_memory else None
+                options = engine_options(self.max_memory)
                 return clickhouse_connect.get_client(
                     interface="chdb", path=str(self.path), settings=settings, chdb_options=options
                 )
@@ -183,6 +183,25 @@ class LogStore:
                 "(one process per data directory: stop it, or set CLICKHOUSE_URL)"
             )
         return StoreUnavailable(f"{self.describe()}: {message}")
+
+
+# The engine's caches of part metadata (marks, primary and skip indexes) default to 5 GiB
+# each and are never evicted for the queries' sake: past the memory cap, a query or merge
+# fails instead. Each is bounded to this share of the cap, so they level off well under it.
+CACHE_SHARE = 16
+
+
+def engine_options(max_memory: int) -> dict[str, int] | None:
+    """The embedded engine's server options for a memory cap (bytes; 0: the engine's own)."""
+    if not max_memory:
+        return None
+    cache = max_memory // CACHE_SHARE
+    return {
+        "max_server_memory_usage": max_memory,
+        "mark_cache_size": cache,
+        "primary_index_cache_size": cache,
+        "index_mark_cache_size": cache,
+    }
 
 
 def _database_of(url: str | None) -> str:

@@ -19,6 +19,10 @@ the socket is found, and the stream then waits whenever it is more than half the
 ahead, so what the gateway holds for one client stays within ``STREAM_BUFFER_BYTES`` (and one
 piece of the stream).
 
+A stream relayed natively (``STREAM_RELAY = "native"``) writes itself to the server with no
+Python step per chunk, but only ``room`` bytes: then it is paced here like any other, the
+bytes it wrote counted at once (they may pass ``room`` by the one batch that crossed it).
+
 Where there is no such count (not Linux, a Unix socket, a socket not found) streams are not
 held back, as before. Several streams on one connection (HTTP/2) share one count, which only
 makes the bound looser.
@@ -63,6 +67,11 @@ class StreamPace:
         self._looked = False
         self._socket: socket.socket | None = None
         self._base_sent = self._base_acked = 0
+
+    @property
+    def room(self) -> int:
+        """Bytes that may still be sent without looking at the client at all."""
+        return max(0, self._ahead - self._sent)
 
     async def sent(self, size: int) -> None:
         """Counts ``size`` more bytes handed to the server; returns once the client is

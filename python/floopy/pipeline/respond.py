@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from floopy import errors
 from floopy.pipeline.backpressure import ClientStalled, StreamPace
-from floopy.providers.base import Completion
+from floopy.providers.base import Completion, DirectStream
 from floopy.providers.operations import Whole
 from floopy.trace import traceparent
 
@@ -183,15 +183,26 @@ def _relay_failed(ctx: RequestContext, exc: BaseException | None, pace: StreamPa
 
 async def _pump(transport: Any, stream: Stream, pace: StreamPace | None) -> None:
     """Each piece to the server, then, past the buffer, a wait for the client to catch up
-    before the next is read; a stalled client has its connection closed."""
+    before the next is read; a stalled client has its connection closed. A stream that can
+    write itself (``DirectStream``) does, until it ended or sent what the buffer lets go
+    without watching the client; the event loop paces the rest."""
     try:
         await _send(transport, stream.first, pace)
+        budget = _UNPACED if pace is None else pace.room
+        if budget > 0 and isinstance(stream, DirectStream):
+            sent = await stream.relay_to(transport, budget)
+            if pace is not None and sent:
+                await pace.sent(sent)
         async for piece in stream:
             await _send(transport, piece, pace)
     except ClientStalled:
         assert pace is not None
         pace.drop()
         raise
+
+
+# What a stream with no pace may send by itself: all of it.
+_UNPACED = 2**62
 
 
 async def _send(transport: Any, piece: bytes, pace: StreamPace | None) -> None:

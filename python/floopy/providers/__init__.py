@@ -69,6 +69,7 @@ def _openai(name: str, settings: Settings, upstream: Upstream) -> Provider:
     config = settings.providers[name]
     provider = OpenAIProvider(name, config.kind, **wire_of(name, settings, upstream))
     provider.speaks_responses = config.responses == "native"
+    provider.relays_natively = settings.stream_relay == "native"
     return provider
 
 
@@ -102,6 +103,7 @@ def _azure(name: str, settings: Settings, upstream: Upstream) -> Provider:
         deployments=dict(config.deployments),
     )
     provider.speaks_responses = config.responses == "native"
+    provider.relays_natively = settings.stream_relay == "native"
     return provider
 
 

@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from floopy import errors
 
@@ -120,6 +120,15 @@ class Stream(Protocol):
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class DirectStream(Protocol):
+    """A stream that can write itself to the server's transport, with no Python step per
+    chunk (``native_stream``): ``relay_to`` returns once it ended (0), or once ``budget``
+    bytes went (the bytes it sent), after which iterating gives the rest."""
+
+    async def relay_to(self, transport: Any, budget: int) -> int: ...
 
 
 Api = Literal["chat", "messages", "count_tokens", "responses"]

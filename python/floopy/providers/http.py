@@ -36,9 +36,11 @@ __all__ = [
     "RelayedStream",
     "Timeouts",
     "UpstreamBody",
+    "open_failure",
     "open_stream",
     "oversized_event",
     "post",
+    "stream_failure",
 ]
 
 
@@ -160,6 +162,20 @@ def _named(
             return errors.ProviderError(f"{provider} {exc} (MAX_RESPONSE_BYTES)")
         return errors.ProviderError(f"{provider} {broken}: {exc}")
     return errors.GatewayTimeout(f"{provider} {ran_out}")
+
+
+def open_failure(
+    provider: str, exc: Exception, timeouts: Timeouts
+) -> errors.ProviderError | errors.GatewayTimeout:
+    """A transport failure before any answer came, as the client sees it."""
+    return _named(provider, exc, "is unreachable", _ran_out(timeouts, exc))
+
+
+def stream_failure(
+    provider: str, exc: Exception, ran_out: str
+) -> errors.ProviderError | errors.GatewayTimeout:
+    """A transport failure of a stream under way; ``ran_out`` words a time limit."""
+    return _named(provider, exc, "broke the stream", ran_out)
 
 
 def _ran_out(timeouts: Timeouts, exc: Exception) -> str:

@@ -29,15 +29,20 @@ from floopy.providers.base import (
     upstream_error,
 )
 from floopy.providers.http import (
+    TRANSPORT_FAILURES,
     Answer,
     HttpProvider,
     RelayedStream,
     Timeouts,
     UpstreamBody,
+    open_failure,
     oversized_event,
 )
+from floopy.providers.native_stream import NativeOpenAIStream, summarize
 from floopy.providers.responses.native import NativeResponsesStream, whole
+from floopy.upstream import Answer as WholeAnswer
 from floopy.upstream import Upstream
+from floopy.upstream.native import NativeUpstream
 
 # Models that take max_completion_tokens and refuse max_tokens.
 _REASONING_MODEL = re.compile(r"(openai/)?(o[134]|gpt-5)([-.]|$)")
@@ -117,6 +122,9 @@ class OpenAIProvider(HttpProvider):
     unless its settings say the server has none (``speaks_responses``)."""
 
     speaks_responses = True
+    # Chat streams read and relayed by the native client (STREAM_RELAY "native"); only
+    # with the native upstream client.
+    relays_natively = False
 
     def __init__(
         self,
@@ -144,13 +152,40 @@ class OpenAIProvider(HttpProvider):
         answer = await self._post(self._endpoint(call.model, "chat/completions"), body)
         return _completion(answer.body)
 
-    async def stream(self, call: Call) -> OpenAIStream:
+    async def stream(self, call: Call) -> OpenAIStream | NativeOpenAIStream:
         body = self._body(call, ask_usage=not call.include_usage)
+        if self.relays_natively and isinstance(self._upstream, NativeUpstream):
+            return await self._native_stream(call, body, self._upstream)
         relay = OpenAIStreamRelay(
             strip_usage=not call.include_usage, max_capture_bytes=self._content_limit
         )
         url = self._endpoint(call.model, "chat/completions")
         return await self._relay(url, body, lambda opened: OpenAIStream(opened, relay))
+
+    async def _native_stream(
+        self, call: Call, body: bytes, upstream: NativeUpstream
+    ) -> NativeOpenAIStream:
+        url = self._endpoint(call.model, "chat/completions")
+        try:
+            opened = await upstream.relay(
+                url,
+                self._headers,
+                body,
+                self._timeouts,
+                strip_usage=not call.include_usage,
+                max_capture_bytes=self._content_limit,
+            )
+        except TRANSPORT_FAILURES as exc:
+            raise open_failure(self.name, exc, self._timeouts) from exc
+        if isinstance(opened, WholeAnswer):
+            raise self._error(opened)
+        stream = NativeOpenAIStream(self.name, opened, self._timeouts)
+        try:
+            await stream.open()
+        except BaseException:
+            opened.close()
+            raise
+        return stream
 
     async def embed(self, call: EmbeddingCall) -> Embeddings:
         """The client's body forwarded (with the provider's model name), the answer as is."""
@@ -308,23 +343,7 @@ class OpenAIStream(RelayedStream):
         return failure.stream_event() if failure is not None else b""
 
     def _summarize(self) -> None:
-        relay, summary = self._relay, self.summary
-        summary.content, summary.truncated = relay.content, relay.truncated
-        summary.finish_reason = relay.finish_reason
-        summary.ttft_ms = relay.ttft_ms
-        summary.chunks = relay.chunk_count
-        summary.completed = relay.done or relay.finish_reason is not None
-        if relay.error is not None:  # the provider's own error event, relayed as it came
-            summary.error, summary.failure = relay.error, None
-        native = relay.usage
-        if native is not None:
-            summary.usage = Usage(
-                prompt_tokens=native.prompt_tokens,
-                completion_tokens=native.completion_tokens,
-                total_tokens=native.total_tokens,
-                cached_tokens=native.cached_tokens,
-                reasoning_tokens=native.reasoning_tokens,
-            )
+        summarize(self._relay, self.summary)
 
 
 def stream_error_event(message: str, code: str = "PROVIDER_ERROR") -> bytes:

@@ -391,6 +391,12 @@ UPSTREAM_POOL_SIZE = 256
 # "aiohttp" (for what only aiohttp does, such as HTTP proxies from HTTPS_PROXY).
 UPSTREAM_CLIENT: Final = "native"
 
+# Where an OpenAI-format chat stream from an OpenAI-compatible provider is relayed: "python"
+# (each upstream chunk read, relayed and written by the event loop) or "native" (read,
+# relayed and written to the client by the native client's thread and its completion
+# queue, with no Python step per chunk; needs UPSTREAM_CLIENT "native").
+STREAM_RELAY: Final = "python"
+
 # Server log level: critical, error, warning, info or debug.
 LOG_LEVEL: Final = "info"
 
@@ -427,6 +433,31 @@ CACHE_MAX_ENTRY_BYTES = 4 * 1024 * 1024
 # request goes on without the cache (counted in /metrics), and the store is left alone for a
 # second before it is asked again.
 CACHE_TIMEOUT = 0.05
+
+# The semantic tier (a paraphrase of a single-turn prompt: an optional system message and one
+# user message) and the advanced tier (the last user message of a multi-turn conversation
+# whose earlier turns match exactly), looked up after the exact tier. The semantic tier runs
+# for every request that uses the cache unless CACHE_SEMANTIC_ENABLED is off; the advanced
+# tier only for requests with `floopy-cache-advanced: true`, or all of them with
+# CACHE_ADVANCED_BY_DEFAULT. Embeddings come from EMBEDDING_MODEL, vectors go to QDRANT_URL
+# or the embedded engine under DATA_DIR.
+CACHE_SEMANTIC_ENABLED = True
+CACHE_ADVANCED_BY_DEFAULT = False
+
+# The cosine similarity at or above which a stored prompt answers a new one. Chosen on the
+# labelled pairs in benches/cache/pairs.jsonl: the lowest threshold with no false hit there
+# (docs/cache.md gives the numbers). A different EMBEDDING_MODEL needs its own measurement.
+CACHE_SEMANTIC_THRESHOLD = 0.9
+
+# Seconds the semantic and advanced tiers may take to embed the prompt and search the vector
+# index; past it the request goes on without them (an error in /metrics, the tiers left alone
+# for a second).
+CACHE_SEMANTIC_TIMEOUT = 0.25
+
+# The longest last user message (characters) the semantic and advanced tiers look up; a longer
+# one only uses the exact tier. The local model reads 256 tokens; a prompt it would have to
+# cut is never looked up either, since what differs may be in the part it did not read.
+CACHE_SEMANTIC_MAX_CHARS = 2000
 
 # --- the request log (DESIGN section 5) ---------------------------------------------------
 

@@ -21,6 +21,7 @@ ProviderKind = Literal["openai", "openai_compatible", "echo", "anthropic", "gemi
 OPENAI_KINDS = ("openai", "openai_compatible", "azure")  # they may speak the Responses API
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 UpstreamClient = Literal["native", "aiohttp"]
+StreamRelay = Literal["python", "native"]
 Strategy = Literal["fallback", "round_robin", "weighted", "latency", "cost"]
 ScrubKind = Literal["emails", "card_numbers", "phone_numbers", "api_keys", "bearer_tokens"]
 
@@ -183,6 +184,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     upstream_total_timeout: Positive = defaults.UPSTREAM_TOTAL_TIMEOUT
     upstream_pool_size: Count = defaults.UPSTREAM_POOL_SIZE
     upstream_client: UpstreamClient = defaults.UPSTREAM_CLIENT
+    stream_relay: StreamRelay = defaults.STREAM_RELAY
     retry_attempts: Annotated[int, msgspec.Meta(ge=0)] = defaults.RETRY_ATTEMPTS
     retry_backoff: Annotated[float, msgspec.Meta(ge=0)] = defaults.RETRY_BACKOFF
     retry_backoff_max: Annotated[float, msgspec.Meta(ge=0)] = defaults.RETRY_BACKOFF_MAX
@@ -199,6 +201,13 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     cache_max_bytes: Count = defaults.CACHE_MAX_BYTES
     cache_max_entry_bytes: Count = defaults.CACHE_MAX_ENTRY_BYTES
     cache_timeout: Positive = defaults.CACHE_TIMEOUT
+    cache_semantic_enabled: bool = defaults.CACHE_SEMANTIC_ENABLED
+    cache_advanced_by_default: bool = defaults.CACHE_ADVANCED_BY_DEFAULT
+    cache_semantic_threshold: Annotated[float, msgspec.Meta(gt=0, le=1)] = (
+        defaults.CACHE_SEMANTIC_THRESHOLD
+    )
+    cache_semantic_timeout: Positive = defaults.CACHE_SEMANTIC_TIMEOUT
+    cache_semantic_max_chars: Count = defaults.CACHE_SEMANTIC_MAX_CHARS
     logging_enabled: bool = defaults.LOGGING_ENABLED
     log_requests_ttl_days: Count = defaults.LOG_REQUESTS_TTL_DAYS
     log_spans_ttl_days: Count = defaults.LOG_SPANS_TTL_DAYS

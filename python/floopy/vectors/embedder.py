@@ -41,6 +41,17 @@ def normalized(vectors: NDArray[np.float32]) -> list[Vector]:
     return [row.astype(np.float32, copy=False) for row in scaled]
 
 
+def embedder_name(settings: Settings) -> str:
+    """The name the embedder ``EMBEDDING_MODEL`` names goes by (its collections are named
+    after it), without building it: for the command line."""
+    from floopy.vectors.minilm import MODEL_NAME
+
+    if settings.embedding_model == LOCAL:
+        return MODEL_NAME
+    model = settings.models[settings.embedding_model]
+    return f"{model.provider}:{model.upstream_model or settings.embedding_model}"
+
+
 def build_embedder(settings: Settings, providers: dict[str, Provider]) -> Embedder:
     """The embedder ``EMBEDDING_MODEL`` names: the local model, or a catalog model served by
     its provider. Builds nothing heavy: the local model loads on first use."""

@@ -65,8 +65,12 @@ class _Model:
         self.tokenizer.enable_padding()  # to the longest text of the batch
         self.inputs = {i.name for i in self.session.get_inputs()}
 
-    def run(self, texts: list[str]) -> NDArray[np.float32]:
+    def run(self, texts: list[str], whole: bool = False) -> NDArray[np.float32] | None:
+        """The texts' pooled embeddings; with ``whole``, None when any text is longer than
+        the model reads (it would be embedded cut short)."""
         encodings = self.tokenizer.encode_batch(texts)
+        if whole and any(e.overflowing for e in encodings):
+            return None
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feeds: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
@@ -104,7 +108,21 @@ class LocalEmbedder:
         """Embeds on the calling thread (the pool's, or a classifier's own)."""
         if not texts:
             return []
-        return normalized(self._loaded().run(list(texts)))
+        pooled = self._loaded().run(list(texts))
+        assert pooled is not None
+        return normalized(pooled)
+
+    def embed_whole_sync(self, texts: Sequence[str]) -> list[Vector] | None:
+        """Like ``embed_sync``, or None when a text is longer than the model reads: a
+        comparison by meaning must not ignore the end of a prompt."""
+        if not texts:
+            return []
+        pooled = self._loaded().run(list(texts), whole=True)
+        return None if pooled is None else normalized(pooled)
+
+    async def embed_whole(self, texts: Sequence[str]) -> list[Vector] | None:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.embed_whole_sync, list(texts))
 
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
         loop = asyncio.get_running_loop()

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 
 class ServerIndex:
+    kind = "qdrant"  # for /readyz
+
     def __init__(
         self, client: AsyncQdrantClient, name: str, keyword_fields: Sequence[str] = ()
     ) -> None:

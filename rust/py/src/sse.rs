@@ -2,6 +2,8 @@
 //! per-stream objects that one asyncio task feeds; their calls take microseconds, so they keep
 //! the GIL.
 
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use crate::args::size;
 use floopy_core::sse as core;
 use floopy_core::sse::DEFAULT_MAX_CAPTURE_BYTES;
@@ -264,11 +266,103 @@ impl OpenAIStreamRelay {
     }
 }
 
+/// An OpenAI stream relay that runs on the upstream client's thread (`NativeUpstream.relay`);
+/// this side reads what it captured, at any time, and it is done once the call is over.
+#[pyclass(module = "floopy._native", name = "RelayCapture", frozen)]
+pub struct RelayCapture(Arc<Mutex<core::OpenAIStreamRelay>>);
+
+/// The relay as the upstream client's translator.
+struct SharedRelay(Arc<Mutex<core::OpenAIStreamRelay>>);
+
+impl floopy_upstream::Translate for SharedRelay {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
+        let mut relay = lock(&self.0);
+        out.extend_from_slice(&relay.feed(chunk));
+        !relay.capture().oversized
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&lock(&self.0).finish());
+    }
+}
+
+fn lock(relay: &Mutex<core::OpenAIStreamRelay>) -> MutexGuard<'_, core::OpenAIStreamRelay> {
+    relay.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A relay for the upstream client's thread and its capture for Python, sharing one state.
+pub fn openai_relay(
+    strip_usage: bool,
+    max_event_bytes: i64,
+    max_capture_bytes: i64,
+) -> PyResult<(Box<dyn floopy_upstream::Translate>, RelayCapture)> {
+    let relay = OpenAIStreamRelay::new(strip_usage, max_event_bytes, max_capture_bytes)?.0;
+    let shared = Arc::new(Mutex::new(relay));
+    Ok((
+        Box::new(SharedRelay(Arc::clone(&shared))),
+        RelayCapture(shared),
+    ))
+}
+
+#[pymethods]
+impl RelayCapture {
+    #[getter]
+    fn truncated(&self) -> bool {
+        lock(&self.0).capture().truncated
+    }
+
+    #[getter]
+    fn max_event_bytes(&self) -> usize {
+        lock(&self.0).max_event_bytes()
+    }
+
+    #[getter]
+    fn oversized(&self) -> bool {
+        lock(&self.0).capture().oversized
+    }
+
+    #[getter]
+    fn content(&self) -> String {
+        lock(&self.0).capture().content.clone()
+    }
+
+    #[getter]
+    fn finish_reason(&self) -> Option<String> {
+        lock(&self.0).capture().finish_reason.clone()
+    }
+
+    #[getter]
+    fn usage(&self) -> Option<StreamUsage> {
+        lock(&self.0).capture().usage.map(StreamUsage::from)
+    }
+
+    #[getter]
+    fn ttft_ms(&self) -> Option<f64> {
+        lock(&self.0).capture().ttft_ms
+    }
+
+    #[getter]
+    fn chunk_count(&self) -> u64 {
+        lock(&self.0).capture().chunk_count
+    }
+
+    #[getter]
+    fn done(&self) -> bool {
+        lock(&self.0).capture().done
+    }
+
+    #[getter]
+    fn error(&self) -> Option<String> {
+        lock(&self.0).capture().error.clone()
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SseEvent>()?;
     m.add_class::<SseParser>()?;
     m.add_class::<StreamUsage>()?;
     m.add_class::<ToolCall>()?;
     m.add_class::<OpenAIStreamRelay>()?;
+    m.add_class::<RelayCapture>()?;
     Ok(())
 }

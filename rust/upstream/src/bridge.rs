@@ -7,19 +7,29 @@
 //! reading from the provider until it does, so a slow client slows the provider down instead
 //! of filling the gateway's memory. `cancel` aborts a call at any point and closes its
 //! connection (a client that went away must not keep the provider generating).
+//!
+//! A relayed stream (`relay`) goes further: its chunks never cross to the event loop one by
+//! one. The runtime thread reads them, turns them into what the client gets (a [`Translate`])
+//! and appends the result to the call's outbox; `Ready` says the outbox went from empty to
+//! holding bytes, once, however many chunks join it before the event loop `take`s them. The
+//! window then counts the outbox's bytes. Before the stream's first event a read must come by
+//! the relay's `first_event` limit, after it no read may wait longer than `idle`; both are
+//! reported as the first-byte phase (the caller knows which it was).
 
 use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
+use tokio::time::{timeout_at, Instant};
 
 use crate::client::{Client, Config, Head, Prepared, Response};
 use crate::completions::Completions;
-use crate::error::{Error, Result};
+use crate::error::{Error, Phase, Result};
 use crate::io_thread::IoThread;
 
 pub type CallId = u64;
@@ -33,6 +43,8 @@ pub enum Event {
     Chunk(Bytes),
     /// The stream's body ended normally.
     Ended,
+    /// A relayed stream's outbox holds bytes (see [`Bridge::take_out`]).
+    Ready,
     /// The call failed; nothing more comes for it.
     Failed(Error),
 }
@@ -48,6 +60,27 @@ pub struct Bridge {
 struct Shared {
     completions: Completions<Event>,
     calls: Mutex<HashMap<CallId, Flight>>,
+    /// Relayed streams' outboxes, kept past the call's end until `release`: the last bytes
+    /// may still wait there when the call is over.
+    outboxes: Mutex<HashMap<CallId, Arc<Outbox>>>,
+}
+
+/// Turns a stream's upstream bytes into what its client gets, on the runtime thread.
+pub trait Translate: Send + 'static {
+    /// Appends to `out` what `chunk` completes; false once the stream must stop here (an
+    /// event too long to be real: the translator says so to whoever reads it afterwards).
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool;
+    /// The end of the upstream body: appends what it completes.
+    fn finish(&mut self, out: &mut Vec<u8>);
+}
+
+/// How a relayed stream is read: its translator and its time limits between reads.
+pub struct Relay {
+    pub translate: Box<dyn Translate>,
+    /// From the start of the call to the first bytes for the client.
+    pub first_event: Option<Duration>,
+    /// The longest silence between two reads once the first event came.
+    pub idle: Option<Duration>,
 }
 
 /// A call in flight: how to abort it, and a stream's unread bytes.
@@ -68,6 +101,7 @@ impl Bridge {
             shared: Arc::new(Shared {
                 completions,
                 calls: Mutex::new(HashMap::new()),
+                outboxes: Mutex::new(HashMap::new()),
             }),
             next_id: AtomicU64::new(1),
             window: window.max(1),
@@ -117,6 +151,48 @@ impl Bridge {
         })
     }
 
+    /// A stream read and translated on the runtime thread: `Opened` (or, for a status other
+    /// than 200, `Answered` with the whole answer), then `Ready` whenever its outbox fills
+    /// from empty, then `Ended` or `Failed`. Its outbox outlives the call until `release`.
+    pub fn relay(&self, prepared: Prepared, relay: Relay) -> CallId {
+        let client = self.client.clone();
+        let credit = Arc::new(Credit::new(self.window));
+        let outbox = Arc::new(Outbox::default());
+        let (relayed, filled) = (Arc::clone(&credit), Arc::clone(&outbox));
+        let id = self.launch(Some(credit), move |id, shared| async move {
+            let pipe = Pipe {
+                id,
+                shared: &shared,
+                credit: &relayed,
+                outbox: &filled,
+            };
+            let event = match translate(&client, prepared, relay, &pipe).await {
+                Ok(Some(answer)) => Event::Answered(answer),
+                Ok(None) => Event::Ended,
+                Err(err) => Event::Failed(err),
+            };
+            shared.finish(id, event);
+        });
+        self.shared.outboxes().insert(id, outbox);
+        id
+    }
+
+    /// The bytes waiting in a relayed stream's outbox, taken off it (the window counts them
+    /// no more); empty for a call with none.
+    pub fn take_out(&self, id: CallId) -> Vec<u8> {
+        let Some(outbox) = self.shared.outboxes().get(&id).cloned() else {
+            return Vec::new();
+        };
+        let taken = outbox.take();
+        self.consumed(id, taken.len());
+        taken
+    }
+
+    /// Forgets a relayed stream's outbox (its caller is done with the stream).
+    pub fn release(&self, id: CallId) {
+        self.shared.outboxes().remove(&id);
+    }
+
     /// The caller took `bytes` of a stream's chunks off its hands.
     pub fn consumed(&self, id: CallId, bytes: usize) {
         if let Some(credit) = self.shared.calls().get(&id).and_then(|f| f.credit.clone()) {
@@ -130,9 +206,13 @@ impl Bridge {
         match self.shared.calls().remove(&id) {
             Some(flight) => {
                 flight.task.abort();
+                self.shared.outboxes().remove(&id);
                 true
             }
-            None => false,
+            None => {
+                self.shared.outboxes().remove(&id);
+                false
+            }
         }
     }
 
@@ -144,6 +224,7 @@ impl Bridge {
             io.stop();
         }
         self.shared.calls().clear();
+        self.shared.outboxes().clear();
     }
 
     fn launch<F, W>(&self, credit: Option<Arc<Credit>>, work: W) -> CallId
@@ -185,6 +266,10 @@ impl Shared {
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn outboxes(&self) -> MutexGuard<'_, HashMap<CallId, Arc<Outbox>>> {
+        self.outboxes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The call's last event. Deregistered first, so a cancel that comes after the event is
     /// a no-op rather than an abort of a finished task.
     fn finish(&self, id: CallId, event: Event) {
@@ -210,6 +295,103 @@ async fn relay(
         credit.room().await;
     }
     Ok(())
+}
+
+/// Where a relayed stream's translated bytes wait for the event loop.
+#[derive(Default)]
+struct Outbox(Mutex<Waiting>);
+
+#[derive(Default)]
+struct Waiting {
+    bytes: Vec<u8>,
+    /// A `Ready` was sent that no `take` has answered yet.
+    flagged: bool,
+}
+
+impl Outbox {
+    /// Appends `bytes`; true when the event loop must be told (the outbox was not flagged).
+    fn put(&self, bytes: &mut Vec<u8>) -> bool {
+        let mut waiting = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if waiting.bytes.is_empty() {
+            std::mem::swap(&mut waiting.bytes, bytes);
+        } else {
+            waiting.bytes.append(bytes);
+        }
+        !std::mem::replace(&mut waiting.flagged, true)
+    }
+
+    fn take(&self) -> Vec<u8> {
+        let mut waiting = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        waiting.flagged = false;
+        std::mem::take(&mut waiting.bytes)
+    }
+}
+
+/// A relayed stream's way out: its outbox, its window, and the queue that tells the loop.
+struct Pipe<'a> {
+    id: CallId,
+    shared: &'a Shared,
+    credit: &'a Credit,
+    outbox: &'a Outbox,
+}
+
+impl Pipe<'_> {
+    fn post(&self, out: &mut Vec<u8>) {
+        if out.is_empty() {
+            return;
+        }
+        self.credit.queued(out.len());
+        if self.outbox.put(out) {
+            self.shared.completions.push(self.id, Event::Ready);
+        }
+        out.clear();
+    }
+}
+
+/// Reads a relayed stream to its end through its translator. A status other than 200 comes
+/// back whole, for the caller to read as the provider's error.
+async fn translate(
+    client: &Client,
+    prepared: Prepared,
+    mut relay: Relay,
+    pipe: &Pipe<'_>,
+) -> Result<Option<Response>> {
+    let first_by = relay.first_event.map(|limit| Instant::now() + limit);
+    let streaming = client.open(prepared).await?;
+    if streaming.head.status != 200 {
+        return streaming.read_rest().await.map(Some);
+    }
+    let mut streaming = streaming;
+    pipe.shared
+        .completions
+        .push(pipe.id, Event::Opened(streaming.head.clone()));
+    let mut out = Vec::new();
+    let mut opened = false;
+    loop {
+        let until = if opened {
+            relay.idle.map(|limit| Instant::now() + limit)
+        } else {
+            first_by
+        };
+        let read = streaming.next_chunk();
+        let chunk = match until {
+            None => read.await?,
+            Some(at) => timeout_at(at, read).await.map_err(|_| Error::Timeout {
+                phase: Phase::FirstByte,
+            })??,
+        };
+        let Some(chunk) = chunk else { break };
+        let going = relay.translate.feed(&chunk, &mut out);
+        opened |= !out.is_empty();
+        pipe.post(&mut out);
+        if !going {
+            return Ok(None);
+        }
+        pipe.credit.room().await;
+    }
+    relay.translate.finish(&mut out);
+    pipe.post(&mut out);
+    Ok(None)
 }
 
 /// A stream's bytes queued but not yet consumed, against its window.

@@ -102,6 +102,15 @@ pub struct Streaming {
 }
 
 impl Streaming {
+    /// The rest of the body, whole (an error answer), within the call's limits.
+    pub async fn read_rest(self) -> Result<Response> {
+        let body = within(self.deadline, read_all(self.body, Some(ERROR_BODY_LIMIT))).await??;
+        Ok(Response {
+            head: self.head,
+            body,
+        })
+    }
+
     /// The next piece of the body as the connection delivered it; None at its end.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
         loop {
@@ -120,6 +129,9 @@ impl Streaming {
         }
     }
 }
+
+/// The most of an error answer read from a stream's call: an error body is small.
+const ERROR_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Cheap to clone: clones share the pools and the limit on calls in flight.
 #[derive(Clone)]

@@ -19,7 +19,7 @@ mod error;
 mod io_thread;
 mod tls;
 
-pub use bridge::{Bridge, CallId, Event};
+pub use bridge::{Bridge, CallId, Event, Relay, Translate};
 pub use client::{Client, Config, Head, Prepared, Response, Streaming, Timeouts};
 pub use completions::Completions;
 pub use error::{Error, Phase, Result};

@@ -245,3 +245,114 @@ async fn after_close_calls_fail_at_once() {
         "{events:?}"
     );
 }
+
+/// Upper-cases what it reads, and stops at a `!`: a translator the tests can see through.
+struct Upper;
+
+impl floopy_upstream::Translate for Upper {
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
+        let stop = chunk.iter().position(|b| *b == b'!');
+        let kept = &chunk[..stop.unwrap_or(chunk.len())];
+        out.extend(kept.iter().map(u8::to_ascii_uppercase));
+        stop.is_none()
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"<end>");
+    }
+}
+
+fn start_relay(bridge: &Bridge, addr: std::net::SocketAddr, idle_ms: u64) -> CallId {
+    let prepared = bridge
+        .client()
+        .prepare(
+            &url(addr),
+            [],
+            Bytes::new(),
+            timeouts(Some(5000), Some(10_000)),
+        )
+        .unwrap();
+    let relay = floopy_upstream::Relay {
+        translate: Box::new(Upper),
+        first_event: Some(Duration::from_secs(5)),
+        idle: Some(Duration::from_millis(idle_ms)),
+    };
+    bridge.relay(prepared, relay)
+}
+
+#[tokio::test]
+async fn a_relayed_stream_fills_its_outbox_and_says_so_once_per_take() {
+    let addr = serve(|mut stream| async move {
+        read_request(&mut stream).await.unwrap();
+        write_stream_head(&mut stream).await.unwrap();
+        for word in ["one ", "two ", "three "] {
+            write_chunk(&mut stream, word.as_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        write_chunk(&mut stream, b"").await.unwrap();
+    })
+    .await;
+    let bridge = bridge();
+    let call = start_relay(&bridge, addr, 5000);
+    // Not taken until the end: every chunk joins the outbox under the one Ready.
+    let events = events_until(&bridge, call, over).await;
+    let readies = events.iter().filter(|e| matches!(e, Event::Ready)).count();
+    assert!(matches!(events.first(), Some(Event::Opened(_))));
+    assert!(matches!(events.last(), Some(Event::Ended)));
+    assert_eq!(readies, 1, "{events:?}");
+    assert_eq!(bridge.take_out(call), b"ONE TWO THREE <end>");
+    assert!(bridge.take_out(call).is_empty());
+    bridge.release(call);
+}
+
+#[tokio::test]
+async fn a_relayed_stream_gone_silent_fails_at_its_idle_limit() {
+    let addr = serve(|mut stream| async move {
+        read_request(&mut stream).await.unwrap();
+        write_stream_head(&mut stream).await.unwrap();
+        write_chunk(&mut stream, b"first").await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    })
+    .await;
+    let bridge = bridge();
+    let call = start_relay(&bridge, addr, 100);
+    let events = events_until(&bridge, call, over).await;
+    let Some(Event::Failed(Error::Timeout { phase })) = events.last() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(phase.as_str(), "first_byte");
+    assert_eq!(bridge.take_out(call), b"FIRST", "what came is still there");
+}
+
+#[tokio::test]
+async fn a_relayed_stream_stops_where_its_translator_says() {
+    let addr = serve(|mut stream| async move {
+        read_request(&mut stream).await.unwrap();
+        write_stream_head(&mut stream).await.unwrap();
+        let _ = write_chunk(&mut stream, b"ok!never").await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    })
+    .await;
+    let bridge = bridge();
+    let call = start_relay(&bridge, addr, 5000);
+    let events = events_until(&bridge, call, over).await;
+    assert!(matches!(events.last(), Some(Event::Ended)), "{events:?}");
+    assert_eq!(bridge.take_out(call), b"OK", "no finish after a stop");
+}
+
+#[tokio::test]
+async fn a_relayed_call_answered_with_an_error_comes_back_whole() {
+    let addr = serve(|mut stream| async move {
+        read_request(&mut stream).await.unwrap();
+        write_answer(&mut stream, "429 Too Many Requests", "", b"{\"error\":{}}").await;
+    })
+    .await;
+    let bridge = bridge();
+    let call = start_relay(&bridge, addr, 5000);
+    let events = events_until(&bridge, call, over).await;
+    let [Event::Answered(response)] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(response.head.status, 429);
+    assert_eq!(&response.body[..], b"{\"error\":{}}");
+}

@@ -388,11 +388,30 @@
       section('Events', data.events.length ? el('ul', { class: 'events' }, data.events.map((e) => el('li', null,
         el('span', { class: 'event-kind' }, e.kind), ' ', e.detail, ' ', el('span', { class: 'muted' }, when(e.time)))))
         : el('p', { class: 'muted' }, 'No retries, fallbacks, cache, firewall or circuit-breaker events.')),
+      section('Headers', table([
+        { title: 'Header', cell: (h) => el('code', null, h[0]) },
+        { title: 'Logged value', cell: (h) => h[1] },
+      ], loggedHeaders(r), { class: 'headers', empty: 'No request header was logged.' }),
+      el('p', { class: 'muted' }, 'Authorization and API keys are never logged: the key is known by its id.')),
       section('Properties', table([
         { title: 'Key', cell: (p) => p[0] },
         { title: 'Value', cell: (p) => link(`/requests${query({ prop: `${p[0]}=${p[1]}`, id: null }, false)}`, p[1]) },
       ], Object.entries(r.properties || {}), { empty: 'No custom properties.' })),
     ];
+  }
+
+  // The request headers the log row keeps, by the name the client sent them under.
+  function loggedHeaders(r) {
+    const found = [
+      ['user-agent', r.user_agent],
+      ['x-forwarded-for (else the peer address)', r.client_ip],
+      ['floopy-user-id (or the body\'s user)', r.user_id],
+      ['floopy-session-id', r.session_id],
+      ['floopy-session-name', r.session_name],
+      ['floopy-session-path', r.session_path],
+      ...Object.entries(r.properties || {}).map(([k, v]) => [`floopy-property-${k}`, v]),
+    ];
+    return found.filter(([, value]) => value);
   }
 
   function waterfall(spans) {

@@ -1,9 +1,9 @@
 -- Rollups for the dashboard's Users, Properties and Sessions pages, so they never scan raw
 -- rows for their tables and charts. Hourly per end user, hourly per property value, daily per
 -- session. Each is filled from here on by its materialized view, and once from the rows
--- already logged (the store process migrates before it carries any journal, so nothing is
--- inserted meanwhile and no row is counted twice). Read them with sum()/min()/max() and
--- GROUP BY: parts merge in the background.
+-- already logged: a backfill, run a month at a time, each month replacing that month of the
+-- rollup (migrations/__init__.py), so a migration cut short and run again counts no row
+-- twice. Read them with sum()/min()/max() and GROUP BY: parts merge in the background.
 CREATE TABLE IF NOT EXISTS $db.requests_by_user_hour
 (
     hour DateTime('UTC'),
@@ -42,6 +42,7 @@ FROM $db.requests
 WHERE user_id != ''
 GROUP BY hour, organization, project, user_id;
 
+-- backfill
 INSERT INTO $db.requests_by_user_hour
 SELECT
     toStartOfHour(time) AS hour,
@@ -56,7 +57,7 @@ SELECT
     sum(ifNull(cost_usd, 0)),
     max(time)
 FROM $db.requests
-WHERE user_id != ''
+WHERE $partition AND user_id != ''
 GROUP BY hour, organization, project, user_id;
 
 CREATE TABLE IF NOT EXISTS $db.requests_by_property_hour
@@ -93,6 +94,7 @@ FROM $db.requests
 ARRAY JOIN mapKeys(properties) AS property, mapValues(properties) AS value
 GROUP BY hour, organization, project, property, value;
 
+-- backfill
 INSERT INTO $db.requests_by_property_hour
 SELECT
     toStartOfHour(time) AS hour,
@@ -106,6 +108,7 @@ SELECT
     sum(ifNull(cost_usd, 0))
 FROM $db.requests
 ARRAY JOIN mapKeys(properties) AS property, mapValues(properties) AS value
+WHERE $partition
 GROUP BY hour, organization, project, property, value;
 
 CREATE TABLE IF NOT EXISTS $db.requests_by_session_day
@@ -150,6 +153,7 @@ FROM $db.requests
 WHERE session_id != ''
 GROUP BY day, organization, session_id;
 
+-- backfill
 INSERT INTO $db.requests_by_session_day
 SELECT
     toDate(time) AS day,
@@ -166,5 +170,5 @@ SELECT
     groupUniqArrayIf(64)(user_id, user_id != ''),
     groupUniqArray(64)(toString(project))
 FROM $db.requests
-WHERE session_id != ''
+WHERE $partition AND session_id != ''
 GROUP BY day, organization, session_id

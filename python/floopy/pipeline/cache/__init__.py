@@ -1,6 +1,5 @@
-"""Stage: cache. A repeat answered at once from the tiers (``tiers.Cache``: exact, then the
-semantic and advanced tiers once they are built), or, on a miss, the answer stored once the
-response is complete.
+"""Stage: cache. A repeat answered at once from the tiers (``tiers.Cache``: exact, then
+semantic, then advanced), or, on a miss, the answer stored once the response is complete.
 
 Three steps, in the pipeline's order:
 
@@ -22,17 +21,21 @@ from typing import TYPE_CHECKING
 from floopy.pipeline.cache import replay
 from floopy.pipeline.cache.exact import ExactTier
 from floopy.pipeline.cache.policy import Policy
+from floopy.pipeline.cache.semantic import FIELDS, Vectors, VectorTier
 from floopy.pipeline.cache.store import CacheStore, Slot, StoreStats, build_store
 from floopy.pipeline.cache.tap import RecordedStream, whole_success
 from floopy.pipeline.cache.tier import Hit, Miss, Query, Tier
 from floopy.pipeline.cache.tiers import Cache
 from floopy.providers.operations import Whole
+from floopy.vectors import build_index
+from floopy.vectors.index import collection_name
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from floopy.pipeline.exchange import Exchange
     from floopy.settings import Settings
+    from floopy.vectors import Embedder
 
 __all__ = [
     "Cache",
@@ -50,9 +53,27 @@ __all__ = [
 ]
 
 
-def build_cache(settings: Settings, redis: Redis | None) -> Cache:
+COLLECTION = "cache"
+
+
+def build_cache(settings: Settings, redis: Redis | None, embedder: Embedder | None) -> Cache:
+    """The exact tier, and the semantic and advanced tiers unless ``CACHE_SEMANTIC_ENABLED``
+    is off (or no embedder is given). Nothing heavy: the index opens on first use."""
     store_ = build_store(settings, redis)
-    return Cache(store_, [ExactTier(store_)], Policy(settings))
+    tiers: list[Tier] = [ExactTier(store_)]
+    vectors = None
+    if settings.cache_semantic_enabled and embedder is not None:
+        index = build_index(settings, collection_name(COLLECTION, embedder.name), FIELDS)
+        vectors = Vectors(
+            embedder,
+            index,
+            store_,
+            threshold=settings.cache_semantic_threshold,
+            timeout=settings.cache_semantic_timeout,
+            max_chars=settings.cache_semantic_max_chars,
+        )
+        tiers += [VectorTier(vectors, multi_turn=False), VectorTier(vectors, multi_turn=True)]
+    return Cache(store_, tiers, Policy(settings), vectors=vectors)
 
 
 async def run(exchange: Exchange) -> None:

@@ -42,6 +42,9 @@ class ExactTier:
         self._keyer = keyer or CacheKeyer()
         self._choose = choose
 
+    def applies(self, query: Query) -> bool:
+        return True
+
     def slot(self, query: Query) -> Slot:
         key = self._keyer.key(query.body, scope_of(query), query.seed, query.ignore_keys)
         return Slot(query.organization, query.project, key)

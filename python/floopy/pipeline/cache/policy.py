@@ -32,6 +32,7 @@ class Policy:
         self._projects = frozenset(settings.cache_enabled_projects)
         self._ttl = settings.cache_ttl
         self._max_ttl = settings.cache_max_ttl
+        self._advanced = settings.cache_advanced_by_default
 
     @property
     def ever_on(self) -> bool:
@@ -65,6 +66,7 @@ class Policy:
             ttl=self._ttl_of(headers),
             stream=request.stream,
             include_usage=chat.include_usage if chat is not None else False,
+            advanced=headers.cache_advanced or self._advanced,
         )
 
     def _wanted(self, ctx: RequestContext, headers: FloopyHeaders) -> bool:

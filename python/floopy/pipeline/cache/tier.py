@@ -1,17 +1,18 @@
 """What a cache tier is (``Tier``), what it is asked (``Query``) and what it answers: a
 ``Hit``, or a ``Miss`` that knows where the answer goes once the provider gave it.
 
-The exact tier (``exact``) is the first; the semantic and advanced tiers plug in behind the
-same protocol, looked up in order until one hits.
+The exact tier (``exact``) is the first, then the semantic and advanced tiers
+(``semantic``), behind the same protocol, looked up in order until one hits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from floopy.pipeline.cache.answer import Entry
+    from floopy.pipeline.cache.conversation import Conversation
 
 
 @dataclass(slots=True)
@@ -34,6 +35,10 @@ class Query:
     ttl: float  # seconds a stored answer lives; 0: nothing is stored
     stream: bool
     include_usage: bool
+    advanced: bool = False  # floopy-cache-advanced (or CACHE_ADVANCED_BY_DEFAULT)
+    # The semantic and advanced tiers' view, split by the first that asks; False: neither
+    # takes the request.
+    conversation: Conversation | Literal[False] | None = None
 
 
 @dataclass(slots=True)
@@ -54,6 +59,11 @@ class Miss(Protocol):
 
 class Tier(Protocol):
     name: str
+
+    def applies(self, query: Query) -> bool:
+        """Whether the tier takes this request at all (it is neither asked nor counted
+        otherwise)."""
+        ...
 
     async def lookup(self, query: Query) -> Hit | Miss:
         """Raises on a store failure; the caller counts it and goes on without the tier."""

@@ -20,6 +20,7 @@ from floopy.pipeline.cache.tier import Hit, Miss, Query, Tier
 if TYPE_CHECKING:
     from floopy.context import RequestContext
     from floopy.pipeline.cache.policy import Policy
+    from floopy.pipeline.cache.semantic import Vectors
     from floopy.pipeline.cache.store import CacheStore
     from floopy.trace import Span
 
@@ -36,8 +37,11 @@ class Cache:
         tiers: Sequence[Tier],
         policy: Policy,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        vectors: Vectors | None = None,
     ) -> None:
         self.store = store
+        self.vectors = vectors  # the semantic and advanced tiers' embedder and index
         self.policy = policy
         self.tiers = tuple(tiers)
         self.counters = CacheCounters(tuple(tier.name for tier in self.tiers))
@@ -53,7 +57,7 @@ class Cache:
         """The first hit, or where each tier that missed would store the answer."""
         misses: list[Miss] = []
         for tier in self.tiers:
-            if self._resting(tier.name):
+            if self._resting(tier.name) or not tier.applies(query):
                 continue
             outcome = await self._ask(tier, query, ctx, span)
             if isinstance(outcome, Hit):
@@ -76,6 +80,8 @@ class Cache:
             said = "error" if outcome is None else "hit" if isinstance(outcome, Hit) else "miss"
             if child is not None:
                 child.set(outcome=said)
+                if isinstance(outcome, Hit) and outcome.similarity is not None:
+                    child.set(similarity=round(outcome.similarity, 4))
                 ctx.end_span(child)
         if outcome is not None:
             self.counters.add(said, tier.name)
@@ -102,7 +108,12 @@ class Cache:
         report: dict[str, Any] = {
             "status": "down" if self._last_error else "up",
             "store": self.store.kind,
+            "tiers": [tier.name for tier in self.tiers],
         }
+        if self.vectors is not None:
+            report["vectors"] = getattr(self.vectors.index, "kind", "custom")
+            report["embedder"] = self.vectors.embedder.name
+            report["embedder_ready"] = self.vectors.ready
         if self._last_error:
             report["error"] = "; ".join(self._last_error[name] for name in sorted(self._last_error))
         return report
@@ -110,6 +121,8 @@ class Cache:
     async def close(self) -> None:
         if self._refresh is not None:
             self._refresh.cancel()
+        if self.vectors is not None:
+            await self.vectors.index.close()  # the embedder is the worker's
         await self.store.close()
 
     def _resting(self, tier: str) -> bool:

@@ -4,6 +4,11 @@
 Without it each worker process keeps its own cache in memory: ``stats`` then reads the
 running gateway's ``/metrics`` (the worker that answers the scrape), and ``clear`` has
 nothing it can reach: a restart empties those caches.
+
+The semantic and advanced tiers keep their answers in the same store (so both commands
+count and clear them) and their vectors in Qdrant: with ``QDRANT_URL`` the commands count
+and delete those too; the embedded engine's shards belong to the worker processes, and a
+vector whose answer was cleared only ever misses until it expires.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import urllib.request
-from typing import TextIO
+from typing import Any, TextIO
 
 from floopy.pipeline.cache.redis import RedisStore
 from floopy.pipeline.cache.store import StoreStats
@@ -31,7 +36,7 @@ def stats_command(settings: Settings, out: TextIO, err: TextIO) -> int:
         err.write(f"floopy: Redis (REDIS_URL) did not answer: {exc}\n")
         return EXIT_FAILED
     out.write(f"store: redis\nentries: {stats.entries}\nbytes: {stats.bytes}\n")
-    return 0
+    return _vector_stats(settings, out, err)
 
 
 def clear_command(
@@ -54,6 +59,13 @@ def clear_command(
         if project is not None:
             scope += f", project {project!r}"
     out.write(f"cleared {gone} cache keys of {scope}\n")
+    if settings.cache_semantic_enabled and settings.qdrant_url is not None:
+        try:
+            asyncio.run(_qdrant_clear(settings, organization, project))
+        except Exception as exc:
+            err.write(f"floopy: Qdrant (QDRANT_URL) did not answer: {exc}\n")
+            return EXIT_FAILED
+        out.write(f"deleted the semantic cache's vectors of {scope}\n")
     return 0
 
 
@@ -71,6 +83,65 @@ async def _redis_clear(url: str, organization: str | None, project: str | None) 
         return await RedisStore(redis, timeout=30.0).clear(organization, project)
     finally:
         await redis.aclose()
+
+
+def _vector_stats(settings: Settings, out: TextIO, err: TextIO) -> int:
+    """The semantic and advanced tiers' vectors: counted on a Qdrant server."""
+    if not settings.cache_semantic_enabled:
+        return 0
+    collection = _collection(settings)
+    if settings.qdrant_url is None:
+        out.write(f"vectors: embedded, one shard per worker (DATA_DIR/vectors/{collection})\n")
+        return 0
+    try:
+        count = asyncio.run(_qdrant_count(settings))
+    except Exception as exc:
+        err.write(f"floopy: Qdrant (QDRANT_URL) did not answer: {exc}\n")
+        return EXIT_FAILED
+    out.write(f"vectors: {count} (qdrant, collection {collection})\n")
+    return 0
+
+
+def _collection(settings: Settings) -> str:
+    from floopy.pipeline.cache import COLLECTION
+    from floopy.vectors.embedder import embedder_name
+    from floopy.vectors.index import collection_name
+
+    return collection_name(COLLECTION, embedder_name(settings))
+
+
+def _qdrant(settings: Settings) -> Any:
+    from qdrant_client import AsyncQdrantClient
+
+    return AsyncQdrantClient(url=settings.qdrant_url, timeout=30, check_compatibility=False)
+
+
+async def _qdrant_count(settings: Settings) -> int:
+    client, collection = _qdrant(settings), _collection(settings)
+    try:
+        if not await client.collection_exists(collection):
+            return 0
+        return int((await client.count(collection, exact=True)).count)
+    finally:
+        await client.close()
+
+
+async def _qdrant_clear(settings: Settings, organization: str | None, project: str | None) -> None:
+    from qdrant_client import models
+
+    client, collection = _qdrant(settings), _collection(settings)
+    scope = {"organization": organization, "project": project}
+    must: list[Any] = [
+        models.FieldCondition(key=k, match=models.MatchValue(value=v))
+        for k, v in scope.items()
+        if v is not None
+    ]
+    try:
+        if await client.collection_exists(collection):
+            selector = models.FilterSelector(filter=models.Filter(must=must))
+            await client.delete(collection, points_selector=selector)
+    finally:
+        await client.close()
 
 
 def _memory_stats(settings: Settings, out: TextIO, err: TextIO) -> int:
