@@ -25,7 +25,7 @@ from test_bench_logging import finished_request
 from floopy.context import RequestContext
 from floopy.observability.metrics import Metrics
 from floopy.observability.otel import OtlpEncoder, TraceExporter
-from floopy.observability.record import SINKS, RecordBuilder
+from floopy.observability.record import SINKS, RecordBuilder, settle
 from floopy.observability.record import encode as encode_row
 from floopy.observability.service import RequestLog, observe
 from floopy.settings import Settings, load_settings
@@ -61,10 +61,7 @@ def test_otel_per_request(benchmark: Bench, export: str) -> None:
     log = RequestLog(settings(), Metrics(SINKS), None, exporter)
     ctx = finished_request(chat_body("small"))
     finish(log, ctx)
-    assert (
-        sum(h for h in log.metrics.requests.histograms[0].counts["gpt-4o", "openai", "2xx", "none"])
-        == 1
-    )
+    assert sum(log.metrics.requests.series["gpt-4o", "openai", "2xx", "none"].counts[0]) == 1
     benchmark.group = "otel-per-request"
     benchmark(finish, log, ctx)
     if exporter is not None:
@@ -90,9 +87,10 @@ def test_otel_encode_per_request(benchmark: Bench) -> None:
 
 
 def test_metrics_observe(benchmark: Bench) -> None:
-    record = RecordBuilder(settings()).request(finished_request(chat_body("small")), bodies=False)
+    ctx = finished_request(chat_body("small"))
+    latency_ms = settle(ctx)
     metrics = Metrics(SINKS)
-    observe(metrics, record)
-    assert metrics.requests.tokens["gpt-4o", "openai", "web"] == [40, 60]
+    observe(metrics, ctx, latency_ms)
+    assert metrics.requests.usage["gpt-4o", "openai", "web"][:2] == [40, 60]
     benchmark.group = "metrics-observe"
-    benchmark(observe, metrics, record)
+    benchmark(observe, metrics, ctx, latency_ms)

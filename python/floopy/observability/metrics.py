@@ -120,33 +120,15 @@ _HISTOGRAMS = (
 )
 
 
-class Histogram:
-    """One histogram family's series, by label set: counts per bucket (not cumulative) and
-    the sum. The label set's list is found once per observation and bumped in place."""
+class _Series:
+    """One label set's four histograms (duration, time to first token, overhead, upstream):
+    counts per bucket (not cumulative) and sums, found with one lookup per request."""
 
     __slots__ = ("counts", "sums")
 
     def __init__(self) -> None:
-        self.counts: dict[LatencyKey, list[int]] = {}
-        self.sums: dict[LatencyKey, float] = {}
-
-    def observe(self, key: LatencyKey, seconds: float) -> None:
-        counts = self.counts.get(key)
-        if counts is None:
-            counts = self.counts[key] = [0] * len(_BUCKET_LABELS)
-            self.sums[key] = 0.0
-        counts[bisect_left(DURATION_BUCKETS, seconds)] += 1
-        self.sums[key] += seconds
-
-    def render(self, lines: list[str], name: str) -> None:
-        for key, counts in sorted(self.counts.items()):
-            labels = _latency_labels(key)
-            cumulative = 0
-            for le, count in zip(_BUCKET_LABELS, counts, strict=True):
-                cumulative += count
-                lines.append(f'{name}_bucket{{{labels},le="{le}"}} {cumulative}')
-            lines.append(f"{name}_sum{{{labels}}} {self.sums[key]:.6f}")
-            lines.append(f"{name}_count{{{labels}}} {cumulative}")
+        self.counts = [[0] * len(_BUCKET_LABELS) for _ in _HISTOGRAMS]
+        self.sums = [0.0] * len(_HISTOGRAMS)
 
 
 class RequestMetrics:
@@ -157,9 +139,8 @@ class RequestMetrics:
 
     def __init__(self, max_label_sets: int) -> None:
         self.max_label_sets = max_label_sets
-        self.histograms = tuple(Histogram() for _ in _HISTOGRAMS)
-        self.tokens: dict[UsageKey, list[int]] = {}  # [input, output]
-        self.cost: dict[UsageKey, float] = {}
+        self.series: dict[LatencyKey, _Series] = {}
+        self.usage: dict[UsageKey, list[float]] = {}  # [input tokens, output tokens, cost]
         self.overflowed = 0
 
     def observe(
@@ -172,45 +153,64 @@ class RequestMetrics:
     ) -> None:
         """``seconds``: duration, time to first token (None: nothing answered), overhead,
         upstream."""
-        duration, ttft, overhead, upstream = self.histograms
-        if key not in duration.counts and len(duration.counts) >= self.max_label_sets:
-            self.overflowed += 1
-            key = (OTHER, OTHER, key[2], key[3])
-        total, first, own, waited = seconds
-        duration.observe(key, total)
-        if first is not None:
-            ttft.observe(key, first)
-        overhead.observe(key, own)
-        upstream.observe(key, waited)
+        series = self.series.get(key)
+        if series is None:
+            if len(self.series) >= self.max_label_sets:
+                self.overflowed += 1
+                key = (OTHER, OTHER, key[2], key[3])
+            series = self.series.setdefault(key, _Series())
+        counts, sums = series.counts, series.sums
+        for index, value in enumerate(seconds):
+            if value is not None:
+                counts[index][bisect_left(DURATION_BUCKETS, value)] += 1
+                sums[index] += value
         usage_key = (key[0], key[1], project)
-        counted = self.tokens.get(usage_key)
+        counted = self.usage.get(usage_key)
         if counted is None:
-            if len(self.tokens) >= self.max_label_sets:
+            if len(self.usage) >= self.max_label_sets:
                 self.overflowed += 1
                 usage_key = (OTHER, OTHER, OTHER)
-            counted = self.tokens.setdefault(usage_key, [0, 0])
+            counted = self.usage.setdefault(usage_key, [0, 0, 0.0])
         counted[0] += tokens[0]
         counted[1] += tokens[1]
         if cost_usd:
-            self.cost[usage_key] = self.cost.get(usage_key, 0.0) + cost_usd
+            counted[2] += cost_usd
 
     def render(self, lines: list[str]) -> None:
-        for (name, help_text), histogram in zip(_HISTOGRAMS, self.histograms, strict=True):
+        ordered = sorted(self.series.items())
+        for index, (name, help_text) in enumerate(_HISTOGRAMS):
             _family(lines, name, "histogram", help_text)
-            histogram.render(lines, name)
+            for key, series in ordered:
+                _render_histogram(lines, name, key, series.counts[index], series.sums[index])
         name = "floopy_tokens_total"
         _family(lines, name, "counter", "tokens billed, by model, provider, project and direction")
-        for key, (input_tokens, output_tokens) in sorted(self.tokens.items()):
+        usage = sorted(self.usage.items())
+        for key, (input_tokens, output_tokens, _) in usage:
             labels = _usage_labels(key)
-            lines.append(f'{name}{{{labels},direction="input"}} {input_tokens}')
-            lines.append(f'{name}{{{labels},direction="output"}} {output_tokens}')
+            lines.append(f'{name}{{{labels},direction="input"}} {int(input_tokens)}')
+            lines.append(f'{name}{{{labels},direction="output"}} {int(output_tokens)}')
         name = "floopy_cost_usd_total"
         _family(lines, name, "counter", "provider cost in US dollars, by model, provider, project")
-        for key, usd in sorted(self.cost.items()):
-            lines.append(f"{name}{{{_usage_labels(key)}}} {usd:.10f}")
+        for key, (_, _, usd) in usage:
+            if usd:
+                lines.append(f"{name}{{{_usage_labels(key)}}} {usd:.10f}")
         name = "floopy_metrics_label_sets_overflow_total"
         _family(lines, name, "counter", 'requests counted under model="other": too many label sets')
         lines.append(f"{name} {self.overflowed}")
+
+
+def _render_histogram(
+    lines: list[str], name: str, key: LatencyKey, counts: list[int], total: float
+) -> None:
+    if not any(counts):
+        return  # no observation for this label set (time to first token: nothing answered)
+    labels = _latency_labels(key)
+    cumulative = 0
+    for le, count in zip(_BUCKET_LABELS, counts, strict=True):
+        cumulative += count
+        lines.append(f'{name}_bucket{{{labels},le="{le}"}} {cumulative}')
+    lines.append(f"{name}_sum{{{labels}}} {total:.6f}")
+    lines.append(f"{name}_count{{{labels}}} {cumulative}")
 
 
 def _latency_labels(key: LatencyKey) -> str:

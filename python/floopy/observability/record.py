@@ -138,12 +138,14 @@ class RecordBuilder:
     def wants(self, ctx: RequestContext) -> bool:
         return ctx.path.startswith(LOGGED_PATH_PREFIX)
 
-    def request(self, ctx: RequestContext, *, bodies: bool = True) -> RequestRecord:
+    def request(
+        self, ctx: RequestContext, *, bodies: bool = True, latency_ms: float | None = None
+    ) -> RequestRecord:
         """The request's row; ``bodies=False`` leaves the bodies out whatever LOG_BODIES
-        says (a row built for the trace export alone)."""
-        latency_ms = (time.perf_counter() - ctx.started) * 1000
-        ctx.trace.close_open("cancelled")
-        _note_disconnect(ctx)
+        says (a row built for the trace export alone). ``latency_ms``: what ``settle``
+        returned, when it ran already."""
+        if latency_ms is None:
+            latency_ms = settle(ctx)
         headers, chat, key, usage = ctx.headers, ctx.chat, ctx.key, ctx.usage
         return RequestRecord(
             request_id=ctx.request_id,
@@ -289,6 +291,15 @@ def project_of(ctx: RequestContext) -> str:
     return "default"
 
 
+def settle(ctx: RequestContext) -> float:
+    """Ends the spans the request left open (it was cancelled inside them, and is then a
+    client disconnect) and returns its latency so far, in milliseconds."""
+    latency_ms = (time.perf_counter() - ctx.started) * 1000
+    ctx.trace.close_open("cancelled")
+    _note_disconnect(ctx)
+    return latency_ms
+
+
 def ttft_of(ctx: RequestContext) -> float | None:
     """Milliseconds from the request's start until its answer began: when the respond stage
     opened (a stream's first event was in hand; a whole answer was complete). A provider
@@ -304,9 +315,12 @@ def ttft_of(ctx: RequestContext) -> float | None:
 
 def _note_disconnect(ctx: RequestContext) -> None:
     """A request cancelled inside a stage (its client went away) is logged as 499."""
-    cancelled = any(span.status == "cancelled" for span in ctx.trace.spans)
-    if cancelled and ctx.error_code is None:
-        ctx.status, ctx.error_code = CLIENT_DISCONNECTED, "CLIENT_DISCONNECTED"
+    if ctx.error_code is not None:
+        return
+    for span in ctx.trace.spans:
+        if span.status == "cancelled":
+            ctx.status, ctx.error_code = CLIENT_DISCONNECTED, "CLIENT_DISCONNECTED"
+            return
 
 
 def _attributes(attributes: Mapping[str, object]) -> dict[str, str]:

@@ -29,9 +29,11 @@ from floopy.observability.record import (
     SINKS,
     WRITTEN_SINKS,
     RecordBuilder,
-    RequestRecord,
     breaker_event_record,
     encode,
+    project_of,
+    settle,
+    ttft_of,
 )
 from floopy.observability.status import read_status, store_gauges
 
@@ -145,13 +147,13 @@ class RequestLog:
         if not self._builder.wants(ctx):
             self.metrics.request_finished(ctx.status)
             return
-        # The row is built when the log or the trace export wants it (the export without
-        # bodies, when only it does); the histograms read what the row holds.
-        record = self._builder.request(ctx, bodies=journal is not None)
-        self.metrics.request_finished(record.status)
-        observe(self.metrics, record)
+        latency_ms = settle(ctx)
+        self.metrics.request_finished(ctx.status)
+        observe(self.metrics, ctx, latency_ms)
         if journal is None and exporter is None:
-            return
+            return  # no row to build: the histograms read the context
+        # The row, for the log or the trace export (without bodies when only it wants one).
+        record = self._builder.request(ctx, bodies=journal is not None, latency_ms=latency_ms)
         line = encode(record)  # the export reads the journal's line
         if journal is not None:
             journal.append(REQUESTS, line)
@@ -205,31 +207,36 @@ class RequestLog:
         return store_gauges(read_status(self._status_path), self._journal.directory)
 
 
-def observe(metrics: Metrics, record: RequestRecord) -> None:
+_STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
+_CACHE_LABELS = {None: "none", "HIT": "hit", "MISS": "miss"}
+
+
+def observe(metrics: Metrics, ctx: RequestContext, latency_ms: float) -> None:
     """The request's latencies, tokens and cost into the ``/metrics`` histograms and
-    counters. Upstream time is every provider attempt's span and, for a stream from a
-    provider, the relay after its first event (the gateway waits on the provider there); the
-    overhead is the rest of the request's duration."""
+    counters, read from the context (the same values its row holds; no row is built for
+    them). Upstream time is every provider attempt's span and, for a stream from a provider,
+    the relay after its first event (the gateway waits on the provider there); the overhead
+    is the rest of the request's duration."""
     upstream_ms = 0.0
-    relayed = record.stream and record.cache_status != "HIT"  # a hit replays, no provider
-    for span in record.spans:
+    relayed = ctx.stream and ctx.cache_status != "HIT"  # a hit replays, no provider
+    for span in ctx.trace.spans:
         name = span.name
         if name == "provider_attempt" or (relayed and name == "respond"):
-            upstream_ms += span.duration_ms
-    latency_ms = record.latency_ms
-    status = record.status
-    status_class = f"{status // 100}xx" if status != 499 else "client_closed"
-    cache = record.cache_status.lower() or "none"
-    ttft_ms = record.ttft_ms
+            upstream_ms += span.duration_ms or 0.0
+    status = ctx.status
+    status_class = _STATUS_CLASSES.get(status // 100, "other") if status != 499 else "client_closed"
+    cache = _CACHE_LABELS.get(ctx.cache_status, "other")
+    ttft_ms = ttft_of(ctx)
+    usage = ctx.usage
     metrics.requests.observe(
-        (record.model, record.provider, status_class, cache),
-        record.project,
+        (ctx.model or "", ctx.provider or "", status_class, cache),
+        project_of(ctx),
         (
             latency_ms / 1000,
             ttft_ms / 1000 if ttft_ms is not None else None,
             max(latency_ms - upstream_ms, 0.0) / 1000,
             upstream_ms / 1000,
         ),
-        (record.prompt_tokens, record.completion_tokens),
-        record.cost_usd,
+        (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0),
+        ctx.cost_usd,
     )
