@@ -185,15 +185,15 @@ class RequestMetrics:
         name = "floopy_tokens_total"
         _family(lines, name, "counter", "tokens billed, by model, provider, project and direction")
         usage = sorted(self.usage.items())
-        for key, (input_tokens, output_tokens, _) in usage:
-            labels = _usage_labels(key)
+        for usage_key, (input_tokens, output_tokens, _) in usage:
+            labels = _usage_labels(usage_key)
             lines.append(f'{name}{{{labels},direction="input"}} {int(input_tokens)}')
             lines.append(f'{name}{{{labels},direction="output"}} {int(output_tokens)}')
         name = "floopy_cost_usd_total"
         _family(lines, name, "counter", "provider cost in US dollars, by model, provider, project")
-        for key, (_, _, usd) in usage:
+        for usage_key, (_, _, usd) in usage:
             if usd:
-                lines.append(f"{name}{{{_usage_labels(key)}}} {usd:.10f}")
+                lines.append(f"{name}{{{_usage_labels(usage_key)}}} {usd:.10f}")
         name = "floopy_metrics_label_sets_overflow_total"
         _family(lines, name, "counter", 'requests counted under model="other": too many label sets')
         lines.append(f"{name} {self.overflowed}")
