@@ -207,6 +207,87 @@ def test_the_carrier_takes_what_a_running_writer_hands_over(
     owner.release()
 
 
+class BusyWriter:
+    """The real store, with a writer that goes on serving during each of the first
+    ``inserts`` inserts: it writes two files' worth of rows, as a worker does while a long
+    round carries. Without taking them as they rotate, the second insert of a round would
+    push the writer's oldest generation out."""
+
+    ROWS = 4  # a file's worth (small_journal)
+
+    def __init__(self, store: LogStore, writer: JournalFile, inserts: int) -> None:
+        self._store = store
+        self._writer = writer
+        self._left = inserts
+        self.written = 0
+        self.dropped = 0
+
+    def insert_lines(self, table: str, lines: list[bytes], dedup_token: str = "") -> None:
+        self._store.insert_lines(table, lines, dedup_token=dedup_token)
+        if self._left > 0:
+            self._left -= 1
+            for _ in range(2):
+                self.write()
+
+    def write(self) -> None:
+        self.dropped += self._writer.append([request_row("busy") for _ in range(self.ROWS)])
+        self.written += self.ROWS
+        self._writer.hand_over()
+
+    def ping(self) -> bool:
+        return self._store.ping()
+
+
+def small_journal(directory: Path, owner: str) -> JournalFile:
+    return JournalFile(directory, "requests", owner, BusyWriter.ROWS * len(request_row("busy")))
+
+
+def test_a_store_behind_takes_what_rotates_during_its_round(
+    store: LogStore, tmp_path: Path
+) -> None:
+    owner = OwnerLock(tmp_path, "1-busy")
+    busy = BusyWriter(store, small_journal(tmp_path, "1-busy"), inserts=6)
+    counters = {sink: SinkCounters() for sink in SINKS}
+    carry = Carrier(busy, journals(tmp_path, "9-carrier"), counters, 4)  # type: ignore[arg-type]
+    busy.write()
+    busy.write()
+
+    carry.carry()
+    assert carry.behind, "files taken during the round wait for the next one"
+    rounds = 1
+    while carry.behind:
+        carry.carry()
+        rounds += 1
+    busy._writer.hand_over()
+    carry.carry()
+
+    assert rounds > 2
+    assert busy.dropped == 0 and counters["requests"].dropped == 0
+    assert count(store, "busy") == counters["requests"].inserted == busy.written == 56
+    owner.release()
+
+
+def test_the_store_takes_no_more_than_its_backlog_bound(store: LogStore, tmp_path: Path) -> None:
+    owner = OwnerLock(tmp_path, "1-many")
+    writer = small_journal(tmp_path, "1-many")
+    for _ in range(2):  # .jsonl.2 and .jsonl.1
+        writer.append([request_row("bound") for _ in range(4)])
+        writer.hand_over()
+        writer.append([request_row("bound") for _ in range(4)])
+    counters = {sink: SinkCounters() for sink in SINKS}
+    file_bytes = 4 * len(request_row("bound"))
+    down = closed_port_store(tmp_path)
+    carry = Carrier(
+        down, journals(tmp_path, "9-carrier"), counters, 10, backlog_max_bytes=file_bytes
+    )
+    with pytest.raises(StoreUnavailable):
+        carry.carry()  # claims, then finds the store down: what it claimed stays claimed
+    held = carry._journals["requests"].claimed()
+    assert len(held) == 1, "one file fills the bound; the other waits in the writer's files"
+    assert len(journal_files(tmp_path, "requests")["1-many"]) >= 2
+    owner.release()
+
+
 def test_rows_journaled_during_an_outage_wait_and_land_once(
     store: LogStore, tmp_path: Path
 ) -> None:

@@ -13,7 +13,8 @@ The round, every ``LOG_FLUSH_INTERVAL`` seconds:
 4. wait: ``LOG_FLUSH_INTERVAL``, or four times as long as the round took when that is
    longer, up to ``LOG_FLUSH_MAX_INTERVAL`` (``next_wait``). Each insert costs a fixed
    amount of CPU whatever its size, so under load the rounds stretch and the inserts grow,
-   and the store takes less of the cores the workers need.
+   and the store takes less of the cores the workers need. No wait when the round claimed
+   files it did not carry (the store is behind): the next round starts at once.
 
 Beside the rounds, on threads of their own: the read channel (``reads``) and the dashboard
 (``floopy.dashboard``, on ``DASHBOARD_PORT``), both reading through one ``Reader``.
@@ -122,6 +123,7 @@ class StoreProcess:
             self.counters,
             self.settings.log_batch_size,
             inserted=self._inserted,
+            backlog_max_bytes=self.settings.log_store_backlog_max_bytes,
         )
         reader = Reader(
             self.store,
@@ -178,7 +180,8 @@ class StoreProcess:
                 next_probe = self.clock() + self.settings.log_probe_interval
             began = time.monotonic()
             self._round(carrier)
-            self.stop.wait(next_wait(self.settings, time.monotonic() - began))
+            if not carrier.behind:  # behind: the next round starts at once
+                self.stop.wait(next_wait(self.settings, time.monotonic() - began))
 
     def _probe(self) -> None:
         try:

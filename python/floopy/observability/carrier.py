@@ -12,6 +12,13 @@ exclusive lock the kernel drops if its holder dies). A round:
    new position after ClickHouse confirms each batch, and deletes the file once it is all
    in.
 
+While a round carries the files it claimed, the writers go on rotating: the round claims
+again after each file, so a store that fell behind holds the backlog in its claimed files and
+the writers' three generations never fill while it is up. The claimed files are bounded too
+(``backlog_max_bytes``, ``LOG_STORE_BACKLOG_MAX_BYTES``): past that the store claims nothing
+more and rows wait, and past their cap rotate out, in the writers' files, counted as dropped.
+Files claimed during a round are carried by the next one, which starts at once (``behind``).
+
 Each batch carries a deduplication token made from its content, and a file's batches are cut
 the same way every time it is read, so a batch inserted but not confirmed (a crash between
 the insert and the position) is not counted twice, in the tables or in their rollups; a row
@@ -57,6 +64,7 @@ class Carrier:
         *,
         progress: Progress | None = None,
         inserted: Inserted | None = None,
+        backlog_max_bytes: int = 0,
     ) -> None:
         self._store = store
         self._journals = journals
@@ -64,6 +72,8 @@ class Carrier:
         self._batch_size = batch_size
         self._progress = progress
         self._inserted = inserted
+        self._backlog_max_bytes = backlog_max_bytes  # 0: no bound
+        self.behind = False  # files claimed during the last round wait for the next
 
     def waiting(self) -> bool:
         """Whether any journal file of any process holds rows (a directory listing and a
@@ -78,6 +88,7 @@ class Carrier:
         """One round over every sink it can lock; returns the rows inserted. Raises
         StoreUnavailable when ClickHouse stops answering half-way (what is not in yet stays
         claimed, with its position, for the next round)."""
+        self.behind = False
         return sum(self.carry_sink(sink) for sink in self._journals)
 
     def carry_sink(self, sink: str) -> int:
@@ -86,9 +97,16 @@ class Carrier:
             if not held:
                 return 0  # another process is carrying this sink
             self._claim(journal)
-            return sum(self._carry_file(sink, path) for path in journal.claimed())
+            rows = 0
+            for path in journal.claimed():
+                rows += self._carry_file(sink, path)
+                self._claim(journal)  # what the writers rotated meanwhile
+            if journal.claimed():
+                self.behind = True
+            return rows
 
     def _claim(self, journal: JournalFile) -> None:
+        room = self._backlog_room(journal)
         for owner, paths in journal_files(journal.directory, journal.sink).items():
             if owner == journal.owner:
                 continue
@@ -96,12 +114,23 @@ class Carrier:
             for path in claim_order(paths):
                 if alive and not _rotated(path):
                     continue  # the live file of a running writer, or another's claim
+                if room <= 0:
+                    return  # the backlog is full: rows wait in the writers' files
+                size = _size(path)
                 try:
                     journal.adopt(path)
                 except FileNotFoundError:
                     continue  # rotated under us: found again next round
+                room -= size
             if not alive:
                 _forget_owner(journal.directory, owner)
+
+    def _backlog_room(self, journal: JournalFile) -> float:
+        """Bytes this store may still claim for the sink."""
+        if not self._backlog_max_bytes:
+            return float("inf")
+        held = sum(_size(path) - _stored_position(path) for path in journal.claimed())
+        return self._backlog_max_bytes - held
 
     def _carry_file(self, sink: str, path: Path) -> int:
         start = _stored_position(path)

@@ -497,6 +497,12 @@ LOG_FLUSH_MAX_INTERVAL = 4.0
 # (max_server_memory_usage): a query or merge that would pass it fails rather than grow.
 LOG_STORE_MAX_MEMORY = 1024 * 1024 * 1024
 
+# Bytes of journal files the log store process takes over and has not inserted yet, per
+# table: its backlog when it falls behind the workers (each worker's own files hold three
+# generations of LOG_SPOOL_MAX_BYTES on top). Past it the store takes nothing more until it
+# catches up.
+LOG_STORE_BACKLOG_MAX_BYTES = 2 * 1024 * 1024 * 1024
+
 # The read channel (floopy logs query / tail, the dashboard): seconds a query may run, and
 # rows it may return.
 LOG_QUERY_TIMEOUT = 30.0

@@ -225,6 +225,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     log_spool_max_bytes: Count = defaults.LOG_SPOOL_MAX_BYTES
     log_probe_interval: Positive = defaults.LOG_PROBE_INTERVAL
     log_store_max_memory: Count = defaults.LOG_STORE_MAX_MEMORY
+    log_store_backlog_max_bytes: Count = defaults.LOG_STORE_BACKLOG_MAX_BYTES
     log_query_timeout: Positive = defaults.LOG_QUERY_TIMEOUT
     log_query_max_rows: Count = defaults.LOG_QUERY_MAX_ROWS
     dashboard_enabled: bool = defaults.DASHBOARD_ENABLED
