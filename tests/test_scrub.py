@@ -36,3 +36,26 @@ def test_key_shapes_are_masked_short_or_not(text: str) -> None:
 def test_ordinary_text_is_left_alone() -> None:
     for text in ("use sk-learn", "risk-free", "ask-me", "fpk_ short"):
         assert SecretScrubber(["tiny"]).scrub(text) == text  # "tiny" is too short to mask
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ghp_0123456789abcdefghij0123",
+        "token gho_0123456789abcdefghijKLMN in text",
+        "xoxb-0123456789-abcdef",
+        "gsk_abcdefgh1",
+        "AKIAABCDEFGHIJKLMNOP",
+        "AIzaSyExample0123456789abcdefghij",
+        "the sk-live0123 key",
+    ],
+)
+def test_every_vendor_prefix_is_found_wherever_it_stands(text: str) -> None:
+    scrub = SecretScrubber().scrub
+    assert MASK in scrub(text)
+    assert MASK in scrub(f"{'x' * 300} {text} {'y' * 300}")
+
+
+def test_text_without_a_vendor_prefix_is_left_as_it_is() -> None:
+    text = 'the ghost of "sk" ghx_token fpk-12345678 AIz akia ' * 20
+    assert SecretScrubber().scrub(text) == text

@@ -131,6 +131,15 @@ class HeaderExtractor:
 # --- cache key --------------------------------------------------------------------------------
 
 @final
+class Needles:
+    """The literals of a set of scrubbers, searched for in one pass (Aho-Corasick).
+    ``quiet(text)`` is True when no pattern occurs in ``text`` and it holds fewer ASCII digits
+    than ``digit_limit`` (0: digits are not counted): no scrubber built on those literals
+    can change it. An empty pattern raises InvalidField naming it."""
+
+    def __init__(self, patterns: list[str], digit_limit: int = 0) -> None: ...
+    def quiet(self, text: str) -> bool: ...
+
 class CacheKeyer:
     """Exact-cache keys: xxh3-128 over the canonical form of a chat request (DESIGN section 6):
     keys sorted at every depth, no whitespace, integral floats written as integers, the

@@ -27,8 +27,20 @@ KEY_SHAPED = re.compile(
     r"|gsk_[A-Za-z0-9]{8,}"
     r"|AKIA[0-9A-Z]{16})"
 )
-# One literal scan decides whether the pattern above needs to run at all.
-KEY_PREFIX = re.compile(r"sk-|fpk_|AIza|xox|gh[pousr]_|gsk_|AKIA")
+
+
+# Every match of KEY_SHAPED holds one of these; a text without any needs no scan by it.
+KEY_PREFIXES = (
+    "sk-", "fpk_", "AIza", "xox", "gsk_", "AKIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_"
+)  # fmt: skip
+
+
+def may_hold_key(text: str) -> bool:
+    """Whether ``text`` holds a vendor's key prefix, so ``KEY_SHAPED`` needs to run:
+    substring searches in C, far fewer instructions than one alternation pattern."""
+    return any(prefix in text for prefix in KEY_PREFIXES)
+
+
 # Shorter values are not secrets worth the false matches they would make.
 MIN_SECRET = 6
 
@@ -43,6 +55,10 @@ class SecretScrubber:
         # Longest first, so a key that contains another is masked whole.
         self._values = tuple(sorted(distinct, key=len, reverse=True))
 
+    @property
+    def values(self) -> tuple[str, ...]:
+        return self._values
+
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretScrubber:
         return cls(key for config in settings.providers.values() if (key := config.api_key()))
@@ -51,6 +67,6 @@ class SecretScrubber:
         for value in self._values:
             if value in text:
                 text = text.replace(value, MASK)
-        if KEY_PREFIX.search(text) is not None:
+        if may_hold_key(text):
             text = KEY_SHAPED.sub(MASK, text)
         return text

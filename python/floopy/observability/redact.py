@@ -4,6 +4,10 @@ before a record is written anywhere (the journal, then ClickHouse).
 Each kind is a pattern and a placeholder. Card numbers must also pass the Luhn check, and
 phone numbers need the shape of one (a leading ``+``, parentheses or separators), so that
 ids, timestamps and token counts in a JSON body are left alone.
+
+Each kind also names what every match of it must contain (``TRIGGERS``: literals, or a least
+number of digits): ``log_needles`` searches a text for all of them in one native pass, and a
+text holding none is left as it is without running a pattern over it, which is most bodies.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from floopy.scrub import KEY_PREFIX, KEY_SHAPED, MASK
+from floopy._native import Needles
+from floopy.scrub import KEY_PREFIXES, KEY_SHAPED, MASK, SecretScrubber, may_hold_key
 
 Scrubber = Callable[[str], str]
 
@@ -76,7 +81,7 @@ def _scrub_bearer(text: str) -> str:
 
 
 def _scrub_api_keys(text: str) -> str:
-    if KEY_PREFIX.search(text) is None:
+    if not may_hold_key(text):
         return text
     return KEY_SHAPED.sub(MASK, text)
 
@@ -103,6 +108,27 @@ SCRUBBERS: dict[str, Scrubber] = {
     "card_numbers": lambda text: _scrub_cards(text) if _digits(text) >= 13 else text,
     "phone_numbers": lambda text: _scrub_phones(text) if _digits(text) >= 9 else text,
 }
+
+
+# What a text must hold for each kind to change it: literals, or a least number of ASCII
+# digits (``_digits`` above decides the same for cards and phones).
+TRIGGERS: dict[str, tuple[str, ...]] = {
+    "bearer_tokens": ("earer", "EARER"),
+    "api_keys": KEY_PREFIXES,
+    "emails": ("@",),
+}
+DIGIT_TRIGGERS = {"card_numbers": 13, "phone_numbers": 9}
+
+
+def log_needles(secrets: SecretScrubber, kinds: Iterable[str]) -> Needles:
+    """The literals of the secrets scrubber and of the log's ``kinds``, searched together:
+    a text that holds none (and too few digits) is left unchanged by all of them."""
+    wanted = set(kinds)
+    patterns = {*secrets.values, *KEY_PREFIXES}
+    for kind in wanted:
+        patterns.update(TRIGGERS.get(kind, ()))
+    limits = [limit for kind, limit in DIGIT_TRIGGERS.items() if kind in wanted]
+    return Needles(sorted(patterns), min(limits, default=0))
 
 
 class Redactor:

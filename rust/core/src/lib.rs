@@ -7,6 +7,7 @@
 //! - [`sse`]: an incremental server-sent-events parser and the OpenAI stream relay.
 //! - [`jsonl`]: an appending JSONL writer with size-capped rotation, and its reader.
 //! - [`otlp`]: request rows to an OpenTelemetry (OTLP) trace export request, protobuf.
+//! - [`scan`]: whether a text needs scrubbing at all, in one multi-pattern pass.
 
 pub mod cache_key;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod headers;
 pub mod jsonl;
 pub mod otlp;
 pub mod parse;
+pub mod scan;
 pub mod sse;
 
 pub use error::{Error, Result};

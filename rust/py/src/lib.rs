@@ -10,6 +10,7 @@ mod headers;
 mod jsonl;
 mod otlp;
 mod parse;
+mod scan;
 mod sse;
 mod upstream;
 
@@ -23,6 +24,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sse::register(m)?;
     jsonl::register(m)?;
     otlp::register(m)?;
+    scan::register(m)?;
     upstream::register(m)?;
     Ok(())
 }
