@@ -22,7 +22,7 @@ from floopy.observability.carrier import Carrier
 from floopy.observability.journal import JournalFile, OwnerLock, journal_files
 from floopy.observability.metrics import SinkCounters
 from floopy.observability.migrations import migrate, migrations
-from floopy.observability.record import REQUESTS, SINKS, table_of
+from floopy.observability.record import REQUESTS, SINKS, SpanRecord, table_of
 from floopy.observability.store import LogStore, StoreUnavailable, content_token
 from floopy.settings import Settings, load_settings
 
@@ -142,9 +142,9 @@ def test_a_trace_row_becomes_one_spans_row_per_span(store: LogStore) -> None:
 
 
 def test_a_request_row_with_its_spans_fills_requests_and_spans_once(store: LogStore) -> None:
-    """What a worker writes since migration 0012: one line per request, spans inside,
-    inserted into ``request_rows``; replayed with its content token, it lands once, in the
-    requests table, its rollup and the spans table."""
+    """What a worker wrote from migration 0012 on: one line per request, spans inside as
+    objects; the intake of migration 0015 still takes it. Replayed with its content token,
+    it lands once, in the requests table, its rollup and the spans table."""
     row = msgspec.json.decode(request_row("intake"))
     started = row["time"]
     row["spans"] = [
@@ -165,7 +165,34 @@ def test_a_request_row_with_its_spans_fills_requests_and_spans_once(store: LogSt
         f"WHERE request_id = '{row['request_id']}' ORDER BY span_id"
     )
     assert spans == [("auth", "root", "auth", "intake"), ("root", "", "request", "intake")]
-    assert store.rows("SELECT count() FROM floopy.request_rows") == [(0,)]  # keeps nothing
+    assert store.rows("SELECT count() FROM floopy.request_intake") == [(0,)]  # keeps nothing
+
+
+def test_a_request_line_as_a_worker_writes_it_lands_with_its_spans(store: LogStore) -> None:
+    """Since migration 0015 each span is an array of its fields (``span_rows``)."""
+    started = time.time()
+    row = msgspec.json.decode(request_row("arrays"))
+    row["span_rows"] = msgspec.to_builtins(
+        [
+            SpanRecord("r00t00000000001", "", "request", started, 12.5, "ok", {"status": "200"}),
+            SpanRecord(
+                "r00t00000000002", "r00t00000000001", "auth", started + 0.001, 0.1, "ok", {}
+            ),
+        ]
+    )
+    line = msgspec.json.encode(row)
+    assert b'"span_rows":[["r00t00000000001","","request",' in line
+    store.insert_lines(table_of(REQUESTS), [line], dedup_token=content_token([line]))
+    assert count(store, "arrays") == 1
+    spans = store.rows(
+        "SELECT span_id, parent_id, name, duration_ms, status, attributes, "
+        "toUnixTimestamp64Micro(start_time) FROM floopy.spans FINAL "
+        f"WHERE request_id = '{row['request_id']}' ORDER BY span_id"
+    )
+    assert spans == [
+        ("r00t00000000001", "", "request", 12.5, "ok", {"status": "200"}, int(started * 1e6)),
+        ("r00t00000000002", "r00t00000000001", "auth", 0.1, "ok", {}, int((started + 0.001) * 1e6)),
+    ]
 
 
 def test_rounds_stretch_under_load_up_to_the_longest_wait() -> None:

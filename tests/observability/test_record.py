@@ -72,7 +72,7 @@ def test_a_success_fills_every_field() -> None:
     assert record.ttft_ms is not None and 0 < record.ttft_ms <= record.latency_ms
     decoded = msgspec.json.decode(encode(record))
     assert decoded["request_id"] == "req_1" and decoded["status"] == 200
-    assert decoded["spans"][0]["name"] == "request"  # one line, the spans in it
+    assert decoded["span_rows"][0][2] == "request"  # one line, the spans in it, as arrays
 
 
 def test_spans_hang_under_the_request_root() -> None:

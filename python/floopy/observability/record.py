@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from floopy.observability.redact import Redactor
+from floopy.observability.redact import Redactor, log_needles
 from floopy.scrub import SecretScrubber
 
 if TYPE_CHECKING:
@@ -26,14 +26,16 @@ if TYPE_CHECKING:
     from floopy.settings import Settings
 
 # A sink is a kind of journal file, and the table the log store inserts its lines into. A
-# request is one line, its spans inside, inserted into ``request_rows``, whose views fill
-# ``requests`` and ``spans`` (migration 0012). ``traces`` (one line of spans per request,
-# expanded into ``spans``) is what versions before that wrote beside each request line: the
-# store still takes such files, and workers no longer write them.
+# request is one line, its spans inside (each a JSON array, ``span_rows``), inserted into
+# ``request_intake``, whose views fill ``requests`` and ``spans`` (migration 0015; lines
+# written before it hold their spans as objects, ``spans``, and go in the same way).
+# ``traces`` (one line of spans per request, expanded into ``spans``) is what older versions
+# wrote beside each request line: the store still takes such files, and workers no longer
+# write them.
 REQUESTS, TRACES, BREAKER_EVENTS = "requests", "traces", "circuit_breaker_events"
 SINKS = (REQUESTS, TRACES, BREAKER_EVENTS)
 WRITTEN_SINKS = (REQUESTS, BREAKER_EVENTS)
-_TABLES = {REQUESTS: "request_rows"}
+_TABLES = {REQUESTS: "request_intake"}
 
 
 def table_of(sink: str) -> str:
@@ -45,9 +47,11 @@ LOGGED_PATH_PREFIX = "/v1/"
 CLIENT_DISCONNECTED = 499
 
 
-class SpanRecord(msgspec.Struct, kw_only=True):
+class SpanRecord(msgspec.Struct, array_like=True):
     """One span of a trace; a row of the ``spans`` table, with the trace's request id,
-    organization and project."""
+    organization and project. Encoded as a JSON array of its fields in this order (the
+    ``span_rows`` tuples of ``request_intake``): built positionally, it is the cheapest
+    struct to make and to encode."""
 
     span_id: str
     parent_id: str
@@ -103,7 +107,7 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     response_body: str
     client_ip: str
     user_agent: str
-    spans: list[SpanRecord]
+    spans: list[SpanRecord] = msgspec.field(name="span_rows")
 
 
 class BreakerEventRecord(msgspec.Struct, kw_only=True):
@@ -134,6 +138,7 @@ class RecordBuilder:
         # kind is not run a second time.
         self._secrets = SecretScrubber.from_settings(settings)
         self._redact = Redactor(kind for kind in settings.log_scrub if kind != "api_keys")
+        self._quiet = log_needles(self._secrets, settings.log_scrub).quiet
 
     def wants(self, ctx: RequestContext) -> bool:
         return ctx.path.startswith(LOGGED_PATH_PREFIX)
@@ -206,33 +211,33 @@ class RecordBuilder:
         the spans were exported under."""
         root_id, started, started_at = ctx.trace.root_id, ctx.started, ctx.started_at
         root = SpanRecord(
-            span_id=root_id,
-            parent_id=ctx.parent_span_id,
-            name="request",
-            start_time=started_at,
-            duration_ms=latency_ms,
-            status="ok" if ctx.status < 400 else "error",
-            attributes={
+            root_id,
+            ctx.parent_span_id,
+            "request",
+            started_at,
+            latency_ms,
+            "ok" if ctx.status < 400 else "error",
+            {
                 "method": ctx.method,
                 "path": ctx.path,
                 "status": str(ctx.status),
                 "trace_id": ctx.trace_id,
             },
         )
-        spans = [root]
-        for span in ctx.trace.spans:
-            spans.append(
-                SpanRecord(
-                    span_id=span.span_id,
-                    parent_id=span.parent_id or root_id,
-                    name=span.name,
-                    start_time=started_at + (span.start - started),
-                    duration_ms=span.duration_ms or 0.0,
-                    status=span.status,
-                    attributes=self._span_attributes(span.attributes) if span.attributes else {},
-                )
+        offset = started_at - started  # perf_counter to wall clock
+        attributes = self._span_attributes
+        return [root] + [
+            SpanRecord(
+                span.span_id,
+                span.parent_id or root_id,
+                span.name,
+                span.start + offset,
+                span.duration_ms or 0.0,
+                span.status,
+                attributes(span.attributes) if span.attributes else {},
             )
-        return spans
+            for span in ctx.trace.spans
+        ]
 
     def _properties(self, properties: Mapping[str, str]) -> dict[str, str]:
         return {name: self._clean(value) for name, value in properties.items()}
@@ -244,7 +249,7 @@ class RecordBuilder:
 
     def _clean(self, text: str) -> str:
         """Client-supplied or upstream text, as the log may keep it."""
-        if not text:
+        if not text or self._quiet(text):
             return text
         text = self._secrets.scrub(text)
         return self._redact(text) if self._redact else text

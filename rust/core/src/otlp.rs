@@ -70,7 +70,9 @@ struct Row<'a> {
     stream: bool,
     #[serde(default, borrow)]
     finish_reason: Cow<'a, str>,
-    #[serde(borrow)]
+    /// `span_rows` (each span an array of its fields in order) since the intake of
+    /// migration 0015; `spans` (objects) in lines written before.
+    #[serde(borrow, alias = "span_rows")]
     spans: Vec<SpanRow<'a>>,
 }
 
@@ -416,6 +418,21 @@ mod tests {
         assert!(contains(body, b"floopy.property.env"));
         assert!(contains(body, b"PROVIDER_ERROR"));
         assert!(contains(body, b"\x0a\x06floopy"));
+    }
+
+    #[test]
+    fn spans_as_arrays_export_as_spans_as_objects_do() {
+        let arrays = r#"{"request_id":"req_0af7651916cd43dd8448eb211c80319c","status":200,
+            "path":"/v1/chat/completions","requested_model":"gpt-4o-mini","provider":"mock",
+            "prompt_tokens":3,"completion_tokens":5,"properties":{"env":"dev"},
+            "span_rows":[
+              ["00f067aa0ba902b7","","request",1.5,2.0,"ok",{}],
+              ["00f067aa0ba902b8","00f067aa0ba902b7","provider_attempt",1.5,1.0,"error",
+               {"provider":"mock","model":"m","error":"PROVIDER_ERROR"}]]}"#;
+        let as_objects = export_request(&[ROW.as_bytes()], b"", b"");
+        let as_arrays = export_request(&[arrays.as_bytes()], b"", b"");
+        assert_eq!((as_arrays.spans, as_arrays.skipped), (2, 0));
+        assert_eq!(as_arrays.body, as_objects.body);
     }
 
     #[test]
