@@ -5,13 +5,16 @@ Starts the load bench's nginx mock and ``floopy serve`` (one worker, logging on 
 warms it up, runs wrk (closed loop, ``--connections``) and reads the CPU time of every
 thread of the worker, and of the log store process, from ``/proc/<pid>/task`` before and
 after. Prints requests/s and the CPU per request of each thread name: in the worker ``MAIN``
-is the event loop and ``floopy-upstream`` the native client's runtime; in the log store
+is the event loop, ``floopy-upstream`` the native client's runtime and ``floopy-otel`` the
+trace exporter (``--otel``: export on, to the mock's ``/v1/traces``); in the log store
 ``MAIN`` carries the journals (reading them, and waiting on its inserts), and the embedded
 engine names a thread after its work: ``MergeMutate`` for merges, ``QueryPipelineEx``,
 ``ThreadPool`` and ``Unknown`` for inserts.
 
     .venv/bin/python benches/load/thread_cpu.py            # logging on
     .venv/bin/python benches/load/thread_cpu.py --no-log   # logging off
+    .venv/bin/python benches/load/thread_cpu.py --otel     # logging on, trace export on
+    .venv/bin/python benches/load/thread_cpu.py --source DIR   # another tree's python/ dir
 
 A measuring aid, not part of ``make bench-load``: the machine should be quiet.
 """
@@ -50,6 +53,16 @@ def thread_cpu(pid: int) -> Counter[str]:
     return seconds
 
 
+def settings(args: argparse.Namespace, mock_url: str) -> dict[str, str] | None:
+    """The worker's settings beyond the target's own, for ``--store-down`` and ``--otel``."""
+    extra: dict[str, str] = {}
+    if args.store_down:
+        extra["CLICKHOUSE_URL"] = repr(DEAD_CLICKHOUSE)
+    if args.otel:
+        extra["OTEL_ENDPOINT"] = repr(mock_url)  # its nginx accepts and discards
+    return extra or None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-log", action="store_true", help="LOGGING_ENABLED = False")
@@ -58,6 +71,16 @@ def main() -> None:
         action="store_true",
         help="logging on, ClickHouse unreachable: the rows wait in the journal (the worker's "
         "own cost of logging, without the store's inserts beside it)",
+    )
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="the OpenTelemetry trace export on, to the mock's /v1/traces (which discards)",
+    )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        help="a python/ directory to serve floopy from (with its native module)",
     )
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
@@ -71,7 +94,8 @@ def main() -> None:
                 scratch,
                 provider.url,
                 logging=not args.no_log,
-                extra={"CLICKHOUSE_URL": repr(DEAD_CLICKHOUSE)} if args.store_down else None,
+                extra=settings(args, provider.url),
+                source=args.source,
             ) as server,
         ):
             target = server.target
@@ -87,7 +111,8 @@ def main() -> None:
             run = wrk.run(target.url, script, args.connections, args.seconds)
             after = {label: thread_cpu(pid) for label, pid in processes.items()}
     state = "off" if args.no_log else "on, ClickHouse down" if args.store_down else "on"
-    print(f"logging {state}: {run.rps:,.0f} req/s")
+    export = ", trace export on" if args.otel else ""
+    print(f"logging {state}{export}: {run.rps:,.0f} req/s")
     for label in processes:
         used = {n: after[label][n] - before[label].get(n, 0.0) for n in after[label]}
         total = sum(used.values())

@@ -13,6 +13,13 @@ cost of one request, the same on every run of the same code.
     .venv/bin/python benches/pipeline/cost.py --cache miss    # the cache on: every request new
     .venv/bin/python benches/pipeline/cost.py --cache hit     # the cache on: every request a hit
     .venv/bin/python benches/pipeline/cost.py --log           # logging on (rows to the journal)
+    .venv/bin/python benches/pipeline/cost.py --otel          # trace export on, to a local sink
+    .venv/bin/python benches/pipeline/cost.py --log --otel    # both: the export's own cost
+
+With ``--otel`` the trace export posts to a sink in this (uncounted) process that answers
+every POST with 200, and the driver closes the worker after its requests, so the exporter
+sends everything queued inside the counted run: its thread's encoding and POSTs are part of
+the figure, which is then also given by thread (the event loop's, and the rest).
 
 ``--source`` points at an exported commit (``git archive REF python | tar -x -C DIR``, plus
 a native module built for it) to compare two commits.
@@ -27,7 +34,11 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 KEY = "fpk_pipeline_cost_0123456789abcdef"
@@ -37,6 +48,7 @@ NUMBERED = b'{"model": "echo", "messages": [{"role": "user", "content": "hello t
 
 
 CACHE_VAR = "FLOOPY_BENCH_CACHE"  # tells the driver the --cache case
+CLOSE_VAR = "FLOOPY_BENCH_CLOSE"  # tells the driver to close the worker at the end (--otel)
 
 
 class Headers(dict[str, str]):
@@ -72,7 +84,9 @@ class Proto:
         self.status = status
 
 
-def settings_file(directory: Path, cache: bool = False, log: bool = False) -> Path:
+def settings_file(
+    directory: Path, cache: bool = False, log: bool = False, otel: str | None = None
+) -> Path:
     digest = hashlib.sha256(KEY.encode()).hexdigest()
     path = directory / "settings.py"
     path.write_text(
@@ -80,8 +94,46 @@ def settings_file(directory: Path, cache: bool = False, log: bool = False) -> Pa
         f"API_KEYS = [{{'id': 'k', 'hash': 'sha256:{digest}', 'organization': 'o'}}]\n"
         f"CACHE_ENABLED = {cache}\n"
         "CACHE_SEMANTIC_ENABLED = False\n"  # the exact tier's cost; the semantic tier embeds
+        f"OTEL_ENDPOINT = {otel!r}\n"
+        # Batches sent when full only (and the rest at close), as under load; valgrind's
+        # slowness would otherwise make the timer send a few requests at a time.
+        "OTEL_BATCH_INTERVAL = 3600.0\n"
+        "OTEL_QUEUE_SIZE = 1 << 20\n"
     )
     return path
+
+
+class Sink(BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver that reads each export and answers 200 with an empty body."""
+
+    protocol_version = "HTTP/1.1"  # keeps the exporter's connection alive, as a collector
+    posts = 0
+    spans_bytes = 0
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Sink.posts += 1
+        Sink.spans_bytes += len(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def sink() -> Iterator[str]:
+    """The sink's URL, served from a thread of this process (which valgrind does not count)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 async def drive(requests: int) -> float:
@@ -94,15 +146,19 @@ async def drive(requests: int) -> float:
     started = time.perf_counter()
     for _ in range(requests):
         await app.__rsgi__(scope, proto)  # type: ignore[arg-type]
+    if os.environ.get(CLOSE_VAR):
+        await app.worker.close()  # the exporter sends what is queued before it stops
     return (time.perf_counter() - started) / max(requests, 1) * 1e6
 
 
-def counted(requests: int, env: dict[str, str]) -> int:
+def counted(requests: int, env: dict[str, str]) -> tuple[int, int]:
+    """Instructions in all, and in the main thread (the event loop's) alone."""
     with tempfile.TemporaryDirectory() as out:
         subprocess.run(
             [
                 "valgrind",
                 "--tool=callgrind",
+                "--separate-threads=yes",
                 f"--callgrind-out-file={out}/cg",
                 sys.executable,
                 __file__,
@@ -113,11 +169,18 @@ def counted(requests: int, env: dict[str, str]) -> int:
             check=True,
             capture_output=True,
         )
-        text = Path(out, "cg").read_text(errors="replace")
+        # One file per thread, cg-01 the main thread's (and an empty cg beside them).
+        totals = {path.name: _totals(path) for path in Path(out).glob("cg-*")}
+    assert "cg-01" in totals, "callgrind wrote no profile of the main thread"
+    return sum(totals.values()), totals["cg-01"]
+
+
+def _totals(path: Path) -> int:
+    text = path.read_text(errors="replace")
     match = re.search(r"^totals: (\d+)", text, re.MULTILINE) or re.search(
         r"^summary: (\d+)", text, re.MULTILINE
     )
-    assert match, "callgrind wrote no totals"
+    assert match, f"callgrind wrote no totals in {path.name}"
     return int(match[1])
 
 
@@ -137,6 +200,11 @@ def main() -> None:
         action="store_true",
         help="logging on: each request's rows written to the journal (no store runs here)",
     )
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="trace export on, to a sink in this process; its thread's work is counted",
+    )
     parser.add_argument("--run", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run is not None:
@@ -144,9 +212,13 @@ def main() -> None:
 
         uvloop.run(drive(args.run))
         return
-    with tempfile.TemporaryDirectory() as scratch:
-        settings = settings_file(Path(scratch), cache=args.cache != "off", log=args.log)
+    with tempfile.TemporaryDirectory() as scratch, _maybe_sink(args.otel) as endpoint:
+        settings = settings_file(
+            Path(scratch), cache=args.cache != "off", log=args.log, otel=endpoint
+        )
         env = {**os.environ, "FLOOPY_SETTINGS": str(settings), CACHE_VAR: args.cache}
+        if endpoint is not None:
+            env[CLOSE_VAR] = "1"
         if args.source:
             env["PYTHONPATH"] = args.source
         if args.time:
@@ -157,8 +229,24 @@ def main() -> None:
 
             print(f"{uvloop.run(drive(args.requests)):.1f} µs per request")
             return
-        empty, full = counted(0, env), counted(args.requests, env)
+        empty, empty_main = counted(0, env)
+        Sink.posts = Sink.spans_bytes = 0  # the run with requests only
+        full, full_main = counted(args.requests, env)
     print(f"{(full - empty) / args.requests:,.0f} instructions per request")
+    if args.otel:
+        main_thread = (full_main - empty_main) / args.requests
+        others = (full - full_main - empty + empty_main) / args.requests
+        print(f"  event loop thread {main_thread:,.0f}, other threads {others:,.0f}")
+        print(f"  sink: {Sink.posts} exports, {Sink.spans_bytes:,} bytes in the run with requests")
+
+
+@contextmanager
+def _maybe_sink(on: bool) -> Iterator[str | None]:
+    if not on:
+        yield None
+        return
+    with sink() as url:
+        yield url
 
 
 if __name__ == "__main__":

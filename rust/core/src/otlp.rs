@@ -9,88 +9,14 @@
 //! try, every other span INTERNAL with the log's attributes. A row that is not valid JSON of
 //! that shape, or whose ids are not hex of the W3C sizes, is skipped and counted.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
+mod row;
 
-use serde::Deserialize;
+use row::{attribute, Row, SpanRow};
 
 const KIND_INTERNAL: u64 = 1;
 const KIND_SERVER: u64 = 2;
 const KIND_CLIENT: u64 = 3;
 const STATUS_ERROR: u64 = 2;
-
-#[derive(Deserialize)]
-struct Row<'a> {
-    #[serde(borrow)]
-    request_id: Cow<'a, str>,
-    #[serde(default, borrow)]
-    organization: Cow<'a, str>,
-    #[serde(default, borrow)]
-    project: Cow<'a, str>,
-    #[serde(default, borrow)]
-    user_id: Cow<'a, str>,
-    #[serde(default, borrow)]
-    session_id: Cow<'a, str>,
-    #[serde(default, borrow)]
-    session_name: Cow<'a, str>,
-    #[serde(default, borrow)]
-    session_path: Cow<'a, str>,
-    #[serde(default, borrow)]
-    properties: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
-    #[serde(default, borrow)]
-    method: Cow<'a, str>,
-    #[serde(default, borrow)]
-    path: Cow<'a, str>,
-    #[serde(default, borrow)]
-    requested_model: Cow<'a, str>,
-    #[serde(default, borrow)]
-    model: Cow<'a, str>,
-    #[serde(default, borrow)]
-    provider: Cow<'a, str>,
-    #[serde(default)]
-    fallback_used: bool,
-    status: i64,
-    #[serde(default, borrow)]
-    error_code: Cow<'a, str>,
-    ttft_ms: Option<f64>,
-    #[serde(default)]
-    prompt_tokens: i64,
-    #[serde(default)]
-    completion_tokens: i64,
-    #[serde(default)]
-    cached_tokens: i64,
-    cost_usd: Option<f64>,
-    #[serde(default, borrow)]
-    cache_status: Cow<'a, str>,
-    #[serde(default, borrow)]
-    cache_tier: Cow<'a, str>,
-    #[serde(default, borrow)]
-    firewall_verdict: Cow<'a, str>,
-    #[serde(default)]
-    stream: bool,
-    #[serde(default, borrow)]
-    finish_reason: Cow<'a, str>,
-    /// `span_rows` (each span an array of its fields in order) since the intake of
-    /// migration 0015; `spans` (objects) in lines written before.
-    #[serde(borrow, alias = "span_rows")]
-    spans: Vec<SpanRow<'a>>,
-}
-
-#[derive(Deserialize)]
-struct SpanRow<'a> {
-    #[serde(borrow)]
-    span_id: Cow<'a, str>,
-    #[serde(default, borrow)]
-    parent_id: Cow<'a, str>,
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    start_time: f64,
-    duration_ms: f64,
-    #[serde(default, borrow)]
-    status: Cow<'a, str>,
-    #[serde(default, borrow)]
-    attributes: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
-}
 
 /// An attribute value, as `AnyValue` holds it.
 enum Value<'a> {
@@ -104,35 +30,61 @@ enum Value<'a> {
 /// The encoded request, and how many spans it holds and rows it skipped.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Encoded {
-    pub body: Vec<u8>,
+    /// The request's bytes are `buffer[start..]` (see `body`).
+    buffer: Vec<u8>,
+    start: usize,
     pub spans: usize,
     pub skipped: usize,
 }
 
+impl Encoded {
+    /// The `ExportTraceServiceRequest`'s bytes.
+    pub fn body(&self) -> &[u8] {
+        &self.buffer[self.start..]
+    }
+}
+
+/// Room for the messages' heads before the spans: three tags and three lengths (of at most
+/// ten bytes each) beside the resource's and the scope's own bytes.
+fn head_room(resource: &[u8], scope: &[u8]) -> usize {
+    3 * 11 + field_len(resource.len()) + field_len(scope.len())
+}
+
 /// One `ExportTraceServiceRequest` holding every span of `rows`, under one resource and one
 /// scope (each already encoded as its message's bytes).
+///
+/// The spans are written once, each straight after the last, behind room left for the
+/// heads of the messages that hold them; those heads, whose lengths are known only then,
+/// are written into that room last, ending where the spans begin. No span is copied after
+/// it is written.
 pub fn export_request<R: AsRef<[u8]>>(rows: &[R], resource: &[u8], scope: &[u8]) -> Encoded {
-    let mut spans = Vec::with_capacity(rows.len() * 1024);
-    let mut scope_spans = Vec::new();
-    put_bytes(&mut scope_spans, 1, scope);
+    let room = head_room(resource, scope);
+    let mut buffer = vec![0u8; room];
+    buffer.reserve(rows.len() * 2048);
+    let mut span = Vec::with_capacity(1024);
     let (mut count, mut skipped) = (0, 0);
     for row in rows {
-        match serde_json::from_slice::<Row>(row.as_ref()) {
-            Ok(row) => match add_request(&mut spans, &row) {
-                Some(n) => count += n,
-                None => skipped += 1,
-            },
-            Err(_) => skipped += 1,
+        match row::parse(row.as_ref()).and_then(|row| add_request(&mut buffer, &mut span, &row)) {
+            Some(n) => count += n,
+            None => skipped += 1,
         }
     }
-    scope_spans.extend_from_slice(&spans);
-    let mut resource_spans = Vec::with_capacity(scope_spans.len() + resource.len() + 16);
-    put_bytes(&mut resource_spans, 1, resource);
-    put_bytes(&mut resource_spans, 2, &scope_spans);
-    let mut body = Vec::with_capacity(resource_spans.len() + 8);
-    put_bytes(&mut body, 1, &resource_spans);
+    // ExportTraceServiceRequest.resource_spans (1) = ResourceSpans { resource (1),
+    // scope_spans (2) = ScopeSpans { scope (1), spans (2)... } }
+    let scope_spans_len = field_len(scope.len()) + (buffer.len() - room);
+    let resource_spans_len = field_len(resource.len()) + field_len(scope_spans_len);
+    let mut head = Vec::with_capacity(room);
+    put_tag(&mut head, 1, 2);
+    put_varint(&mut head, resource_spans_len as u64);
+    put_bytes(&mut head, 1, resource);
+    put_tag(&mut head, 2, 2);
+    put_varint(&mut head, scope_spans_len as u64);
+    put_bytes(&mut head, 1, scope);
+    let start = room - head.len();
+    buffer[start..room].copy_from_slice(&head);
     Encoded {
-        body,
+        buffer,
+        start,
         spans: count,
         skipped,
     }
@@ -148,74 +100,79 @@ fn operation(path: &str) -> &'static str {
 }
 
 /// Appends the row's spans (each a `ScopeSpans.spans` field); None, and nothing appended,
-/// when an id is not valid.
-fn add_request(out: &mut Vec<u8>, row: &Row) -> Option<usize> {
+/// when an id is not valid. `span` is scratch room for one span.
+fn add_request(out: &mut Vec<u8>, span: &mut Vec<u8>, row: &Row) -> Option<usize> {
+    let mark = out.len();
+    let added = add_spans(out, span, row);
+    if added.is_none() {
+        out.truncate(mark);
+    }
+    added
+}
+
+fn add_spans(out: &mut Vec<u8>, span: &mut Vec<u8>, row: &Row) -> Option<usize> {
     let root = row.spans.first()?;
-    let trace_hex = root
-        .attributes
-        .get("trace_id")
-        .map(|value| value.as_ref())
-        .unwrap_or_else(|| {
-            row.request_id
-                .get(row.request_id.len().saturating_sub(32)..)
-                .unwrap_or("")
-        });
+    let trace_hex = attribute(&root.attributes, "trace_id").unwrap_or_else(|| {
+        row.request_id
+            .get(row.request_id.len().saturating_sub(32)..)
+            .unwrap_or("")
+    });
     let trace_id = hex::<16>(trace_hex)?;
     let operation = operation(&row.path);
-    let mut encoded = Vec::with_capacity(row.spans.len() * 256);
-    let mut span = Vec::with_capacity(1024);
     for (index, record) in row.spans.iter().enumerate() {
         span.clear();
-        put_bytes(&mut span, 1, &trace_id);
-        put_bytes(&mut span, 2, &hex::<8>(&record.span_id)?);
+        put_bytes(span, 1, &trace_id);
+        put_bytes(span, 2, &hex::<8>(&record.span_id)?);
         if !record.parent_id.is_empty() {
-            put_bytes(&mut span, 4, &hex::<8>(&record.parent_id)?);
+            put_bytes(span, 4, &hex::<8>(&record.parent_id)?);
         }
         let start = (record.start_time * 1e9) as u64;
         let end = start.saturating_add((record.duration_ms * 1e6).max(0.0) as u64);
         if index == 0 {
-            let name = if row.requested_model.is_empty() {
-                operation.to_owned()
+            if row.requested_model.is_empty() {
+                put_bytes(span, 5, operation.as_bytes());
             } else {
-                format!("{operation} {}", row.requested_model)
-            };
-            put_bytes(&mut span, 5, name.as_bytes());
-            put_varint_field(&mut span, 6, KIND_SERVER);
+                // "{operation} {requested_model}"
+                let model = row.requested_model.as_bytes();
+                put_tag(span, 5, 2);
+                put_varint(span, (operation.len() + 1 + model.len()) as u64);
+                span.extend_from_slice(operation.as_bytes());
+                span.push(b' ');
+                span.extend_from_slice(model);
+            }
+            put_varint_field(span, 6, KIND_SERVER);
         } else {
-            put_bytes(&mut span, 5, record.name.as_bytes());
+            put_bytes(span, 5, record.name.as_bytes());
             let kind = if record.name == "provider_attempt" {
                 KIND_CLIENT
             } else {
                 KIND_INTERNAL
             };
-            put_varint_field(&mut span, 6, kind);
+            put_varint_field(span, 6, kind);
         }
-        put_fixed64_field(&mut span, 7, start);
-        put_fixed64_field(&mut span, 8, end);
+        put_fixed64_field(span, 7, start);
+        put_fixed64_field(span, 8, end);
         if index == 0 {
-            root_attributes(&mut span, row, operation);
+            root_attributes(span, row, operation);
         } else {
             for (key, value) in &record.attributes {
-                put_attribute(&mut span, key, Value::Str(value));
+                put_attribute(span, key, Value::Str(value));
             }
             if record.name == "provider_attempt" {
-                attempt_attributes(&mut span, record, operation);
+                attempt_attributes(span, record, operation);
             }
         }
         if !record.status.is_empty() && record.status != "ok" {
-            let message = record
-                .attributes
-                .get("error.message")
-                .or_else(|| record.attributes.get("error"))
-                .map_or(record.status.as_ref(), |message| message.as_ref());
+            let message = attribute(&record.attributes, "error.message")
+                .or_else(|| attribute(&record.attributes, "error"))
+                .unwrap_or(&record.status);
             let mut status = Vec::with_capacity(message.len() + 8);
             put_bytes(&mut status, 2, message.as_bytes());
             put_varint_field(&mut status, 3, STATUS_ERROR);
-            put_bytes(&mut span, 15, &status);
+            put_bytes(span, 15, &status);
         }
-        put_bytes(&mut encoded, 2, &span);
+        put_bytes(out, 2, span);
     }
-    out.extend_from_slice(&encoded);
     Some(row.spans.len())
 }
 
@@ -285,11 +242,11 @@ fn root_attributes(span: &mut Vec<u8>, row: &Row, operation: &str) {
 
 fn attempt_attributes(span: &mut Vec<u8>, record: &SpanRow, operation: &str) {
     put_attribute(span, "gen_ai.operation.name", Value::Str(operation));
-    if let Some(provider) = record.attributes.get("provider") {
+    if let Some(provider) = attribute(&record.attributes, "provider") {
         put_attribute(span, "gen_ai.system", Value::Str(provider));
         put_attribute(span, "gen_ai.provider.name", Value::Str(provider));
     }
-    if let Some(model) = record.attributes.get("model") {
+    if let Some(model) = attribute(&record.attributes, "model") {
         put_attribute(span, "gen_ai.request.model", Value::Str(model));
     }
 }
@@ -410,7 +367,7 @@ mod tests {
     fn a_row_becomes_its_spans_under_the_resource_and_scope() {
         let encoded = export_request(&[ROW.as_bytes()], b"\x0a\x00", b"\x0a\x06floopy");
         assert_eq!((encoded.spans, encoded.skipped), (2, 0));
-        let body = &encoded.body;
+        let body = encoded.body();
         let trace_id = hex::<16>("0af7651916cd43dd8448eb211c80319c").unwrap();
         assert!(contains(body, &trace_id));
         assert!(contains(body, b"chat gpt-4o-mini"));
@@ -432,7 +389,7 @@ mod tests {
         let as_objects = export_request(&[ROW.as_bytes()], b"", b"");
         let as_arrays = export_request(&[arrays.as_bytes()], b"", b"");
         assert_eq!((as_arrays.spans, as_arrays.skipped), (2, 0));
-        assert_eq!(as_arrays.body, as_objects.body);
+        assert_eq!(as_arrays.body(), as_objects.body());
     }
 
     #[test]

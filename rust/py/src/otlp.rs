@@ -18,7 +18,7 @@ fn otlp_export_request<'py>(
     let rows: Vec<&[u8]> = rows.iter().map(|row| row.as_bytes()).collect();
     let encoded = py.detach(|| otlp::export_request(&rows, resource, scope));
     (
-        PyBytes::new(py, &encoded.body),
+        PyBytes::new(py, encoded.body()),
         encoded.spans,
         encoded.skipped,
     )
