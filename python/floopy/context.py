@@ -106,7 +106,8 @@ class RequestContext:
     def end_span(self, span: Span) -> None:
         duration = self.trace.end(span)
         if duration is not None and span.parent_id is None:
-            self.stages_ms[span.name] = self.stages_ms.get(span.name, 0.0) + duration
+            stages, name = self.stages_ms, span.name
+            stages[name] = stages.get(name, 0.0) + duration
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,8 @@ inside another become that one's children unless a parent is named. Times come f
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
-import time
-from collections.abc import Iterator
+from time import perf_counter
 from dataclasses import dataclass, field
 
 Attribute = str | int | float | bool | None
@@ -56,12 +54,8 @@ def new_span_id() -> str:
     return f"{random.getrandbits(64):016x}"
 
 
-def _span_ids() -> Iterator[str]:
-    """A request's span ids: one random 48-bit prefix and a counter, so each span costs a
-    format, not a draw from the random generator."""
-    prefix = f"{random.getrandbits(48):012x}"
-    for n in itertools.count(1):
-        yield f"{prefix}{n & 0xFFFF:04x}"
+# A span id's last four hex digits for the first spans of a request, formatted once.
+_SUFFIXES = tuple(f"{n:04x}" for n in range(256))
 
 
 @dataclass(slots=True)
@@ -69,7 +63,7 @@ class Span:
     name: str
     span_id: str
     parent_id: str | None  # None: a child of the request's root span (a stage)
-    start: float  # time.perf_counter() when it opened
+    start: float  # perf_counter() when it opened
     duration_ms: float | None = None  # None while open
     status: str = "ok"  # "ok", "error" or "cancelled"
     attributes: dict[str, Attribute] = field(default_factory=dict)
@@ -90,25 +84,32 @@ class Span:
 
 
 class Trace:
-    """The spans of one request, in the order they opened."""
+    """The spans of one request, in the order they opened.
 
-    __slots__ = ("_ids", "_open", "root_id", "spans")
+    A request's span ids are one random 48-bit prefix and a counter (the root is 1), so each
+    span costs a table lookup, not a draw from the random generator."""
+
+    __slots__ = ("_count", "_open", "_prefix", "root_id", "spans")
 
     def __init__(self) -> None:
-        self._ids = _span_ids()
-        self.root_id = next(self._ids)
+        self._prefix = prefix = f"{random.getrandbits(48):012x}"
+        self._count = 1
+        self.root_id = prefix + _SUFFIXES[1]
         self.spans: list[Span] = []
         self._open: list[Span] = []
 
     def start(self, name: str, parent: Span | None, attributes: dict[str, Attribute]) -> Span:
         if parent is None and self._open:
             parent = self._open[-1]
+        self._count = n = self._count + 1
         span = Span(
-            name=name,
-            span_id=next(self._ids),
-            parent_id=parent.span_id if parent is not None else None,
-            start=time.perf_counter(),
-            attributes=attributes,
+            name,
+            self._prefix + (_SUFFIXES[n] if n < 256 else f"{n & 0xFFFF:04x}"),
+            None if parent is None else parent.span_id,
+            perf_counter(),
+            None,
+            "ok",
+            attributes,
         )
         self.spans.append(span)
         self._open.append(span)
@@ -118,13 +119,21 @@ class Trace:
         """Closes ``span`` and returns its duration; None if it was closed already."""
         if span.duration_ms is not None:
             return None
-        span.duration_ms = (time.perf_counter() - span.start) * 1000
-        if span in self._open:
-            self._open.remove(span)  # not always the last: concurrent attempts may interleave
-        return span.duration_ms
+        span.duration_ms = duration = (perf_counter() - span.start) * 1000
+        opened = self._open
+        if opened and opened[-1] is span:
+            opened.pop()
+        else:  # not always the last: concurrent attempts may interleave
+            for index, candidate in enumerate(opened):
+                if candidate is span:
+                    del opened[index]
+                    break
+        return duration
 
     def close_open(self, status: str) -> None:
         """Ends the spans a request left open (it was cancelled or failed inside them)."""
+        if not self._open:
+            return
         for span in list(self._open):
             if span.status == "ok":
                 span.status = status

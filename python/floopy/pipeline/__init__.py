@@ -76,6 +76,7 @@ async def serve(
 
 async def _run_stages(exchange: Exchange, stages: tuple[Stage, ...] = STAGES) -> None:
     ctx = exchange.ctx
+    trace = ctx.trace
     for stage in stages:
         if stage.until_answered and exchange.reply is not None:
             continue
@@ -84,7 +85,7 @@ async def _run_stages(exchange: Exchange, stages: tuple[Stage, ...] = STAGES) ->
             await stage.run(exchange)
             continue
         # ctx.span's work without a context manager's: this runs for every stage.
-        exchange.span = span = ctx.start_span(stage.name)
+        exchange.span = span = trace.start(stage.name, None, {})
         try:
             await stage.run(exchange)
         except BaseException as exc:

@@ -31,6 +31,7 @@ from floopy.pipeline.dispatch.breaker import Breakers, NoBreakers
 from floopy.pipeline.dispatch.retry import (
     Attempts,
     Deadline,
+    Expiry,
     RetryPolicy,
     falls_back,
     is_retriable,
@@ -157,11 +158,13 @@ class Dispatcher:
         whose outcome is known when it ends."""
         operations = self._operations[target.provider]
         started = self._clock()
-        with ctx.span(
+        # ctx.span's work without a generator's: this runs for every attempt.
+        span = ctx.start_span(
             "provider_attempt", provider=target.provider, model=target.model, attempt=retry
-        ):
+        )
+        try:
             try:
-                async with asyncio.timeout(deadline.remaining()):
+                with Expiry(deadline.remaining()):
                     reply = await operations.send(request.call(target), stream=request.stream)
             except TimeoutError:
                 await self._failed(target, _deadline_passed(target))
@@ -169,6 +172,11 @@ class Dispatcher:
                 # A provider may quote the key it was sent: never past this point.
                 exc.message = self._secrets.scrub(exc.message)
                 await self._failed(target, exc)
+        except BaseException as exc:
+            span.fail(exc)
+            raise
+        finally:
+            ctx.end_span(span)
         self._latency.observe(target.provider, target.model, self._clock() - started)
         if not request.stream:
             await self._breakers.record(target.provider, target.model, ok=True)
