@@ -19,7 +19,7 @@ from floopy.providers.operations import Whole
 from floopy.trace import traceparent
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from granian._granian import RSGIHTTPProtocol as HTTPProtocol
 
@@ -34,23 +34,29 @@ SSE = "text/event-stream"
 Headers = list[tuple[str, str]]
 
 
-async def run(exchange: Exchange) -> None:
+def run(exchange: Exchange) -> Awaitable[None] | None:
+    """A whole answer is sent at once (nothing to wait on); a stream is relayed."""
     ctx, reply, span = exchange.ctx, exchange.reply, exchange.span
     assert reply is not None, "runs after dispatch"
-    if isinstance(reply, Whole):
-        if span is not None:
-            span.set(stream=False)
-        ctx.usage = reply.usage
-        if isinstance(reply, Completion):  # embeddings' vectors are not logged
-            ctx.finish_reason, ctx.response_body = reply.finish_reason, reply.body
-        ctx.cost_usd = _cost(exchange)
-        # The row reaches the journal before the answer leaves: a worker killed the moment
-        # after its client got an answer has logged it. Building the row ends the spans.
-        if span is not None:
-            ctx.end_span(span)
-        exchange.worker.finished(ctx)
-        send_json(exchange.proto, ctx, reply.body, routed=True)
-        return
+    if not isinstance(reply, Whole):
+        return _stream(exchange, reply)
+    if span is not None:
+        span.attributes["stream"] = False
+    ctx.usage = reply.usage
+    if isinstance(reply, Completion):  # embeddings' vectors are not logged
+        ctx.finish_reason, ctx.response_body = reply.finish_reason, reply.body
+    ctx.cost_usd = _cost(exchange)
+    # The row reaches the journal before the answer leaves: a worker killed the moment
+    # after its client got an answer has logged it. Building the row ends the spans.
+    if span is not None:
+        ctx.end_span(span)
+    exchange.worker.finished(ctx)
+    send_json(exchange.proto, ctx, reply.body, routed=True)
+    return None
+
+
+async def _stream(exchange: Exchange, reply: Stream) -> None:
+    ctx, span = exchange.ctx, exchange.span
     if span is not None:
         span.set(stream=True)
     settings = exchange.worker.settings

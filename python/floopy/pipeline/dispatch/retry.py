@@ -90,10 +90,11 @@ class Expiry:
         self._task = task
         self._cancelling = task.cancelling()
         self._expired = False
-        if seconds > 0:
-            self._handle = loop.call_at(loop.time() + seconds, self._expire)
-        else:
-            self._handle = loop.call_soon(self._expire)
+        self._handle: asyncio.Handle = (
+            loop.call_at(loop.time() + seconds, self._expire)
+            if seconds > 0
+            else loop.call_soon(self._expire)
+        )
 
     def _expire(self) -> None:
         self._expired = True
