@@ -15,6 +15,7 @@ what it is.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable
 from typing import Any
 
 import msgspec
@@ -55,11 +56,12 @@ class Operations:
         self._counter = provider if isinstance(provider, TokenCounter) else None
         self._embeddings = provider if isinstance(provider, EmbeddingsProvider) else None
 
-    async def send(self, call: Call | EmbeddingCall, *, stream: bool) -> Reply:
-        """The answer to ``call``: a stream when asked for (embeddings never stream)."""
+    def send(self, call: Call | EmbeddingCall, *, stream: bool) -> Awaitable[Reply]:
+        """The answer to ``call``: a stream when asked for (embeddings never stream). The
+        operation's own coroutine, to be awaited: no coroutine of its own around it."""
         if stream and isinstance(call, Call):
-            return await self.stream(call)
-        return await self.whole(call)
+            return self.stream(call)
+        return self.whole(call)
 
     async def whole(self, call: Call | EmbeddingCall) -> Whole:
         """A whole answer; raises a FloopyError."""
