@@ -99,35 +99,42 @@ class Trace:
         self._open: list[Span] = []
 
     def start(self, name: str, parent: Span | None, attributes: dict[str, Attribute]) -> Span:
-        if parent is None and self._open:
-            parent = self._open[-1]
-        self._count = n = self._count + 1
+        opened = self._open
+        if parent is not None:
+            parent_id: str | None = parent.span_id
+        else:
+            parent_id = opened[-1].span_id if opened else None
+        n = self._count = self._count + 1
         span = Span(
             name,
             self._prefix + (_SUFFIXES[n] if n < 256 else f"{n & 0xFFFF:04x}"),
-            None if parent is None else parent.span_id,
+            parent_id,
             perf_counter(),
             None,
             "ok",
             attributes,
         )
         self.spans.append(span)
-        self._open.append(span)
+        opened.append(span)
         return span
 
-    def end(self, span: Span) -> float | None:
-        """Closes ``span`` and returns its duration; None if it was closed already."""
+    def end(self, span: Span, stages: dict[str, float] | None = None) -> float | None:
+        """Closes ``span`` and returns its duration; None if it was closed already. The
+        duration of a child of the root (a stage) is added to ``stages`` under its name."""
         if span.duration_ms is not None:
             return None
         span.duration_ms = duration = (perf_counter() - span.start) * 1000
         opened = self._open
-        if opened and opened[-1] is span:
+        if opened[-1] is span:  # an open span is in ``_open``
             opened.pop()
         else:  # not always the last: concurrent attempts may interleave
             for index, candidate in enumerate(opened):
                 if candidate is span:
                     del opened[index]
                     break
+        if stages is not None and span.parent_id is None:
+            name = span.name
+            stages[name] = stages.get(name, 0.0) + duration
         return duration
 
     def close_open(self, status: str) -> None:

@@ -80,7 +80,7 @@ async def serve(
 
 async def _run_stages(exchange: Exchange, stages: tuple[Stage, ...] = STAGES) -> None:
     ctx = exchange.ctx
-    start, end = ctx.trace.start, ctx.end_span
+    trace, stages_ms = ctx.trace, ctx.stages_ms
     for stage in stages:
         if stage.until_answered and exchange.reply is not None:
             continue
@@ -91,7 +91,7 @@ async def _run_stages(exchange: Exchange, stages: tuple[Stage, ...] = STAGES) ->
                 await waiting
             continue
         # ctx.span's work without a context manager's: this runs for every stage.
-        exchange.span = span = start(stage.name, None, {})
+        exchange.span = span = trace.start(stage.name, None, {})
         try:
             waiting = stage.run(exchange)
             if waiting is not None:
@@ -100,4 +100,4 @@ async def _run_stages(exchange: Exchange, stages: tuple[Stage, ...] = STAGES) ->
             span.fail(exc)
             raise
         finally:
-            end(span)
+            trace.end(span, stages_ms)

@@ -92,11 +92,17 @@ def base_headers(ctx: RequestContext, content_type: str) -> Headers:
 
 
 def routing_headers(ctx: RequestContext, content_type: str) -> Headers:
-    """Which target really answered: what the client needs to trust a fallback."""
-    headers = base_headers(ctx, content_type)
-    headers.append(("floopy-provider", ctx.provider or ""))
-    headers.append(("floopy-model", ctx.model or ""))
-    headers.append(("floopy-fallback-used", "true" if ctx.fallback_used else "false"))
+    """Which target really answered: what the client needs to trust a fallback. The base
+    headers, then the routing ones, in one list: this runs for every answer."""
+    headers = [
+        ("content-type", content_type),
+        ("x-request-id", ctx.request_id),
+        ("traceparent", traceparent(ctx.trace_id, ctx.trace.root_id)),
+        *ctx.rate_limit_headers.items(),  # RateLimit-*, once the request was counted
+        ("floopy-provider", ctx.provider or ""),
+        ("floopy-model", ctx.model or ""),
+        ("floopy-fallback-used", "true" if ctx.fallback_used else "false"),
+    ]
     if ctx.cost_usd is not None:  # known before the body only for whole answers, not streams
         headers.append(("floopy-cost", f"{ctx.cost_usd:.10f}"))
     if ctx.cache_status is not None:
