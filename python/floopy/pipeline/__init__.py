@@ -47,7 +47,10 @@ STAGES: tuple[Stage, ...] = (
 )
 # Once the response is complete (not for an error answer); each returns what it waits on, or
 # None, as a stage's ``run`` does.
-AFTER_RESPONSE: tuple[Callable[[Exchange], Awaitable[None] | None], ...] = (ratelimit.spend_tokens, cache.store)  # a missed answer stored
+AFTER_RESPONSE: tuple[Callable[[Exchange], Awaitable[None] | None], ...] = (
+    ratelimit.spend_tokens,
+    cache.store,  # a missed answer stored
+)
 # The log (``Worker.finished``): a whole answer's row and an error's are written just before
 # they are sent (``respond``), a stream's once it ended; whatever the outcome, once.
 

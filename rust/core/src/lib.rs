@@ -7,6 +7,7 @@
 //! - [`sse`]: an incremental server-sent-events parser and the OpenAI stream relay.
 //! - [`jsonl`]: an appending JSONL writer with size-capped rotation, and its reader.
 //! - [`otlp`]: request rows to an OpenTelemetry (OTLP) trace export request, protobuf.
+//! - [`trace`]: span ids of a request's trace.
 
 pub mod cache_key;
 pub mod error;
@@ -15,5 +16,6 @@ pub mod jsonl;
 pub mod otlp;
 pub mod parse;
 pub mod sse;
+pub mod trace;
 
 pub use error::{Error, Result};

@@ -11,6 +11,7 @@ mod jsonl;
 mod otlp;
 mod parse;
 mod sse;
+mod trace;
 mod upstream;
 
 #[pymodule]
@@ -24,5 +25,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     jsonl::register(m)?;
     otlp::register(m)?;
     upstream::register(m)?;
+    trace::register(m)?;
     Ok(())
 }

@@ -110,9 +110,12 @@ class Expiry:
         traceback: TracebackType | None,
     ) -> None:
         self._handle.cancel()
-        if self._expired:
-            if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
-                raise TimeoutError from exc
+        if (
+            self._expired
+            and self._task.uncancel() <= self._cancelling
+            and exc_type is asyncio.CancelledError
+        ):
+            raise TimeoutError from exc
 
 
 class Attempts:
