@@ -21,10 +21,12 @@ __all__ = [
     "OpenAIStreamRelay",
     "RelayCapture",
     "RequestParser",
+    "Span",
     "SseEvent",
     "SseParser",
     "StreamUsage",
     "ToolCall",
+    "Trace",
     "__version__",
     "otlp_export_request",
 ]
@@ -513,3 +515,56 @@ def otlp_export_request(
     Ids are the log's; the root span is the SERVER span named
     ``{gen_ai.operation.name} {gen_ai.request.model}`` with the GenAI, HTTP and ``floopy.*``
     attributes, each ``provider_attempt`` a CLIENT span. Runs with the GIL released."""
+
+# --- trace ------------------------------------------------------------------------------------
+
+_Attribute = str | int | float | bool | None
+
+@final
+class Span:
+    """One span of a request's trace: a stage, a provider attempt or a cache tier."""
+
+    name: str
+    span_id: str
+    parent_id: str | None  # None: a child of the request's root span (a stage)
+    start: float  # time.perf_counter() when it opened
+    duration_ms: float | None  # None while open
+    status: str  # "ok", "error" or "cancelled"
+    attributes: dict[str, _Attribute]
+
+    def __new__(
+        cls,
+        name: str,
+        span_id: str,
+        parent_id: str | None,
+        start: float,
+        duration_ms: float | None = None,
+        status: str | None = None,
+        attributes: dict[str, _Attribute] | None = None,
+    ) -> Self: ...
+    def set(self, **attributes: _Attribute) -> None:
+        """Adds (or replaces) attributes."""
+
+    def fail(self, exc: BaseException) -> None:
+        """Marks the span failed with the error's code (a FloopyError) or its class name and
+        its message's first 500 characters; an asyncio.CancelledError marks it cancelled."""
+
+@final
+class Trace:
+    """The spans of one request, in the order they opened. Span ids are one random 48-bit
+    prefix (Python's ``random``) and a counter; the root span is number 1."""
+
+    root_id: str
+    spans: list[Span]
+
+    def __new__(cls) -> Self: ...
+    def start(self, name: str, parent: Span | None, attributes: dict[str, _Attribute]) -> Span:
+        """Opens a span: a child of ``parent``, else of the innermost open span, else of the
+        root."""
+
+    def end(self, span: Span, stages: dict[str, float] | None = None) -> float | None:
+        """Closes ``span`` and returns its duration; None if it was closed already. The
+        duration of a child of the root (a stage) is added to ``stages`` under its name."""
+
+    def close_open(self, status: str) -> None:
+        """Ends the spans a request left open (it was cancelled or failed inside them)."""

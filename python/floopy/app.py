@@ -56,6 +56,7 @@ PREFIX_ROUTES: tuple[tuple[str, str, Handler], ...] = (("/v1/models/", "GET", mo
 # Paths whose clients speak Anthropic's API: every error there, 404 and 405 included, takes
 # Anthropic's envelope, so the anthropic SDKs raise their own classes.
 ANTHROPIC_PATHS = ("/v1/messages",)
+_UNDER_ANTHROPIC_PATHS = tuple(p + "/" for p in ANTHROPIC_PATHS)
 
 
 def new_request_id() -> str:
@@ -107,7 +108,7 @@ def api_format(scope: Scope) -> str:
     ``/v1/messages``, and on the model catalog for a client sending ``anthropic-version``
     (the anthropic SDKs always do); OpenAI's everywhere else."""
     path = scope.path
-    if any(path == p or path.startswith(p + "/") for p in ANTHROPIC_PATHS):
+    if path in ANTHROPIC_PATHS or path.startswith(_UNDER_ANTHROPIC_PATHS):
         return "anthropic"
     if path.startswith("/v1/models") and scope.headers.get("anthropic-version") is not None:
         return "anthropic"

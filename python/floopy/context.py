@@ -104,9 +104,7 @@ class RequestContext:
         return self.trace.start(name, parent, attributes)
 
     def end_span(self, span: Span) -> None:
-        duration = self.trace.end(span)
-        if duration is not None and span.parent_id is None:
-            self.stages_ms[span.name] = self.stages_ms.get(span.name, 0.0) + duration
+        self.trace.end(span, self.stages_ms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,8 @@ class PriceBook:
         if provider is None or model is None or usage is None:
             return None
         price = self.price(provider, model)
+        if price is FREE:
+            return 0.0  # what FREE.cost(usage) comes to, whatever the usage
         return None if price is None else price.cost(usage)
 
     def _by_snapshot(self, model: str) -> Price | None:

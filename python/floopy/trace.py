@@ -10,12 +10,9 @@ inside another become that one's children unless a parent is named. Times come f
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import random
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+
+from floopy._native import Span, Trace
 
 Attribute = str | int | float | bool | None
 
@@ -56,76 +53,11 @@ def new_span_id() -> str:
     return f"{random.getrandbits(64):016x}"
 
 
-def _span_ids() -> Iterator[str]:
-    """A request's span ids: one random 48-bit prefix and a counter, so each span costs a
-    format, not a draw from the random generator."""
-    prefix = f"{random.getrandbits(48):012x}"
-    for n in itertools.count(1):
-        yield f"{prefix}{n & 0xFFFF:04x}"
-
-
-@dataclass(slots=True)
-class Span:
-    name: str
-    span_id: str
-    parent_id: str | None  # None: a child of the request's root span (a stage)
-    start: float  # time.perf_counter() when it opened
-    duration_ms: float | None = None  # None while open
-    status: str = "ok"  # "ok", "error" or "cancelled"
-    attributes: dict[str, Attribute] = field(default_factory=dict)
-
-    def set(self, **attributes: Attribute) -> None:
-        self.attributes.update(attributes)
-
-    def fail(self, exc: BaseException) -> None:
-        """Marks the span failed with the error's code (a FloopyError) or its class name."""
-        if isinstance(exc, asyncio.CancelledError):  # the client went away
-            self.status = "cancelled"
-            return
-        self.status = "error"
-        self.attributes["error"] = getattr(exc, "code", None) or type(exc).__name__
-        message = getattr(exc, "message", None)
-        if isinstance(message, str):
-            self.attributes["error.message"] = message[:500]
-
-
-class Trace:
-    """The spans of one request, in the order they opened."""
-
-    __slots__ = ("_ids", "_open", "root_id", "spans")
-
-    def __init__(self) -> None:
-        self._ids = _span_ids()
-        self.root_id = next(self._ids)
-        self.spans: list[Span] = []
-        self._open: list[Span] = []
-
-    def start(self, name: str, parent: Span | None, attributes: dict[str, Attribute]) -> Span:
-        if parent is None and self._open:
-            parent = self._open[-1]
-        span = Span(
-            name=name,
-            span_id=next(self._ids),
-            parent_id=parent.span_id if parent is not None else None,
-            start=time.perf_counter(),
-            attributes=attributes,
-        )
-        self.spans.append(span)
-        self._open.append(span)
-        return span
-
-    def end(self, span: Span) -> float | None:
-        """Closes ``span`` and returns its duration; None if it was closed already."""
-        if span.duration_ms is not None:
-            return None
-        span.duration_ms = (time.perf_counter() - span.start) * 1000
-        if span in self._open:
-            self._open.remove(span)  # not always the last: concurrent attempts may interleave
-        return span.duration_ms
-
-    def close_open(self, status: str) -> None:
-        """Ends the spans a request left open (it was cancelled or failed inside them)."""
-        for span in list(self._open):
-            if span.status == "ok":
-                span.status = status
-            self.end(span)
+# A request's trace and its spans are native (``rust/py/src/trace.rs``): the pipeline opens
+# and ends ten or so spans per request, each one native call. A span has ``name``,
+# ``span_id``, ``parent_id`` (None: a child of the root), ``start`` (``time.perf_counter()``
+# when it opened), ``duration_ms`` (None while open), ``status`` ("ok", "error" or
+# "cancelled") and ``attributes``; ``set(**attributes)`` adds some, ``fail(exc)`` marks it
+# failed with the error's code (a FloopyError) or its class name. A trace's span ids are one
+# random 48-bit prefix and a counter (the root is 1).
+__all__ = ["Attribute", "Span", "Trace", "new_span_id", "parse_traceparent", "traceparent"]

@@ -159,11 +159,18 @@ class RequestMetrics:
                 self.overflowed += 1
                 key = (OTHER, OTHER, key[2], key[3])
             series = self.series.setdefault(key, _Series())
+        # The four histograms written out, not looped over: this runs for every request.
         counts, sums = series.counts, series.sums
-        for index, value in enumerate(seconds):
-            if value is not None:
-                counts[index][bisect_left(DURATION_BUCKETS, value)] += 1
-                sums[index] += value
+        duration, ttft, overhead, upstream = seconds
+        counts[0][bisect_left(DURATION_BUCKETS, duration)] += 1
+        sums[0] += duration
+        if ttft is not None:
+            counts[1][bisect_left(DURATION_BUCKETS, ttft)] += 1
+            sums[1] += ttft
+        counts[2][bisect_left(DURATION_BUCKETS, overhead)] += 1
+        sums[2] += overhead
+        counts[3][bisect_left(DURATION_BUCKETS, upstream)] += 1
+        sums[3] += upstream
         usage_key = (key[0], key[1], project)
         counted = self.usage.get(usage_key)
         if counted is None:

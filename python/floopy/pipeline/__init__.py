@@ -18,6 +18,7 @@ answer in; adding a stage is one module and one line here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from floopy import errors
@@ -44,8 +45,12 @@ STAGES: tuple[Stage, ...] = (
     Stage("cache_tap", cache.tap, traced=False),  # a missed request's stream, recorded
     Stage("respond", respond.run),  # headers, then the body or the stream
 )
-# Once the response is complete (not for an error answer).
-AFTER_RESPONSE = (ratelimit.spend_tokens, cache.store)  # a missed answer stored
+# Once the response is complete (not for an error answer); each returns what it waits on, or
+# None, as a stage's ``run`` does.
+AFTER_RESPONSE: tuple[Callable[[Exchange], Awaitable[None] | None], ...] = (
+    ratelimit.spend_tokens,
+    cache.store,  # a missed answer stored
+)
 # The log (``Worker.finished``): a whole answer's row and an error's are written just before
 # they are sent (``respond``), a stream's once it ended; whatever the outcome, once.
 
@@ -71,24 +76,31 @@ async def serve(
         respond.send_error(proto, ctx, internal, routed=True, write_row=worker.finished)
         return
     for step in AFTER_RESPONSE:
-        await step(exchange)
+        waiting = step(exchange)
+        if waiting is not None:
+            await waiting
 
 
 async def _run_stages(exchange: Exchange, stages: tuple[Stage, ...] = STAGES) -> None:
     ctx = exchange.ctx
+    trace, stages_ms = ctx.trace, ctx.stages_ms
     for stage in stages:
         if stage.until_answered and exchange.reply is not None:
             continue
         if not stage.traced:
             exchange.span = None
-            await stage.run(exchange)
+            waiting = stage.run(exchange)
+            if waiting is not None:
+                await waiting
             continue
         # ctx.span's work without a context manager's: this runs for every stage.
-        exchange.span = span = ctx.start_span(stage.name)
+        exchange.span = span = trace.start(stage.name, None, {})
         try:
-            await stage.run(exchange)
+            waiting = stage.run(exchange)
+            if waiting is not None:
+                await waiting
         except BaseException as exc:
             span.fail(exc)
             raise
         finally:
-            ctx.end_span(span)
+            trace.end(span, stages_ms)

@@ -81,10 +81,12 @@ class Exchange:
 class Stage:
     """One step of the pipeline: ``run`` reads and sets the exchange, and may answer early
     by setting ``exchange.reply``; stages marked ``until_answered`` are skipped after that.
-    A stage is timed in a span of its own unless ``traced`` is off (a stage with nothing to
-    do yet: every span is a row in the log)."""
+    ``run`` returns what it waits on (a coroutine), or None when it had nothing to wait on
+    and is done: most requests pass most stages without waiting, and a coroutine per stage
+    costs more than the stage's own work. A stage is timed in a span of its own unless
+    ``traced`` is off (a stage with nothing to do yet: every span is a row in the log)."""
 
     name: str
-    run: Callable[[Exchange], Awaitable[None]]
+    run: Callable[[Exchange], Awaitable[None] | None]
     until_answered: bool = False
     traced: bool = True

@@ -92,8 +92,10 @@ async def read_body(
     is a 499, not a failure of the gateway's.
 
     The limit is one loop timer that cancels this task: ``asyncio.timeout`` costs several
-    times more, and this runs for every request."""
-    task = asyncio.current_task()
+    times more, and this runs for every request. A declared length is checked before."""
+    declared = _declared_length(scope, parser)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
     assert task is not None
     expired: list[bool] = []
 
@@ -101,9 +103,11 @@ async def read_body(
         expired.append(True)
         task.cancel()
 
-    timer = asyncio.get_running_loop().call_later(seconds, expire)
+    timer = loop.call_later(seconds, expire)
     try:
-        return await _read_within_limit(scope, proto, parser)
+        if declared is not None:
+            return await proto()
+        return await _read_chunked(proto, parser)
     except asyncio.CancelledError:
         if not expired:
             raise
@@ -119,16 +123,21 @@ async def read_body(
         timer.cancel()
 
 
-async def _read_within_limit(scope: Scope, proto: HTTPProtocol, parser: Parser) -> bytes:
+def _declared_length(scope: Scope, parser: Parser) -> int | None:
+    """The Content-Length, within the limit; None when there is none (chunked)."""
     declared = scope.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise errors.BadRequest("Content-Length is not a number") from None
-        parser.check_length(size)
-        return await proto()
-    # No declared length (chunked): stop reading as soon as the limit is passed.
+    if declared is None:
+        return None
+    try:
+        size = int(declared)
+    except ValueError:
+        raise errors.BadRequest("Content-Length is not a number") from None
+    parser.check_length(size)
+    return size
+
+
+async def _read_chunked(proto: HTTPProtocol, parser: Parser) -> bytes:
+    """No declared length: stop reading as soon as the limit is passed."""
     parts: list[bytes] = []
     received = 0
     async for part in proto:

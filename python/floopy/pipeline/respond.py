@@ -19,7 +19,7 @@ from floopy.providers.operations import Whole
 from floopy.trace import traceparent
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from granian._granian import RSGIHTTPProtocol as HTTPProtocol
 
@@ -34,23 +34,29 @@ SSE = "text/event-stream"
 Headers = list[tuple[str, str]]
 
 
-async def run(exchange: Exchange) -> None:
+def run(exchange: Exchange) -> Awaitable[None] | None:
+    """A whole answer is sent at once (nothing to wait on); a stream is relayed."""
     ctx, reply, span = exchange.ctx, exchange.reply, exchange.span
     assert reply is not None, "runs after dispatch"
-    if isinstance(reply, Whole):
-        if span is not None:
-            span.set(stream=False)
-        ctx.usage = reply.usage
-        if isinstance(reply, Completion):  # embeddings' vectors are not logged
-            ctx.finish_reason, ctx.response_body = reply.finish_reason, reply.body
-        ctx.cost_usd = _cost(exchange)
-        # The row reaches the journal before the answer leaves: a worker killed the moment
-        # after its client got an answer has logged it. Building the row ends the spans.
-        if span is not None:
-            ctx.end_span(span)
-        exchange.worker.finished(ctx)
-        send_json(exchange.proto, ctx, reply.body, routed=True)
-        return
+    if not isinstance(reply, Whole):
+        return _stream(exchange, reply)
+    if span is not None:
+        span.attributes["stream"] = False
+    ctx.usage = reply.usage
+    if isinstance(reply, Completion):  # embeddings' vectors are not logged
+        ctx.finish_reason, ctx.response_body = reply.finish_reason, reply.body
+    ctx.cost_usd = _cost(exchange)
+    # The row reaches the journal before the answer leaves: a worker killed the moment
+    # after its client got an answer has logged it. Building the row ends the spans.
+    if span is not None:
+        ctx.end_span(span)
+    exchange.worker.finished(ctx)
+    send_json(exchange.proto, ctx, reply.body, routed=True)
+    return None
+
+
+async def _stream(exchange: Exchange, reply: Stream) -> None:
+    ctx, span = exchange.ctx, exchange.span
     if span is not None:
         span.set(stream=True)
     settings = exchange.worker.settings
@@ -86,11 +92,17 @@ def base_headers(ctx: RequestContext, content_type: str) -> Headers:
 
 
 def routing_headers(ctx: RequestContext, content_type: str) -> Headers:
-    """Which target really answered: what the client needs to trust a fallback."""
-    headers = base_headers(ctx, content_type)
-    headers.append(("floopy-provider", ctx.provider or ""))
-    headers.append(("floopy-model", ctx.model or ""))
-    headers.append(("floopy-fallback-used", "true" if ctx.fallback_used else "false"))
+    """Which target really answered: what the client needs to trust a fallback. The base
+    headers, then the routing ones, in one list: this runs for every answer."""
+    headers = [
+        ("content-type", content_type),
+        ("x-request-id", ctx.request_id),
+        ("traceparent", traceparent(ctx.trace_id, ctx.trace.root_id)),
+        *ctx.rate_limit_headers.items(),  # RateLimit-*, once the request was counted
+        ("floopy-provider", ctx.provider or ""),
+        ("floopy-model", ctx.model or ""),
+        ("floopy-fallback-used", "true" if ctx.fallback_used else "false"),
+    ]
     if ctx.cost_usd is not None:  # known before the body only for whole answers, not streams
         headers.append(("floopy-cost", f"{ctx.cost_usd:.10f}"))
     if ctx.cache_status is not None:

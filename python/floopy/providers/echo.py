@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 import struct
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -64,7 +64,7 @@ class EchoProvider:
         reply = _reply(call)
         usage = _usage(call, reply)
         body = {
-            "id": f"chatcmpl-echo-{uuid.uuid4().hex[:24]}",
+            "id": f"chatcmpl-echo-{os.urandom(12).hex()}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": call.model,
@@ -118,7 +118,7 @@ class EchoStream:
     def __init__(self, call: Call, reply: str) -> None:
         self._call = call
         self._reply = reply
-        self._id = f"chatcmpl-echo-{uuid.uuid4().hex[:24]}"
+        self._id = f"chatcmpl-echo-{os.urandom(12).hex()}"
         self._created = int(time.time())
         self.first = self._chunk({"role": "assistant", "content": ""}, None)
         self.summary = StreamSummary(ttft_ms=0.0)

@@ -15,6 +15,7 @@ what it is.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable
 from typing import Any
 
 import msgspec
@@ -55,31 +56,33 @@ class Operations:
         self._counter = provider if isinstance(provider, TokenCounter) else None
         self._embeddings = provider if isinstance(provider, EmbeddingsProvider) else None
 
-    async def send(self, call: Call | EmbeddingCall, *, stream: bool) -> Reply:
-        """The answer to ``call``: a stream when asked for (embeddings never stream)."""
+    def send(self, call: Call | EmbeddingCall, *, stream: bool) -> Awaitable[Reply]:
+        """The answer to ``call``: a stream when asked for (embeddings never stream). The
+        operation's own coroutine, to be awaited: no coroutine of its own around it."""
         if stream and isinstance(call, Call):
-            return await self.stream(call)
-        return await self.whole(call)
+            return self.stream(call)
+        return self.whole(call)
 
-    async def whole(self, call: Call | EmbeddingCall) -> Whole:
-        """A whole answer; raises a FloopyError."""
+    def whole(self, call: Call | EmbeddingCall) -> Awaitable[Whole]:
+        """A whole answer; raises a FloopyError. The provider's coroutine, to be awaited."""
         if isinstance(call, EmbeddingCall):
-            return await self._embedder().embed(call)
+            return self._embedder().embed(call)
         if call.api == "messages":
-            return await self._messages.messages_complete(call)
+            return self._messages.messages_complete(call)
         if call.api == "responses":
-            return await self._responses.responses_complete(call)
+            return self._responses.responses_complete(call)
         if call.api == "count_tokens":
-            return await self._token_counter(call).count_tokens(call)
-        return await self.provider.complete(call)
+            return self._token_counter(call).count_tokens(call)
+        return self.provider.complete(call)
 
-    async def stream(self, call: Call) -> Stream:
-        """A stream whose first event has arrived; raises a FloopyError."""
+    def stream(self, call: Call) -> Awaitable[Stream]:
+        """A stream whose first event has arrived; raises a FloopyError. The provider's
+        coroutine, to be awaited."""
         if call.api == "messages":
-            return await self._messages.messages_stream(call)
+            return self._messages.messages_stream(call)
         if call.api == "responses":
-            return await self._responses.responses_stream(call)
-        return await self.provider.stream(call)
+            return self._responses.responses_stream(call)
+        return self.provider.stream(call)
 
     def _token_counter(self, call: Call) -> TokenCounter:
         if self._counter is None:

@@ -8,6 +8,7 @@
 //! - [`jsonl`]: an appending JSONL writer with size-capped rotation, and its reader.
 //! - [`otlp`]: request rows to an OpenTelemetry (OTLP) trace export request, protobuf.
 //! - [`scan`]: whether a text needs scrubbing at all, in one multi-pattern pass.
+//! - [`trace`]: span ids of a request's trace.
 
 pub mod cache_key;
 pub mod error;
@@ -17,5 +18,6 @@ pub mod otlp;
 pub mod parse;
 pub mod scan;
 pub mod sse;
+pub mod trace;
 
 pub use error::{Error, Result};

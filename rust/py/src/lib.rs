@@ -12,6 +12,7 @@ mod otlp;
 mod parse;
 mod scan;
 mod sse;
+mod trace;
 mod upstream;
 
 #[pymodule]
@@ -26,5 +27,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     otlp::register(m)?;
     scan::register(m)?;
     upstream::register(m)?;
+    trace::register(m)?;
     Ok(())
 }

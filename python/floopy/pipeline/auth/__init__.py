@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["DevKey", "KeyStore", "Projects", "authenticate", "dev_key_entry", "ensure_dev_key"]
 
 
-async def run(exchange: Exchange) -> None:
+def run(exchange: Exchange) -> None:
     authenticate(exchange.worker, exchange.ctx, exchange.scope)
 
 

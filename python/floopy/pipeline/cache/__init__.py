@@ -16,6 +16,7 @@ Three steps, in the pipeline's order:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from floopy.pipeline.cache import replay
@@ -76,11 +77,13 @@ def build_cache(settings: Settings, redis: Redis | None, embedder: Embedder | No
     return Cache(store_, tiers, Policy(settings), vectors=vectors)
 
 
-async def run(exchange: Exchange) -> None:
+def run(exchange: Exchange) -> Awaitable[None] | None:
     cache = exchange.worker.cache
     query = cache.policy.query(exchange)
-    if query is None:
-        return
+    return None if query is None else _look_up(exchange, cache, query)
+
+
+async def _look_up(exchange: Exchange, cache: Cache, query: Query) -> None:
     ctx = exchange.ctx
     outcome = await cache.lookup(query, ctx, exchange.span)
     if isinstance(outcome, Hit):
@@ -91,7 +94,7 @@ async def run(exchange: Exchange) -> None:
         exchange.cache_misses = (query, outcome)
 
 
-async def tap(exchange: Exchange) -> None:
+def tap(exchange: Exchange) -> None:
     """Records the stream of a missed request as it goes to the client."""
     if exchange.cache_misses is not None and exchange.reply is not None:
         reply = exchange.reply
@@ -100,13 +103,16 @@ async def tap(exchange: Exchange) -> None:
             exchange.reply = RecordedStream(reply, limit)
 
 
-async def store(exchange: Exchange) -> None:
+def store(exchange: Exchange) -> Awaitable[None] | None:
     """Once the response is complete: a whole success goes to the tiers that missed."""
-    if exchange.cache_misses is None or exchange.reply is None:
-        return
+    if exchange.cache_misses is None or exchange.reply is None or not exchange.cache_misses[1]:
+        return None
+    return _store(exchange)
+
+
+async def _store(exchange: Exchange) -> None:
+    assert exchange.cache_misses is not None and exchange.reply is not None
     query, misses = exchange.cache_misses
-    if not misses:
-        return
     worker = exchange.worker
     limit = worker.settings.cache_max_entry_bytes
     entry = whole_success(exchange.ctx, query.api, exchange.reply, limit)

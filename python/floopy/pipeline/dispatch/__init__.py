@@ -22,7 +22,7 @@ __all__ = ["Dispatcher", "SettledStream"]
 async def run(exchange: Exchange) -> None:
     targets = exchange.targets
     if exchange.span is not None:
-        exchange.span.set(targets=len(targets))
+        exchange.span.attributes["targets"] = len(targets)
     exchange.reply = await exchange.worker.dispatcher.dispatch(
         exchange.ctx, targets, exchange.parsed()
     )

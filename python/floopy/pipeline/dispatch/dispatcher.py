@@ -31,6 +31,7 @@ from floopy.pipeline.dispatch.breaker import Breakers, NoBreakers
 from floopy.pipeline.dispatch.retry import (
     Attempts,
     Deadline,
+    Expiry,
     RetryPolicy,
     falls_back,
     is_retriable,
@@ -78,19 +79,6 @@ class Dispatcher:
     ) -> Reply:
         """The first target's answer: whole, or a stream whose first event has arrived (its
         outcome reaches the breaker when it ends)."""
-        reply = await self._first_success(ctx, targets, request)
-        if not request.stream or isinstance(reply, Whole):
-            return reply
-        provider, model = ctx.provider or "", ctx.model or ""
-
-        async def settle(error: str | None) -> None:
-            await self._breakers.record(provider, model, ok=error is None, error=error)
-
-        return SettledStream(reply, settle)
-
-    async def _first_success(
-        self, ctx: RequestContext, targets: list[Target], request: ProviderRequest
-    ) -> Reply:
         deadline = Deadline(self._deadline, self._clock)
         attempts = Attempts(self._max_attempts)
         failures: list[tuple[Target, errors.FloopyError]] = []
@@ -103,14 +91,27 @@ class Dispatcher:
             ctx.provider, ctx.model = target.provider, target.model
             ctx.fallback_used = position > 0
             try:
-                return await self._with_retries(ctx, target, request, deadline, attempts)
+                reply = await self._with_retries(ctx, target, request, deadline, attempts)
             except errors.FloopyError as exc:
                 if not falls_back(exc):
                     raise
                 failures.append((target, exc))
                 if deadline.remaining() <= 0:
                     break
+                continue
+            if not request.stream or isinstance(reply, Whole):
+                return reply
+            return self._settled(target, reply)
         raise _all_failed(failures)
+
+    def _settled(self, target: Target, stream: Stream) -> SettledStream:
+        """A stream whose outcome reaches the target's breaker once it ended."""
+        provider, model = target.provider, target.model
+
+        async def settle(error: str | None) -> None:
+            await self._breakers.record(provider, model, ok=error is None, error=error)
+
+        return SettledStream(stream, settle)
 
     async def _with_retries(
         self,
@@ -157,11 +158,13 @@ class Dispatcher:
         whose outcome is known when it ends."""
         operations = self._operations[target.provider]
         started = self._clock()
-        with ctx.span(
+        # ctx.span's work without a generator's: this runs for every attempt.
+        span = ctx.start_span(
             "provider_attempt", provider=target.provider, model=target.model, attempt=retry
-        ):
+        )
+        try:
             try:
-                async with asyncio.timeout(deadline.remaining()):
+                with Expiry(deadline.remaining()):
                     reply = await operations.send(request.call(target), stream=request.stream)
             except TimeoutError:
                 await self._failed(target, _deadline_passed(target))
@@ -169,6 +172,11 @@ class Dispatcher:
                 # A provider may quote the key it was sent: never past this point.
                 exc.message = self._secrets.scrub(exc.message)
                 await self._failed(target, exc)
+        except BaseException as exc:
+            span.fail(exc)
+            raise
+        finally:
+            ctx.end_span(span)
         self._latency.observe(target.provider, target.model, self._clock() - started)
         if not request.stream:
             await self._breakers.record(target.provider, target.model, ok=True)

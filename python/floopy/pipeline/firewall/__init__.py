@@ -26,6 +26,7 @@ and the ``firewall`` span's attributes; counts verdicts per backend and mode in 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from floopy import errors
@@ -43,15 +44,22 @@ if TYPE_CHECKING:
 __all__ = ["Firewall", "Verdict", "build_firewall", "mode_of", "run"]
 
 
-async def run(exchange: Exchange) -> None:
+def run(exchange: Exchange) -> Awaitable[None] | None:
     firewall, ctx = exchange.worker.firewall, exchange.ctx
     config = exchange.worker.settings.firewall
     prompt = exchange.parsed().prompt
     if firewall is None or prompt is None:
-        return
+        return None
     mode = mode_of(config, ctx)
     if mode == "off":
-        return
+        return None
+    return _screen(exchange, firewall, config, mode, prompt)
+
+
+async def _screen(
+    exchange: Exchange, firewall: Firewall, config: FirewallConfig, mode: Mode, prompt: str
+) -> None:
+    ctx = exchange.ctx
     screened = [] if _client_turned_off(config, ctx) else _windows(prompt, ctx, config, firewall)
     if screened:
         verdict = await firewall.screen(ctx, screened)

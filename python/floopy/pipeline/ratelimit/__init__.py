@@ -8,6 +8,7 @@ else the body's user) and ``ctx.rate_limit_headers``. Answers early with 429 and
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from floopy.pipeline.ratelimit.limiter import Counters, RateLimiter, Subjects, build_limiter
@@ -19,20 +20,24 @@ if TYPE_CHECKING:
 __all__ = ["Counters", "RateLimiter", "Subjects", "build_limiter", "spend_tokens"]
 
 
-async def run(exchange: Exchange) -> None:
+def run(exchange: Exchange) -> Awaitable[None] | None:
     ctx, limiter = exchange.ctx, exchange.worker.limiter
     assert ctx.headers is not None, "runs after auth"
     ctx.user_id = ctx.headers.user_id or exchange.parsed().user
-    if limiter.enabled:
-        ctx.rate_limit_headers = await limiter.admit(_subjects(ctx), ctx.request_id)
+    return _admit(ctx, limiter) if limiter.enabled else None
 
 
-async def spend_tokens(exchange: Exchange) -> None:
+async def _admit(ctx: RequestContext, limiter: RateLimiter) -> None:
+    ctx.rate_limit_headers = await limiter.admit(_subjects(ctx), ctx.request_id)
+
+
+def spend_tokens(exchange: Exchange) -> Awaitable[None] | None:
     """Counts the finished request's prompt and completion tokens against its budgets."""
     ctx, limiter = exchange.ctx, exchange.worker.limiter
     if limiter.enabled and ctx.usage is not None:
         tokens = ctx.usage.prompt_tokens + ctx.usage.completion_tokens
-        await limiter.spend_tokens(_subjects(ctx), tokens, ctx.request_id)
+        return limiter.spend_tokens(_subjects(ctx), tokens, ctx.request_id)
+    return None
 
 
 def _subjects(ctx: RequestContext) -> Subjects:

@@ -31,6 +31,9 @@ _FAMILIES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"claude-"), "anthropic"),
     (re.compile(r"gemini-"), "gemini"),
 )
+# Model names (with their fallbacks) resolved already, kept per worker: clients choose the
+# names, so past this many the memo starts over.
+MAX_RESOLVED = 1024
 _FAMILY_NAMES = {"openai": "gpt-*, o1*, o3*, o4*", "anthropic": "claude-*", "gemini": "gemini-*"}
 
 
@@ -45,6 +48,9 @@ class Router:
         # the gateway answers out of the box; start-up output says so.
         self._stand_in = "echo" if "echo" in settings.providers else None
         self._family_providers = _providers_by_kind(settings)
+        # What ``targets`` answered for a model and fallbacks: the same every time, since
+        # the catalog and the unavailable providers are fixed for the worker's life.
+        self._resolved: dict[tuple[str, tuple[str, ...]], tuple[Target, ...]] = {}
         self._rules = compile_rules(
             settings,
             lambda provider, model: self._target(provider, model, f"{provider}/{model}"),
@@ -76,11 +82,19 @@ class Router:
         return list(unique.values())
 
     def targets(self, model: str, fallbacks: list[str] | tuple[str, ...] = ()) -> list[Target]:
+        key = (model, tuple(fallbacks))
+        known = self._resolved.get(key)
+        if known is not None:
+            return list(known)
         names = [name.strip() for name in model.split(",") if name.strip()]
         names.extend(fallbacks)
         if not names:
             raise errors.BadRequest("`model` must name a model", param="model")
-        return [self.resolve(name) for name in dict.fromkeys(names)]
+        targets = [self.resolve(name) for name in dict.fromkeys(names)]
+        if len(self._resolved) >= MAX_RESOLVED:
+            self._resolved.clear()
+        self._resolved[key] = tuple(targets)
+        return targets
 
     def resolve(self, name: str) -> Target:
         entry = self._models.get(name)

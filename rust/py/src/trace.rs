@@ -1,0 +1,284 @@
+//! Bindings of `floopy_core::trace`: a request's `Trace` and its `Span`s, the objects the
+//! pipeline opens and ends around every stage and provider attempt (ten or so per request).
+//! Made here, each span is one native call to open and one to end; the log and the
+//! histograms read their fields as attributes. Times come from Python's `time.perf_counter`,
+//! the request's own clock, and the random prefix from Python's `random` (reseeded in each
+//! forked worker).
+
+use floopy_core::trace as core;
+use pyo3::exceptions::PyAttributeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pyo3::types::{PyDict, PyFloat, PyList, PySlice, PyString};
+
+static PERF_COUNTER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static GETRANDBITS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static CANCELLED: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn imported<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    module: &str,
+    name: &str,
+) -> PyResult<&'py Bound<'py, PyAny>> {
+    cell.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import(module)?.getattr(name)?.unbind())
+    })
+    .map(|value| value.bind(py))
+}
+
+fn perf_counter(py: Python<'_>) -> PyResult<f64> {
+    imported(py, &PERF_COUNTER, "time", "perf_counter")?
+        .call0()?
+        .extract()
+}
+
+/// One span: a stage, a provider attempt or a cache tier. Frozen, with a `__dict__`: what
+/// never changes is read straight from the object (no getter call), and what does
+/// (`duration_ms`, None while open, and `status`, "ok", "error" or "cancelled") lives in the
+/// instance's dict, the class holding its value at the start.
+#[pyclass(module = "floopy._native", name = "Span", frozen, dict)]
+pub struct Span {
+    #[pyo3(get)]
+    name: Py<PyString>,
+    #[pyo3(get)]
+    span_id: Py<PyString>,
+    /// None: a child of the request's root span (a stage); else the parent's id.
+    #[pyo3(get)]
+    parent_id: Py<PyAny>,
+    /// `time.perf_counter()` when it opened.
+    #[pyo3(get)]
+    start: Py<PyFloat>,
+    #[pyo3(get)]
+    attributes: Py<PyDict>,
+    closed: AtomicBool,
+}
+
+#[pymethods]
+impl Span {
+    #[new]
+    #[pyo3(signature = (name, span_id, parent_id, start, duration_ms=None, status=None, attributes=None))]
+    fn new(
+        name: Bound<'_, PyString>,
+        span_id: Py<PyString>,
+        parent_id: Option<Py<PyString>>,
+        start: f64,
+        duration_ms: Option<f64>,
+        status: Option<Py<PyString>>,
+        attributes: Option<Py<PyDict>>,
+    ) -> PyResult<Py<Self>> {
+        let py = name.py();
+        let name = name.unbind();
+        let span = Py::new(
+            py,
+            Span {
+                name,
+                span_id,
+                parent_id: parent_id.map_or_else(|| py.None(), |id| id.into_any()),
+                start: PyFloat::new(py, start).unbind(),
+                attributes: attributes.unwrap_or_else(|| PyDict::new(py).unbind()),
+                closed: AtomicBool::new(duration_ms.is_some()),
+            },
+        )?;
+        let bound = span.bind(py);
+        if let Some(duration_ms) = duration_ms {
+            bound.setattr(intern!(py, "duration_ms"), duration_ms)?;
+        }
+        if let Some(status) = status {
+            bound.setattr(intern!(py, "status"), status)?;
+        }
+        Ok(span)
+    }
+
+    /// The duration while open (the instance's own value replaces it once it ended).
+    #[classattr]
+    fn duration_ms() -> Option<f64> {
+        None
+    }
+
+    /// The status until one is set.
+    #[classattr]
+    fn status() -> &'static str {
+        "ok"
+    }
+
+    /// Adds (or replaces) attributes.
+    #[pyo3(signature = (**attributes))]
+    fn set(&self, py: Python<'_>, attributes: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        if let Some(attributes) = attributes {
+            self.attributes.bind(py).update(attributes.as_mapping())?;
+        }
+        Ok(())
+    }
+
+    /// Marks the span failed with the error's code (a FloopyError) or its class name, and
+    /// its message's first 500 characters; an asyncio.CancelledError marks it cancelled.
+    fn fail(slf: &Bound<'_, Self>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = exc.py();
+        let status = intern!(py, "status");
+        if exc.is_instance(imported(py, &CANCELLED, "asyncio", "CancelledError")?)? {
+            return slf.setattr(status, intern!(py, "cancelled"));
+        }
+        slf.setattr(status, intern!(py, "error"))?;
+        let attributes = slf.get().attributes.bind(py);
+        let code = attribute_or_none(exc, intern!(py, "code"))?;
+        match code {
+            Some(code) if code.is_truthy()? => attributes.set_item("error", code)?,
+            _ => attributes.set_item("error", exc.get_type().name()?)?,
+        }
+        if let Some(message) = attribute_or_none(exc, intern!(py, "message"))? {
+            if message.is_instance_of::<PyString>() {
+                let start = message.get_item(PySlice::new(py, 0, 500, 1))?;
+                attributes.set_item("error.message", start)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let py = slf.py();
+        let span = slf.get();
+        Ok(format!(
+            "Span(name={:?}, span_id={:?}, status={}, duration_ms={})",
+            span.name.bind(py).to_string(),
+            span.span_id.bind(py).to_string(),
+            slf.getattr(intern!(py, "status"))?.repr()?,
+            slf.getattr(intern!(py, "duration_ms"))?.repr()?,
+        ))
+    }
+}
+
+/// `getattr(value, name, None)`: only an AttributeError means absent.
+fn attribute_or_none<'py>(
+    value: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match value.getattr(name) {
+        Ok(found) if found.is_none() => Ok(None),
+        Ok(found) => Ok(Some(found)),
+        Err(err) if err.is_instance_of::<PyAttributeError>(value.py()) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// The spans of one request, in the order they opened. The request itself is the root:
+/// spans opened while no other is open are its children (the stages), spans opened inside
+/// another become that one's children unless a parent is named.
+#[pyclass(module = "floopy._native", name = "Trace")]
+pub struct Trace {
+    prefix: String,
+    count: u32,
+    #[pyo3(get)]
+    root_id: Py<PyString>,
+    #[pyo3(get)]
+    spans: Py<PyList>,
+    open: Vec<Py<Span>>,
+}
+
+#[pymethods]
+impl Trace {
+    #[new]
+    fn new(py: Python<'_>) -> PyResult<Self> {
+        let random: u64 = imported(py, &GETRANDBITS, "random", "getrandbits")?
+            .call1((48,))?
+            .extract()?;
+        let prefix = core::prefix(random);
+        let root_id = PyString::new(py, &core::span_id(&prefix, 1)).unbind();
+        Ok(Trace {
+            prefix,
+            count: 1,
+            root_id,
+            spans: PyList::empty(py).unbind(),
+            open: Vec::new(),
+        })
+    }
+
+    /// Opens a span: a child of ``parent``, else of the innermost open span, else of the
+    /// root.
+    fn start<'py>(
+        &mut self,
+        name: Bound<'py, PyString>,
+        parent: Option<Bound<'py, Span>>,
+        attributes: Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, Span>> {
+        let py = name.py();
+        let parent_id = match parent {
+            Some(parent) => parent.get().span_id.clone_ref(py).into_any(),
+            None => match self.open.last() {
+                Some(open) => open.get().span_id.clone_ref(py).into_any(),
+                None => py.None(),
+            },
+        };
+        self.count = self.count.wrapping_add(1);
+        let span = Bound::new(
+            py,
+            Span {
+                name: name.unbind(),
+                span_id: PyString::new(py, &core::span_id(&self.prefix, self.count)).unbind(),
+                parent_id,
+                start: PyFloat::new(py, perf_counter(py)?).unbind(),
+                attributes: attributes.unbind(),
+                closed: AtomicBool::new(false),
+            },
+        )?;
+        self.spans.bind(py).append(&span)?;
+        self.open.push(span.clone().unbind());
+        Ok(span)
+    }
+
+    /// Closes ``span`` and returns its duration; None if it was closed already. The
+    /// duration of a child of the root (a stage) is added to ``stages`` under its name.
+    #[pyo3(signature = (span, stages=None))]
+    fn end(
+        &mut self,
+        span: &Bound<'_, Span>,
+        stages: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Option<f64>> {
+        let py = span.py();
+        let closing = span.get();
+        if closing.closed.swap(true, Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let duration = (perf_counter(py)? - closing.start.bind(py).value()) * 1000.0;
+        span.setattr(intern!(py, "duration_ms"), duration)?;
+        // Not always the last: concurrent attempts may interleave.
+        if let Some(index) = self.open.iter().rposition(|s| s.as_ptr() == span.as_ptr()) {
+            self.open.remove(index);
+        }
+        if let Some(stages) = stages {
+            if closing.parent_id.is_none(py) {
+                let name = closing.name.bind(py);
+                let before: f64 = match stages.get_item(name)? {
+                    Some(value) => value.extract()?,
+                    None => 0.0,
+                };
+                stages.set_item(name, before + duration)?;
+            }
+        }
+        Ok(Some(duration))
+    }
+
+    /// Ends the spans a request left open (it was cancelled or failed inside them).
+    fn close_open(&mut self, status: &Bound<'_, PyString>) -> PyResult<()> {
+        let py = status.py();
+        let open: Vec<Py<Span>> = self.open.iter().map(|s| s.clone_ref(py)).collect();
+        for span in open {
+            let span = span.bind(py);
+            let field = intern!(py, "status");
+            if span.getattr(field)?.eq(intern!(py, "ok"))? {
+                span.setattr(field, status)?;
+            }
+            self.end(span, None)?;
+        }
+        Ok(())
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Span>()?;
+    m.add_class::<Trace>()?;
+    Ok(())
+}
