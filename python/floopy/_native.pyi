@@ -510,8 +510,9 @@ class NativeUpstream:
     ) -> tuple[int, RelayCapture]:
         """Starts a chat stream relayed on the tokio thread, translated as
         ``stream_translator`` with the same arguments would. Its first bytes for the client
-        must come within ``first_event_timeout`` of now, and no later read may wait longer than ``idle_timeout`` (both fail as
-        ``UpstreamTimeout`` with phase "first_byte"). Raises as ``post`` does."""
+        must come within ``first_event_timeout`` of now, and no later read may wait longer
+        than ``idle_timeout`` (both fail as ``UpstreamTimeout`` with phase "first_byte").
+        Raises as ``post`` does."""
 
     def take(self, call: int) -> bytes:
         """The bytes waiting in a relayed stream's outbox, taken off it (b"" if none)."""

@@ -139,8 +139,10 @@ class NativeOpenAIStream:
             failure = self._open_error(self.provider, capture)
         elif self.first:
             return
-        failure = failure or self._failure() or errors.ProviderError(
-            f"{self.provider} closed the stream before any event"
+        failure = (
+            failure
+            or self._failure()
+            or errors.ProviderError(f"{self.provider} closed the stream before any event")
         )
         self._relay.close()
         raise failure
