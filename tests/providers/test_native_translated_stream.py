@@ -1,9 +1,10 @@
-"""Translated streams through both relays (``STREAM_RELAY`` "python" and "native"), against a
-real HTTP server on loopback: Anthropic and Gemini streams as OpenAI chunks, and an OpenAI
-stream as Anthropic events for ``/v1/messages``. The client gets the same bytes and the log
-the same summary whichever relay reads the stream, for a clean end, a stream cut short, a
-silence under way and a provider error before the first event (which raises, so the
-request can still fall back)."""
+"""Every provider kind's chat stream through both relays (``STREAM_RELAY`` "python" and
+"native"), against a real HTTP server on loopback: OpenAI streams as they are, Anthropic and
+Gemini streams as OpenAI chunks, and an OpenAI stream as Anthropic events for
+``/v1/messages``. The client gets the same bytes and the log the same summary whichever
+relay reads the stream, for a clean end, a stream cut short, a silence under way, a stream
+that trickles on past its total limit, an event too long to be real, and a provider error
+before the first event (which raises, so the request can still fall back)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ from floopy.upstream.native import NativeUpstream
 
 PATIENT = Timeouts(connect=5, first_byte=5, total=5)
 HASTY = Timeouts(connect=5, first_byte=0.3, total=5)
+SHORT = Timeouts(connect=5, first_byte=1, total=0.3)
+MIB = 1024 * 1024
 RELAYS = ("python", "native")
 
 
@@ -121,7 +124,7 @@ class Kind:
     events: dict[str, list[bytes]]
     build: Callable[..., HttpProvider]
     open: Callable[[HttpProvider], Awaitable[Stream]]
-    anthropic_events: bool = False
+    later: bytes  # an event that may come any number of times
 
 
 CHAT = Call(
@@ -153,11 +156,20 @@ def wire(base_url: str, upstream: NativeUpstream, timeouts: Timeouts) -> dict[st
 
 KINDS = [
     Kind(
+        "openai",
+        "/chat/completions",
+        OPENAI,
+        lambda name, **w: OpenAIProvider(name, "openai_compatible", **w),
+        lambda provider: provider.stream(CHAT),
+        openai_chunk("x"),
+    ),
+    Kind(
         "anthropic",
         "/v1/messages",
         ANTHROPIC,
         lambda name, **w: AnthropicProvider(name, **w, max_output_tokens={}, default_max_tokens=50),
         lambda provider: provider.stream(CHAT),
+        sse({"type": "ping"}, "ping"),
     ),
     Kind(
         "gemini",
@@ -165,6 +177,7 @@ KINDS = [
         GEMINI,
         lambda name, **w: GeminiProvider(name, **w),
         lambda provider: provider.stream(CHAT),
+        gemini_event("x"),
     ),
     Kind(
         "messages-over-openai",
@@ -172,7 +185,7 @@ KINDS = [
         OPENAI,
         lambda name, **w: OpenAIProvider(name, "openai_compatible", **w),
         lambda provider: MessagesOverChat(provider).messages_stream(MESSAGES),  # type: ignore[arg-type]
-        anthropic_events=True,
+        openai_chunk("x"),
     ),
 ]
 
@@ -193,12 +206,37 @@ def routes(kind: Kind) -> list[web.RouteDef]:
     async def refusing(request: web.Request) -> web.Response:
         return web.json_response({"error": {"message": "slow down"}}, status=429)
 
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(kind.events["whole"][0])
+        try:
+            for _ in range(3000):
+                await asyncio.sleep(0.01)
+                await response.write(kind.later)
+        except (ConnectionError, RuntimeError):
+            pass  # the gateway hung up
+        return response
+
+    async def oversized(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(kind.events["whole"][0] + b"data: ")
+        try:
+            for _ in range(17):
+                await response.write(b"x" * MIB)
+        except (ConnectionError, RuntimeError):
+            pass
+        return response
+
     found = [web.post(f"/{name}{kind.path}", handler(name, 0)) for name in kind.events]
     stall = handler("cut", 10)
     return [
         *found,
         web.post(f"/stall{kind.path}", stall),
         web.post(f"/refusing{kind.path}", refusing),
+        web.post(f"/trickle{kind.path}", trickle),
+        web.post(f"/oversized{kind.path}", oversized),
     ]
 
 
@@ -297,15 +335,34 @@ def test_a_silence_under_way_ends_with_the_same_timeout_event(kind: Kind) -> Non
 
 
 @kinds
+def test_a_stream_that_trickles_on_ends_at_the_total_limit(kind: Kind) -> None:
+    for relay in RELAYS:
+        out, summary = outcome(kind, relay, "trickle", SHORT)
+        assert b"total_timeout" in out.rsplit(b"\n\n", 2)[-2], relay
+        assert isinstance(summary.failure, errors.GatewayTimeout), relay
+        assert not summary.completed
+
+
+@kinds
+def test_an_event_that_never_ends_stops_the_stream_at_16_mib(kind: Kind) -> None:
+    (python, python_summary), (native, native_summary) = both(kind, "oversized")
+    assert normal(native) == normal(python)
+    assert f"p sent an event of more than {16 * MIB} bytes".encode() in native
+    assert len(native) < MIB, "none of the oversized event reached the client"
+    assert isinstance(native_summary.failure, errors.ProviderError)
+    assert native_summary.error == python_summary.error
+
+
+@kinds
 @pytest.mark.parametrize("route", ["error-first", "refusing"])
 def test_an_error_before_the_first_event_is_the_same_error(kind: Kind, route: str) -> None:
     """Raised as the HTTP error it stands for, so the request can fall back; an OpenAI
     error chunk is a stream event, relayed (as Anthropic's error on /v1/messages)."""
     python, native = both(kind, route)
     if isinstance(native[0], bytes):
-        assert kind.name == "messages-over-openai" and route == "error-first"
+        assert kind.name in ("openai", "messages-over-openai") and route == "error-first"
         assert normal(native[0]) == normal(python[0])
-        assert native[0].endswith(b'"error":{"type":"api_error","message":"boom"}}\n\n')
+        assert b"boom" in native[0]
         return
     assert native == python
     assert issubclass(native[0], errors.FloopyError)
