@@ -54,7 +54,9 @@ impl UsageTally {
         self.input = usage.input_tokens.unwrap_or(self.input);
         self.output = usage.output_tokens.unwrap_or(self.output);
         self.cache_read = usage.cache_read_input_tokens.unwrap_or(self.cache_read);
-        self.cache_write = usage.cache_creation_input_tokens.unwrap_or(self.cache_write);
+        self.cache_write = usage
+            .cache_creation_input_tokens
+            .unwrap_or(self.cache_write);
         let thinking = usage
             .output_tokens_details
             .as_ref()
@@ -320,7 +322,11 @@ impl<C: Clock> AnthropicToOpenAI<C> {
             return;
         }
         let position = self.tool_index.len() as i64;
-        match self.tool_index.iter_mut().find(|(block, _)| *block == index) {
+        match self
+            .tool_index
+            .iter_mut()
+            .find(|(block, _)| *block == index)
+        {
             Some(slot) => slot.1 = position,
             None => self.tool_index.push((index, position)),
         }
@@ -358,8 +364,7 @@ impl<C: Clock> AnthropicToOpenAI<C> {
                     self.chunk(out, None, |out| content_delta(out, partial));
                     return;
                 }
-                let Some(&(_, position)) = self.tool_index.iter().find(|(b, _)| *b == index)
-                else {
+                let Some(&(_, position)) = self.tool_index.iter().find(|(b, _)| *b == index) else {
                     return;
                 };
                 self.chunk(out, None, |out| {
@@ -616,11 +621,20 @@ mod tests {
             "data: {\"error\":{\"message\":\"overloaded_error: busy\",\"type\":\"api_error\",\"code\":\"PROVIDER_ERROR\",\"param\":null}}\n\n"
         );
         assert!(first.capture().error_before_output);
-        assert_eq!(first.capture().error_type.as_deref(), Some("overloaded_error"));
+        assert_eq!(
+            first.capture().error_type.as_deref(),
+            Some("overloaded_error")
+        );
         let mut later = AnthropicToOpenAI::new("c", false, None);
-        translated(&mut later, &format!("{}{error}", &STREAM[..STREAM.find("\n\n").unwrap() + 2]));
+        translated(
+            &mut later,
+            &format!("{}{error}", &STREAM[..STREAM.find("\n\n").unwrap() + 2]),
+        );
         assert!(!later.capture().error_before_output);
-        assert_eq!(later.capture().error.as_deref(), Some("overloaded_error: busy"));
+        assert_eq!(
+            later.capture().error.as_deref(),
+            Some("overloaded_error: busy")
+        );
     }
 
     #[test]
@@ -628,6 +642,9 @@ mod tests {
         let input = "data: {\"type\":\"content_block_start\",\"index\":3,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\",\"input\":{\"z\": 1, \"a\": [\"x\"]}}}\n\n";
         let mut translator = AnthropicToOpenAI::new("c", false, None);
         let out = translated(&mut translator, input);
-        assert!(out.contains(r#""arguments":"{\"z\":1,\"a\":[\"x\"]}""#), "{out}");
+        assert!(
+            out.contains(r#""arguments":"{\"z\":1,\"a\":[\"x\"]}""#),
+            "{out}"
+        );
     }
 }

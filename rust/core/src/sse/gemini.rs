@@ -12,7 +12,9 @@
 use ring::digest::{digest, SHA256};
 use serde::Deserialize;
 
-use super::json::{provider_error_event, push_int, push_json_str, push_opt_str, unix_now, Json, Text};
+use super::json::{
+    provider_error_event, push_int, push_json_str, push_opt_str, unix_now, Json, Text,
+};
 use super::openai::push_capped;
 use super::translate::StreamTranslate;
 use super::{Clock, SseParser, Stopwatch, StreamCapture, StreamUsage, DEFAULT_MAX_CAPTURE_BYTES};
@@ -27,8 +29,14 @@ fn finish_reason(gemini: Option<&str>, called_tools: bool) -> &'static str {
     let mapped = match gemini.unwrap_or("STOP") {
         "" | "STOP" => "stop",
         "MAX_TOKENS" => "length",
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY"
-        | "IMAGE_PROHIBITED_CONTENT" | "IMAGE_RECITATION" => "content_filter",
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION" => "content_filter",
         _ => "stop",
     };
     if called_tools && mapped == "stop" {
@@ -150,10 +158,12 @@ impl<C: Clock> GeminiToOpenAI<C> {
             self.usage = Some(meta.usage());
         }
         let blocked = response.candidates.is_empty()
-            && response
-                .prompt_feedback
-                .as_ref()
-                .is_some_and(|feedback| feedback.block_reason.as_ref().is_some_and(|r| !r.as_str().is_empty()));
+            && response.prompt_feedback.as_ref().is_some_and(|feedback| {
+                feedback
+                    .block_reason
+                    .as_ref()
+                    .is_some_and(|r| !r.as_str().is_empty())
+            });
         for candidate in response.candidates {
             self.candidate(candidate, out);
         }
@@ -193,11 +203,21 @@ impl<C: Clock> GeminiToOpenAI<C> {
                 self.choices.len() - 1
             }
         };
-        let parts = candidate.content.map(|content| content.parts).unwrap_or_default();
+        let parts = candidate
+            .content
+            .map(|content| content.parts)
+            .unwrap_or_default();
         for part in parts.into_iter().filter(|part| !part.thought) {
-            if let Some(text) = part.text.as_ref().map(Text::as_str).filter(|t| !t.is_empty()) {
+            if let Some(text) = part
+                .text
+                .as_ref()
+                .map(Text::as_str)
+                .filter(|t| !t.is_empty())
+            {
                 if index == 0 {
-                    let left = self.max_capture_bytes.saturating_sub(self.capture.content.len());
+                    let left = self
+                        .max_capture_bytes
+                        .saturating_sub(self.capture.content.len());
                     self.capture.truncated |= push_capped(&mut self.capture.content, text, left);
                     self.answered();
                 }
@@ -213,7 +233,12 @@ impl<C: Clock> GeminiToOpenAI<C> {
                     self.answered();
                 }
                 let signature = part.thought_signature.as_ref().map(Text::as_str);
-                let call_id = match call.id.as_ref().map(Text::as_str).filter(|id| !id.is_empty()) {
+                let call_id = match call
+                    .id
+                    .as_ref()
+                    .map(Text::as_str)
+                    .filter(|id| !id.is_empty())
+                {
                     Some(id) => id.to_owned(),
                     None => make_call_id(position, call.name(), call.args.as_ref(), signature),
                 };
@@ -271,7 +296,9 @@ impl<C: Clock> GeminiToOpenAI<C> {
         choices.sort_by_key(|choice| choice.index);
         for choice in choices {
             let finish = finish_reason(choice.finish.as_deref(), choice.calls > 0);
-            self.chunk(out, choice.index, Some(finish), |out| out.extend_from_slice(b"{}"));
+            self.chunk(out, choice.index, Some(finish), |out| {
+                out.extend_from_slice(b"{}")
+            });
         }
         if let (true, Some(usage)) = (self.include_usage, self.usage) {
             self.chunks += 1;
@@ -406,7 +433,11 @@ fn make_call_id(position: i64, name: &str, args: Option<&Json>, signature: Optio
         _ => hashed.extend_from_slice(b"{}"),
     }
     let digest = digest(&SHA256, &hashed);
-    let hex: String = digest.as_ref().iter().map(|byte| format!("{byte:02x}")).collect();
+    let hex: String = digest
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     let call_id = format!("call_{}", &hex[..24]);
     match signature.filter(|signature| !signature.is_empty()) {
         Some(signature) => format!("{call_id}{SIGNATURE_MARK}{signature}"),
@@ -553,7 +584,9 @@ impl FunctionCall<'_> {
 }
 
 /// `args` is an object or null; anything else makes the event unreadable.
-fn object_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Json>, D::Error> {
+fn object_or_null<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Json>, D::Error> {
     match Json::deserialize(deserializer)? {
         Json::Null => Ok(None),
         value @ Json::Object(_) => Ok(Some(value)),
@@ -663,7 +696,14 @@ mod tests {
         );
         let mut translator = GeminiToOpenAI::new("asked", true, "unused").with_created(5);
         let out = translated(&mut translator, input);
-        let id = make_call_id(0, "get", serde_json::from_str::<Json>(r#"{"b":1,"a":2}"#).ok().as_ref(), None);
+        let id = make_call_id(
+            0,
+            "get",
+            serde_json::from_str::<Json>(r#"{"b":1,"a":2}"#)
+                .ok()
+                .as_ref(),
+            None,
+        );
         let expected = [
             chunk(r#"{"role":"assistant","content":""}"#, "null"),
             chunk(r#"{"content":"Hi"}"#, "null"),
@@ -692,7 +732,10 @@ mod tests {
         // sha256("0\0get\0{\"a\":2,\"b\":1}"), as the Python side computes it.
         let args = serde_json::from_str::<Json>(r#"{"b":1,"a":2}"#).unwrap();
         let id = make_call_id(0, "get", Some(&args), Some("sig"));
-        assert!(id.starts_with("call_") && id.ends_with("__thought__sig"), "{id}");
+        assert!(
+            id.starts_with("call_") && id.ends_with("__thought__sig"),
+            "{id}"
+        );
         assert_eq!(id.len(), "call_".len() + 24 + "__thought__sig".len());
     }
 
@@ -706,7 +749,10 @@ mod tests {
         ));
         let capture = translator.capture();
         assert!(!capture.completed && !capture.error_before_output);
-        assert_eq!(capture.error.as_deref(), Some("the stream ended before it finished"));
+        assert_eq!(
+            capture.error.as_deref(),
+            Some("the stream ended before it finished")
+        );
     }
 
     #[test]

@@ -23,7 +23,9 @@ impl Text<'_> {
 
 /// `Some(text)` of a field that is a non-empty string.
 pub(crate) fn non_empty<'t>(text: &'t Option<Text<'_>>) -> Option<&'t str> {
-    text.as_ref().map(Text::as_str).filter(|text| !text.is_empty())
+    text.as_ref()
+        .map(Text::as_str)
+        .filter(|text| !text.is_empty())
 }
 
 /// Any JSON value, objects in the order their keys came.
@@ -210,7 +212,9 @@ pub(crate) fn push_opt_str(out: &mut Vec<u8>, text: Option<&str>) {
 pub(crate) fn provider_error_event(out: &mut Vec<u8>, message: &str) {
     out.extend_from_slice(b"data: {\"error\":{\"message\":");
     push_json_str(out, message);
-    out.extend_from_slice(b",\"type\":\"api_error\",\"code\":\"PROVIDER_ERROR\",\"param\":null}}\n\n");
+    out.extend_from_slice(
+        b",\"type\":\"api_error\",\"code\":\"PROVIDER_ERROR\",\"param\":null}}\n\n",
+    );
 }
 
 /// Seconds since the Unix epoch: a chunk's `created`.
@@ -240,8 +244,8 @@ mod tests {
 
     #[test]
     fn values_keep_their_key_order_or_sort_it() {
-        let value: Json = serde_json::from_str(r#"{"b": {"z": 1, "a": [true, null, 1.5]}, "a": "x"}"#)
-            .unwrap();
+        let value: Json =
+            serde_json::from_str(r#"{"b": {"z": 1, "a": [true, null, 1.5]}, "a": "x"}"#).unwrap();
         let mut kept = Vec::new();
         value.write(&mut kept, false);
         assert_eq!(kept, br#"{"b":{"z":1,"a":[true,null,1.5]},"a":"x"}"#);
@@ -252,7 +256,15 @@ mod tests {
 
     #[test]
     fn truth_follows_python() {
-        for (text, truth) in [("{}", false), ("[]", false), ("0", false), ("\"\"", false), ("null", false), ("{\"a\":0}", true), ("1", true)] {
+        for (text, truth) in [
+            ("{}", false),
+            ("[]", false),
+            ("0", false),
+            ("\"\"", false),
+            ("null", false),
+            ("{\"a\":0}", true),
+            ("1", true),
+        ] {
             let value: Json = serde_json::from_str(text).unwrap();
             assert_eq!(value.truthy(), truth, "{text}");
         }

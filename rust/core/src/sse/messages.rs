@@ -282,9 +282,7 @@ impl MessagesWriter {
                 out.push(b'}');
             }
         }
-        out.extend_from_slice(
-            b"}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
-        );
+        out.extend_from_slice(b"}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     }
 
     fn fail(&mut self, kind: &str, message: &str, out: &mut Vec<u8>) {
@@ -447,7 +445,10 @@ mod tests {
         assert!(out.ends_with("\"message\":\"the provider ended the stream early\"}}\n\n"));
         let mut writer = MessagesWriter::new("m", "msg_1");
         let mut left = Vec::new();
-        writer.feed(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}]}\n\n", &mut left);
+        writer.feed(
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}]}\n\n",
+            &mut left,
+        );
         let mut tail = Vec::new();
         writer.finish(&mut tail, false);
         assert!(tail.is_empty());
