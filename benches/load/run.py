@@ -71,7 +71,7 @@ TARGETS = (
     "floopy-otel",
     "floopy-nolog",
     "floopy-aiohttp",
-    "floopy-native-relay",
+    "floopy-python-relay",
     "litellm",
 )
 BASELINE_TARGETS = ("floopy-baseline", "floopy-nolog-baseline")  # with --baseline REF
@@ -240,8 +240,8 @@ class Bench:
         client = "aiohttp" if name == "floopy-aiohttp" else None
         source = self.baseline if name.endswith(baseline.SUFFIX) else None
         extra: dict[str, str] | None = None
-        if name == "floopy-native-relay":
-            extra = {"STREAM_RELAY": "'native'"}
+        if name == "floopy-python-relay":
+            extra = {"STREAM_RELAY": "'python'"}
         elif name == "floopy-otel":
             # The export's receiver is the mock's nginx, which accepts and discards.
             extra = {"OTEL_ENDPOINT": repr(provider.url)}

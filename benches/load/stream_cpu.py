@@ -1,15 +1,22 @@
 """CPU per relayed stream chunk in the gateway's worker, with each stream relay side by side
-in one run: ``STREAM_RELAY = "python"`` (the event loop reads, relays and writes every chunk)
-and ``"native"`` (the native client's thread reads and relays, the completion queue's
-callback writes; no Python step per chunk).
+in one run: ``STREAM_RELAY = "python"`` (the event loop reads, translates, relays and writes
+every chunk) and ``"native"`` (the native client's thread reads, translates and relays, the
+completion queue's callback writes; no Python step per chunk).
 
-Starts the load bench's nginx mock (a 50-chunk OpenAI stream, one chunk per write, a chunk
-every ``--interval-ms``) and one gateway per relay (one worker, logging off unless ``--log``),
-then, in alternating rounds, sends ``--streams`` streams (``--concurrency`` at a time) and as
-many whole completions to each, reading the CPU time of the worker's threads from
-``/proc`` around each batch; then ``--ttfb-streams`` streams one after another, for the
-time to the first body byte. The cost of a chunk is the stream's CPU less a whole answer's
-(the request's own pipeline), divided by the events the client received per stream:
+Starts the load bench's nginx mock (50-chunk streams, one chunk per write, a chunk every
+``--interval-ms``) and one gateway per relay (one worker, logging off unless ``--log``),
+then, in alternating rounds, for each scenario, sends ``--streams`` streams
+(``--concurrency`` at a time) and as many whole completions to each, reading the CPU time of
+the worker's threads from ``/proc`` around each batch; then ``--ttfb-streams`` streams one
+after another, for the time to the first body byte. The scenarios (``--scenarios``):
+
+- ``openai``: an OpenAI stream on ``/v1/chat/completions``, relayed as it comes;
+- ``messages``: the same stream asked for on ``/v1/messages``, its chunks translated into
+  Anthropic events;
+- ``gemini``: a Gemini stream on ``/v1/chat/completions``, translated into OpenAI chunks.
+
+The cost of a chunk is the stream's CPU less a whole chat completion's (the request's own
+pipeline), divided by the events the client received per stream:
 
     per chunk = (CPU per stream - CPU per whole answer) / events per stream
 
@@ -43,9 +50,25 @@ from targets import Floopy  # noqa: E402
 from thread_cpu import thread_cpu  # noqa: E402
 
 RELAYS = ("python", "native")
+# Scenario -> (path, body, how a whole stream ends).
+SCENARIOS = {
+    "openai": (
+        mock.COMPLETION_PATH,
+        mock.chat_request(model=mock.STREAM_MODEL, stream=True),
+        b"data: [DONE]",
+    ),
+    "messages": ("/v1/messages", mock.messages_request(), b'data: {"type":"message_stop"}'),
+    "gemini": (
+        mock.COMPLETION_PATH,
+        mock.chat_request(model=mock.GEMINI_MODEL, stream=True),
+        b"data: [DONE]",
+    ),
+}
 
 
-async def _streams(url: str, headers: dict[str, str], body: bytes, count: int, at_once: int) -> int:
+async def _streams(
+    url: str, headers: dict[str, str], body: bytes, count: int, at_once: int, end: bytes
+) -> int:
     """Sends ``count`` streams, ``at_once`` at a time; returns the SSE events received."""
     gate = asyncio.Semaphore(at_once)
     events = 0
@@ -54,7 +77,7 @@ async def _streams(url: str, headers: dict[str, str], body: bytes, count: int, a
         nonlocal events
         async with gate, client.stream("POST", url, content=body, headers=headers) as reply:
             data = b"".join([piece async for piece in reply.aiter_raw()])
-        if reply.status_code != 200 or not data.rstrip().endswith(b"data: [DONE]"):
+        if reply.status_code != 200 or not data.rstrip().endswith(end):
             raise RuntimeError(f"a stream failed: {reply.status_code} {data[-200:]!r}")
         events += data.count(b"\n\n")
 
@@ -101,16 +124,19 @@ def _spent(before: Counter[str], after: Counter[str]) -> dict[str, float]:
     return {name: after[name] - before.get(name, 0.0) for name in after}
 
 
-def measure(server: Floopy, args: argparse.Namespace) -> dict[str, float]:
+def measure(server: Floopy, args: argparse.Namespace, scenario: str) -> dict[str, float]:
     """One round against one gateway: CPU per stream, per whole answer, per chunk (µs)."""
     target, pid = server.target, server.worker_pid()
-    url = target.url + target.completion_path
-    stream_body = mock.chat_request(model=mock.STREAM_MODEL, stream=True)
+    path, stream_body, end = SCENARIOS[scenario]
+    url = target.url + path
+    whole_url = target.url + target.completion_path
     whole_body = mock.chat_request()
     before = _cpu(pid)
-    events = asyncio.run(_streams(url, target.headers, stream_body, args.streams, args.concurrency))
+    events = asyncio.run(
+        _streams(url, target.headers, stream_body, args.streams, args.concurrency, end)
+    )
     middle = _cpu(pid)
-    asyncio.run(_wholes(url, target.headers, whole_body, args.streams, args.concurrency))
+    asyncio.run(_wholes(whole_url, target.headers, whole_body, args.streams, args.concurrency))
     after = _cpu(pid)
     streamed, whole = _spent(before, middle), _spent(middle, after)
     ttfb = asyncio.run(_first_bytes(url, target.headers, stream_body, args.ttfb_streams))
@@ -120,7 +146,8 @@ def measure(server: Floopy, args: argparse.Namespace) -> dict[str, float]:
     if args.threads:
         for name, seconds in sorted(streamed.items(), key=lambda item: -item[1]):
             print(
-                f"  {server.target.name} {name:<20} {seconds * 1e6 / args.streams:8.0f} µs/stream"
+                f"  {server.target.name} {scenario} {name:<20} "
+                f"{seconds * 1e6 / args.streams:8.0f} µs/stream"
             )
     return {
         "per_stream": per_stream,
@@ -144,9 +171,18 @@ def main() -> None:
     parser.add_argument(
         "--ttfb-streams", type=int, default=40, help="sequential streams for the first byte"
     )
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help="comma-separated: openai,messages,gemini"
+    )
     args = parser.parse_args()
+    scenarios = [name for name in args.scenarios.split(",") if name]
+    unknown = set(scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     load_before = load_1m()
-    rows: dict[str, list[dict[str, float]]] = {relay: [] for relay in RELAYS}
+    rows: dict[tuple[str, str], list[dict[str, float]]] = {
+        (scenario, relay): [] for scenario in scenarios for relay in RELAYS
+    }
     with tempfile.TemporaryDirectory(prefix="floopy-stream-cpu-") as tmp:
         scratch = Path(tmp)
         with mock.MockProvider(scratch / "mock", args.interval_ms) as provider:
@@ -163,12 +199,14 @@ def main() -> None:
             for server in servers.values():
                 server.__enter__()
             try:
-                for server in servers.values():  # warm-up
-                    warm = argparse.Namespace(**{**vars(args), "streams": 32})
-                    measure(server, warm)
+                warm = argparse.Namespace(**{**vars(args), "streams": 32, "ttfb_streams": 4})
+                for server in servers.values():
+                    for scenario in scenarios:
+                        measure(server, warm, scenario)
                 for _ in range(args.rounds):
-                    for relay, server in servers.items():
-                        rows[relay].append(measure(server, args))
+                    for scenario in scenarios:
+                        for relay, server in servers.items():
+                            rows[scenario, relay].append(measure(server, args, scenario))
             finally:
                 for server in servers.values():
                     server.__exit__()
@@ -176,7 +214,7 @@ def main() -> None:
 
 
 def report(
-    rows: dict[str, list[dict[str, float]]],
+    rows: dict[tuple[str, str], list[dict[str, float]]],
     args: argparse.Namespace,
     load_before: float,
     load_after: float,
@@ -191,16 +229,16 @@ def report(
     )
     print()
     print(
-        "| relay | events per stream | CPU per stream | event loop | native thread "
+        "| scenario | relay | events per stream | CPU per stream | event loop | native thread "
         "| CPU per whole answer | CPU per chunk (median of rounds) | rounds "
         "| first byte p50 (sequential) |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
-    for relay, runs in rows.items():
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
+    for (scenario, relay), runs in rows.items():
         med = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         each = " / ".join(f"{run['per_chunk']:.1f}" for run in runs)
         print(
-            f"| {relay} | {med['chunks']:.0f} | {med['per_stream']:,.0f} µs "
+            f"| {scenario} | {relay} | {med['chunks']:.0f} | {med['per_stream']:,.0f} µs "
             f"| {med['loop_per_stream']:,.0f} µs | {med['native_per_stream']:,.0f} µs "
             f"| {med['per_whole']:,.0f} µs | {med['per_chunk']:.1f} µs | {each} µs "
             f"| {med['ttfb_p50_ms']:.2f} ms |"

@@ -29,6 +29,7 @@ __all__ = [
     "Trace",
     "__version__",
     "otlp_export_request",
+    "stream_translator",
 ]
 
 # --- errors ---------------------------------------------------------------------------------
@@ -219,6 +220,7 @@ class StreamUsage:
     total_tokens: int
     cached_tokens: int  # prompt_tokens_details.cached_tokens
     reasoning_tokens: int  # completion_tokens_details.reasoning_tokens
+    cache_write_tokens: int  # Anthropic's cache_creation_input_tokens; 0 for the others
 
 @final
 class ToolCall:
@@ -280,6 +282,8 @@ class OpenAIStreamRelay:
     @property
     def error(self) -> str | None: ...  # the message of an in-stream {"error": ...} event
     @property
+    def completed(self) -> bool: ...  # [DONE] or a finish reason was seen
+    @property
     def max_event_bytes(self) -> int: ...
     @property
     def max_capture_bytes(self) -> int: ...
@@ -290,30 +294,66 @@ class OpenAIStreamRelay:
 
 @final
 class RelayCapture:
-    """What an OpenAI stream relayed on the upstream client's thread (``NativeUpstream.relay``)
-    captured so far: the fields of ``OpenAIStreamRelay``, read at any time, final once the
-    call is over."""
+    """A stream translator: what a stream relayed on the upstream client's thread
+    (``NativeUpstream.relay``) captured so far, read at any time, final once the call is
+    over; or, made by ``stream_translator``, one that Python feeds itself.
+
+    The source "openai" relays an OpenAI chat stream as ``OpenAIStreamRelay`` does;
+    "anthropic" translates Anthropic Messages events and "gemini" ``streamGenerateContent``
+    events into OpenAI ``chat.completion.chunk`` events, as the Python translators write them
+    (``providers/anthropic/stream.py``, ``providers/gemini/stream.py``). With a
+    ``messages_model`` the OpenAI chunks are written on as Anthropic Messages events
+    (``providers/bridge/stream.py``), ``message_start`` going out with the first bytes; a
+    stream that ends unfinished is left for the caller to end with its error."""
+
+    def feed(self, chunk: bytes) -> bytes: ...
+    def finish(self) -> bytes:
+        """The clean end of the provider's stream: what it adds (finish chunks, [DONE], or
+        the error event of a stream cut short)."""
 
     @property
-    def content(self) -> str: ...
+    def content(self) -> str: ...  # choice 0's text, capped at max_capture_bytes
     @property
-    def finish_reason(self) -> str | None: ...
+    def finish_reason(self) -> str | None: ...  # choice 0's, in OpenAI's terms
     @property
     def usage(self) -> StreamUsage | None: ...
     @property
     def ttft_ms(self) -> float | None: ...
     @property
-    def chunk_count(self) -> int: ...
+    def chunk_count(self) -> int: ...  # chunks (Gemini: written; Anthropic: events read)
     @property
     def done(self) -> bool: ...
     @property
-    def error(self) -> str | None: ...
+    def completed(self) -> bool: ...  # the stream ended as its provider ends one
+    @property
+    def error(self) -> str | None: ...  # the provider's own error, relayed as an event
+    @property
+    def error_type(self) -> str | None: ...  # its kind (Anthropic type, Gemini status)
+    @property
+    def error_code(self) -> int: ...  # its code (Gemini), else 0
+    @property
+    def error_before_output(self) -> bool: ...  # it came first: raise it, send nothing
     @property
     def max_event_bytes(self) -> int: ...
     @property
     def truncated(self) -> bool: ...
     @property
     def oversized(self) -> bool: ...
+
+def stream_translator(
+    source: str,
+    *,
+    strip_usage: bool = False,
+    model: str = "",
+    include_usage: bool = False,
+    json_tool: str | None = None,
+    fallback_id: str = "",
+    messages_model: str | None = None,
+    max_event_bytes: int = ...,  # 16 MiB
+    max_capture_bytes: int = ...,  # 256 KiB
+) -> RelayCapture:
+    """A translator as ``NativeUpstream.relay`` builds one (see ``RelayCapture``), for Python
+    to feed. Raises ValueError for an unknown ``source`` or a bad limit."""
 
 # --- jsonl ------------------------------------------------------------------------------------
 
@@ -472,11 +512,18 @@ class NativeUpstream:
         strip_usage: bool = False,
         max_event_bytes: int = ...,  # 16 MiB
         max_capture_bytes: int = ...,  # 256 KiB
+        source: str = "openai",
+        model: str = "",
+        include_usage: bool = False,
+        json_tool: str | None = None,
+        fallback_id: str = "",
+        messages_model: str | None = None,
     ) -> tuple[int, RelayCapture]:
-        """Starts an OpenAI chat stream relayed as ``OpenAIStreamRelay`` relays it, on the
-        tokio thread. Its first bytes for the client must come within ``first_event_timeout``
-        of now, and no later read may wait longer than ``idle_timeout`` (both fail as
-        ``UpstreamTimeout`` with phase "first_byte"). Raises as ``post`` does."""
+        """Starts a chat stream relayed on the tokio thread, translated as
+        ``stream_translator`` with the same arguments would. Its first bytes for the client
+        must come within ``first_event_timeout`` of now, and no later read may wait longer
+        than ``idle_timeout`` (both fail as ``UpstreamTimeout`` with phase "first_byte").
+        Raises as ``post`` does."""
 
     def take(self, call: int) -> bytes:
         """The bytes waiting in a relayed stream's outbox, taken off it (b"" if none)."""

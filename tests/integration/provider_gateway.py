@@ -140,8 +140,10 @@ def models() -> dict[str, dict[str, Any]]:
     return catalog
 
 
-# The contract holds whichever HTTP client calls the providers (UPSTREAM_CLIENT).
-UPSTREAM_CLIENTS = ("native", "aiohttp")
+# The contract holds whichever HTTP client calls the providers (UPSTREAM_CLIENT) and
+# whichever relay reads their streams (STREAM_RELAY: the native one, with no Python step per
+# chunk, needs the native client; the Python one works with both).
+UPSTREAM_CLIENTS = ("native", "native+python-relay", "aiohttp")
 
 
 @pytest.fixture(scope="module", params=UPSTREAM_CLIENTS)
@@ -150,7 +152,9 @@ def contract_gateway(
 ) -> Iterator[Gateway]:
     root = tmp_path_factory.mktemp(f"contract-{request.param}")
     extra = {"PROVIDERS": repr(providers(mock_upstream)), "MODELS": repr(models())}
-    extra["UPSTREAM_CLIENT"] = repr(request.param)
+    client, _, python_relay = request.param.partition("+")
+    extra["UPSTREAM_CLIENT"] = repr(client)
+    extra["STREAM_RELAY"] = repr("python" if python_relay or client == "aiohttp" else "native")
     if "RETRY_ATTEMPTS" in SETTING_NAMES:
         extra["RETRY_ATTEMPTS"] = "0"  # each error case once, at once
     settings = write_settings(root / "settings.py", mock_upstream, root / "data", **extra)

@@ -65,11 +65,15 @@ API_KEYS = [{{'id': 'test', 'hash': 'sha256:{key_hash}', 'organization': 'acme'}
 """
 
 
-@pytest.fixture(scope="module")
-def gateway(mock_upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+@pytest.fixture(scope="module", params=["native", "python"])
+def gateway(
+    mock_upstream: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Gateway]:
+    """Each stream relay (STREAM_RELAY) in turn: both translate the same way."""
     root = tmp_path_factory.mktemp("anthropic")
     settings = root / "settings.py"
-    settings.write_text(settings_text(mock_upstream, root / "data"))
+    relay = f"STREAM_RELAY = {request.param!r}\n"
+    settings.write_text(settings_text(mock_upstream, root / "data") + relay)
     env = {"FLOOPY_TEST_ANTHROPIC_KEY": PROVIDER_KEY}
     url, proc = start_gateway(settings, root / "gateway.log", env)
     try:

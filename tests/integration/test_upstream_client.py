@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from .conftest import TEST_KEY, Gateway, free_port, start_gateway, stop, write_settings
-from .provider_gateway import UPSTREAM_CLIENTS, forget, received
+from .provider_gateway import forget, received
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def providers(mock_url: str) -> str:
     }}"""
 
 
-@pytest.fixture(scope="module", params=UPSTREAM_CLIENTS)
+@pytest.fixture(scope="module", params=["native", "aiohttp"])
 def gateway(
     mock_upstream: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Gateway]:

@@ -74,7 +74,9 @@ def _openai(name: str, settings: Settings, upstream: Upstream) -> Provider:
 
 
 def _gemini(name: str, settings: Settings, upstream: Upstream) -> Provider:
-    return GeminiProvider(name, **wire_of(name, settings, upstream))
+    provider = GeminiProvider(name, **wire_of(name, settings, upstream))
+    provider.relays_natively = settings.stream_relay == "native"
+    return provider
 
 
 def _anthropic(name: str, settings: Settings, upstream: Upstream) -> Provider:
@@ -85,12 +87,14 @@ def _anthropic(name: str, settings: Settings, upstream: Upstream) -> Provider:
         for model_name, model in settings.models.items()
         if model.provider == name and model.max_output_tokens is not None
     }
-    return AnthropicProvider(
+    provider = AnthropicProvider(
         name,
         **wire_of(name, settings, upstream),
         max_output_tokens=max_output_tokens,
         default_max_tokens=settings.default_max_tokens,
     )
+    provider.relays_natively = settings.stream_relay == "native"
+    return provider
 
 
 def _azure(name: str, settings: Settings, upstream: Upstream) -> Provider:

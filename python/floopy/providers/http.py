@@ -24,11 +24,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from floopy import errors
 from floopy.providers.base import CONTENT_LIMIT, StreamSummary
 from floopy.upstream import Answer, Response, Timeouts, Upstream
+
+if TYPE_CHECKING:
+    from floopy.providers.base import Call
+    from floopy.providers.native_stream import NativeCall
 
 __all__ = [
     "Answer",
@@ -93,9 +97,14 @@ class HttpProvider:
     """The skeleton every HTTP provider shares: its name, the worker's upstream client, its
     time limits and request headers; a whole answer and an opened stream, each non-200
     answer turned into the provider's own error (``_error``). ``content_limit`` is how much
-    of a stream's text its summary keeps for the log."""
+    of a stream's text its summary keeps for the log.
+
+    With ``relays_natively`` (STREAM_RELAY "native") and the native upstream client, a
+    provider's chat streams are read, translated and relayed on the native thread
+    (``native_call``)."""
 
     kind: str
+    relays_natively = False
 
     def __init__(
         self,
@@ -141,6 +150,11 @@ class HttpProvider:
         stream = relayed(opened)
         await stream.open()
         return stream
+
+    def native_call(self, call: Call) -> NativeCall | None:
+        """How the native client relays ``call``'s stream; None when it does not (the
+        Python relay reads it)."""
+        return None
 
     def _error(self, answer: Answer) -> errors.FloopyError:
         """The client-facing error of a non-200 answer."""

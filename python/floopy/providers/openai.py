@@ -29,18 +29,20 @@ from floopy.providers.base import (
     upstream_error,
 )
 from floopy.providers.http import (
-    TRANSPORT_FAILURES,
     Answer,
     HttpProvider,
     RelayedStream,
     Timeouts,
     UpstreamBody,
-    open_failure,
     oversized_event,
 )
-from floopy.providers.native_stream import NativeOpenAIStream, summarize
+from floopy.providers.native_stream import (
+    NativeCall,
+    NativeOpenAIStream,
+    open_native,
+    summarize,
+)
 from floopy.providers.responses.native import NativeResponsesStream, whole
-from floopy.upstream import Answer as WholeAnswer
 from floopy.upstream import Upstream
 from floopy.upstream.native import NativeUpstream
 
@@ -122,9 +124,6 @@ class OpenAIProvider(HttpProvider):
     unless its settings say the server has none (``speaks_responses``)."""
 
     speaks_responses = True
-    # Chat streams read and relayed by the native client (STREAM_RELAY "native"); only
-    # with the native upstream client.
-    relays_natively = False
 
     def __init__(
         self,
@@ -153,39 +152,31 @@ class OpenAIProvider(HttpProvider):
         return _completion(answer.body)
 
     async def stream(self, call: Call) -> OpenAIStream | NativeOpenAIStream:
+        native = self.native_call(call)
+        if native is not None:
+            return await open_native(native)
         body = self._body(call, ask_usage=not call.include_usage)
-        if self.relays_natively and isinstance(self._upstream, NativeUpstream):
-            return await self._native_stream(call, body, self._upstream)
         relay = OpenAIStreamRelay(
             strip_usage=not call.include_usage, max_capture_bytes=self._content_limit
         )
         url = self._endpoint(call.model, "chat/completions")
         return await self._relay(url, body, lambda opened: OpenAIStream(opened, relay))
 
-    async def _native_stream(
-        self, call: Call, body: bytes, upstream: NativeUpstream
-    ) -> NativeOpenAIStream:
-        url = self._endpoint(call.model, "chat/completions")
-        try:
-            opened = await upstream.relay(
-                url,
-                self._headers,
-                body,
-                self._timeouts,
-                strip_usage=not call.include_usage,
-                max_capture_bytes=self._content_limit,
-            )
-        except TRANSPORT_FAILURES as exc:
-            raise open_failure(self.name, exc, self._timeouts) from exc
-        if isinstance(opened, WholeAnswer):
-            raise self._error(opened)
-        stream = NativeOpenAIStream(self.name, opened, self._timeouts)
-        try:
-            await stream.open()
-        except BaseException:
-            opened.close()
-            raise
-        return stream
+    def native_call(self, call: Call) -> NativeCall | None:
+        upstream = self._upstream
+        if not (self.relays_natively and isinstance(upstream, NativeUpstream)):
+            return None
+        return NativeCall(
+            upstream=upstream,
+            provider=self.name,
+            url=self._endpoint(call.model, "chat/completions"),
+            headers=self._headers,
+            body=self._body(call, ask_usage=not call.include_usage),
+            timeouts=self._timeouts,
+            error=self._error,
+            max_capture_bytes=self._content_limit,
+            strip_usage=not call.include_usage,
+        )
 
     async def embed(self, call: EmbeddingCall) -> Embeddings:
         """The client's body forwarded (with the provider's model name), the answer as is."""

@@ -35,7 +35,9 @@ from floopy.providers.base import (
 )
 from floopy.providers.bridge.request import to_openai
 from floopy.providers.bridge.response import to_message
-from floopy.providers.bridge.stream import messages_stream
+from floopy.providers.bridge.stream import anthropic_closing, messages_stream
+from floopy.providers.http import HttpProvider
+from floopy.providers.native_stream import open_native
 from floopy.providers.responses.over_chat import ResponsesOverChat
 
 Whole = Completion | Embeddings
@@ -126,7 +128,12 @@ class MessagesOverChat:
         return to_message(completion, self._provider.name)
 
     async def messages_stream(self, call: Call) -> Stream:
-        inner = await self._provider.stream(_translated(call))
+        translated = _translated(call)
+        provider = self._provider
+        native = provider.native_call(translated) if isinstance(provider, HttpProvider) else None
+        if native is not None:  # translated on the native thread, both ways
+            return await open_native(native, messages_model=call.model, closing=anthropic_closing)
+        inner = await provider.stream(translated)
         return messages_stream(inner, call.model)
 
 

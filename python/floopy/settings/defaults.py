@@ -391,11 +391,11 @@ UPSTREAM_POOL_SIZE = 256
 # "aiohttp" (for what only aiohttp does, such as HTTP proxies from HTTPS_PROXY).
 UPSTREAM_CLIENT: Final = "native"
 
-# Where an OpenAI-format chat stream from an OpenAI-compatible provider is relayed: "python"
-# (each upstream chunk read, relayed and written by the event loop) or "native" (read,
-# relayed and written to the client by the native client's thread and its completion
-# queue, with no Python step per chunk; needs UPSTREAM_CLIENT "native").
-STREAM_RELAY: Final = "python"
+# Where chat streams are relayed: "native" (read, translated where needed, relayed and
+# written to the client by the native client's thread and its completion queue, with no
+# Python step per chunk; with UPSTREAM_CLIENT "aiohttp" streams are relayed in Python) or
+# "python" (each upstream chunk read, translated, relayed and written by the event loop).
+STREAM_RELAY: Final = "native"
 
 # Server log level: critical, error, warning, info or debug.
 LOG_LEVEL: Final = "info"

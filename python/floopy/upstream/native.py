@@ -103,8 +103,15 @@ class NativeUpstream:
         *,
         strip_usage: bool,
         max_capture_bytes: int,
+        source: str = "openai",
+        model: str = "",
+        include_usage: bool = False,
+        json_tool: str | None = None,
+        fallback_id: str = "",
+        messages_model: str | None = None,
     ) -> NativeRelay | Answer:
-        """Opens an OpenAI chat stream that the native thread reads and relays (see
+        """Opens a chat stream that the native thread reads, translates (``source``, and
+        ``messages_model``: see ``_native.stream_translator``) and relays (see
         ``NativeRelay``); returns it once its status and headers are in, or the whole answer
         of a status other than 200. Its time limits (the first event within
         ``timeouts.first_byte`` of the start, then no silence longer than it, all of it
@@ -121,6 +128,12 @@ class NativeUpstream:
             idle_timeout=timeouts.first_byte,
             strip_usage=strip_usage,
             max_capture_bytes=max_capture_bytes,
+            source=source,
+            model=model,
+            include_usage=include_usage,
+            json_tool=json_tool,
+            fallback_id=fallback_id,
+            messages_model=messages_model,
         )
         relay = NativeRelay(self, call, capture)
         self._streams[call] = relay
@@ -263,7 +276,7 @@ class ClientGone(Exception):
 
 
 class NativeRelay:
-    """An OpenAI chat stream read, relayed and captured on the native thread.
+    """A chat stream read, translated, relayed and captured on the native thread.
 
     Its bytes wait in a native outbox. Read here (``next_batch``), every batch that is ready
     comes at once, whatever number of chunks it holds. ``attach`` hands the outbox to the

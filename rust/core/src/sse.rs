@@ -14,14 +14,25 @@
 //! [`oversized`](SseParser::oversized) and ignores the rest of the stream, which its user
 //! ends with an error.
 //!
-//! [`openai`] builds on this parser to relay an OpenAI chat-completions stream.
+//! [`openai`] builds on this parser to relay an OpenAI chat-completions stream; [`anthropic`]
+//! and [`gemini`] translate those providers' streams into OpenAI chunks, and [`messages`]
+//! OpenAI chunks into Anthropic Messages events, all behind one [`StreamTranslate`].
 
+pub mod anthropic;
+pub mod gemini;
+mod json;
+pub mod messages;
 pub mod openai;
+pub mod translate;
 
+pub use anthropic::AnthropicToOpenAI;
+pub use gemini::GeminiToOpenAI;
+pub use messages::MessagesWriter;
 pub use openai::{
     Clock, OpenAIStreamRelay, Stopwatch, StreamCapture, StreamUsage, ToolCall,
     DEFAULT_MAX_CAPTURE_BYTES,
 };
+pub use translate::{StreamTranslate, ToMessages};
 
 use memchr::{memchr, memchr2};
 

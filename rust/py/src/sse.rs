@@ -102,6 +102,7 @@ pub struct StreamUsage {
     total_tokens: u64,
     cached_tokens: u64,
     reasoning_tokens: u64,
+    cache_write_tokens: u64,
 }
 
 impl From<core::StreamUsage> for StreamUsage {
@@ -112,6 +113,7 @@ impl From<core::StreamUsage> for StreamUsage {
             total_tokens: usage.total_tokens,
             cached_tokens: usage.cached_tokens,
             reasoning_tokens: usage.reasoning_tokens,
+            cache_write_tokens: usage.cache_write_tokens,
         }
     }
 }
@@ -121,12 +123,13 @@ impl StreamUsage {
     fn __repr__(&self) -> String {
         format!(
             "StreamUsage(prompt_tokens={}, completion_tokens={}, total_tokens={}, \
-             cached_tokens={}, reasoning_tokens={})",
+             cached_tokens={}, reasoning_tokens={}, cache_write_tokens={})",
             self.prompt_tokens,
             self.completion_tokens,
             self.total_tokens,
             self.cached_tokens,
-            self.reasoning_tokens
+            self.reasoning_tokens,
+            self.cache_write_tokens
         )
     }
 }
@@ -264,48 +267,158 @@ impl OpenAIStreamRelay {
     fn error(&self) -> Option<&str> {
         self.0.capture().error.as_deref()
     }
+
+    #[getter]
+    fn completed(&self) -> bool {
+        self.0.capture().completed
+    }
 }
 
-/// An OpenAI stream relay that runs on the upstream client's thread (`NativeUpstream.relay`);
-/// this side reads what it captured, at any time, and it is done once the call is over.
+/// A stream translator shared by the upstream client's thread (`NativeUpstream.relay`),
+/// which feeds it, and Python, which reads what it captured at any time; it is done once the
+/// call is over. Built alone (`stream_translator`), Python feeds it itself.
 #[pyclass(module = "floopy._native", name = "RelayCapture", frozen)]
-pub struct RelayCapture(Arc<Mutex<core::OpenAIStreamRelay>>);
+pub struct RelayCapture(Arc<Mutex<Box<dyn core::StreamTranslate>>>);
 
-/// The relay as the upstream client's translator.
-struct SharedRelay(Arc<Mutex<core::OpenAIStreamRelay>>);
+/// The translator as the upstream client's.
+struct SharedRelay(Arc<Mutex<Box<dyn core::StreamTranslate>>>);
 
 impl floopy_upstream::Translate for SharedRelay {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> bool {
         let mut relay = lock(&self.0);
-        out.extend_from_slice(&relay.feed(chunk));
+        relay.feed(chunk, out);
         !relay.capture().oversized
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&lock(&self.0).finish());
+        lock(&self.0).finish(out);
     }
 }
 
-fn lock(relay: &Mutex<core::OpenAIStreamRelay>) -> MutexGuard<'_, core::OpenAIStreamRelay> {
+type Shared = Mutex<Box<dyn core::StreamTranslate>>;
+
+fn lock(relay: &Shared) -> MutexGuard<'_, Box<dyn core::StreamTranslate>> {
     relay.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A relay for the upstream client's thread and its capture for Python, sharing one state.
-pub fn openai_relay(
-    strip_usage: bool,
-    max_event_bytes: i64,
-    max_capture_bytes: i64,
+/// How a relayed stream is translated: what the provider speaks, and what it needs for that.
+pub struct Translation<'a> {
+    /// "openai", "anthropic" or "gemini".
+    pub source: &'a str,
+    pub strip_usage: bool,
+    /// The model asked for: a translated stream's `model` until the provider names its own.
+    pub model: &'a str,
+    pub include_usage: bool,
+    /// Anthropic: the tool standing in for `response_format`, streamed as content.
+    pub json_tool: Option<&'a str>,
+    /// The id of a stream that gives none (Gemini: after `chatcmpl-`; `/v1/messages`: the
+    /// message's, after `msg_`).
+    pub fallback_id: &'a str,
+    /// Written on as Anthropic Messages events, `message_start` naming this model.
+    pub messages_model: Option<&'a str>,
+    pub max_event_bytes: i64,
+    pub max_capture_bytes: i64,
+}
+
+fn translator(how: &Translation<'_>) -> PyResult<Box<dyn core::StreamTranslate>> {
+    let cap = checked_cap(how.max_event_bytes)?;
+    let kept = size("max_capture_bytes", how.max_capture_bytes)?;
+    let inner: Box<dyn core::StreamTranslate> = match how.source {
+        "openai" => Box::new(
+            core::OpenAIStreamRelay::new(how.strip_usage)
+                .with_max_event_bytes(cap)
+                .with_max_capture_bytes(kept),
+        ),
+        "anthropic" => Box::new(
+            core::AnthropicToOpenAI::new(how.model, how.include_usage, how.json_tool)
+                .with_max_event_bytes(cap)
+                .with_max_capture_bytes(kept),
+        ),
+        "gemini" => Box::new(
+            core::GeminiToOpenAI::new(how.model, how.include_usage, how.fallback_id)
+                .with_max_event_bytes(cap)
+                .with_max_capture_bytes(kept),
+        ),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "source must be \"openai\", \"anthropic\" or \"gemini\", not {other:?}"
+            )))
+        }
+    };
+    Ok(match how.messages_model {
+        Some(model) => Box::new(core::ToMessages::new(inner, model, how.fallback_id)),
+        None => inner,
+    })
+}
+
+/// A translator for the upstream client's thread and its capture for Python, sharing one
+/// state.
+pub fn shared_relay(
+    how: &Translation<'_>,
 ) -> PyResult<(Box<dyn floopy_upstream::Translate>, RelayCapture)> {
-    let relay = OpenAIStreamRelay::new(strip_usage, max_event_bytes, max_capture_bytes)?.0;
-    let shared = Arc::new(Mutex::new(relay));
+    let shared = Arc::new(Mutex::new(translator(how)?));
     Ok((
         Box::new(SharedRelay(Arc::clone(&shared))),
         RelayCapture(shared),
     ))
 }
 
+/// A stream translator Python feeds itself (tests, and the parity of the two relays).
+#[pyfunction]
+#[pyo3(signature = (
+    source,
+    *,
+    strip_usage = false,
+    model = "",
+    include_usage = false,
+    json_tool = None,
+    fallback_id = "",
+    messages_model = None,
+    max_event_bytes = core::DEFAULT_MAX_EVENT_BYTES as i64,
+    max_capture_bytes = DEFAULT_MAX_CAPTURE_BYTES as i64,
+))]
+#[allow(clippy::too_many_arguments)] // the Python signature's, keywords included
+fn stream_translator(
+    source: &str,
+    strip_usage: bool,
+    model: &str,
+    include_usage: bool,
+    json_tool: Option<&str>,
+    fallback_id: &str,
+    messages_model: Option<&str>,
+    max_event_bytes: i64,
+    max_capture_bytes: i64,
+) -> PyResult<RelayCapture> {
+    let how = Translation {
+        source,
+        strip_usage,
+        model,
+        include_usage,
+        json_tool,
+        fallback_id,
+        messages_model,
+        max_event_bytes,
+        max_capture_bytes,
+    };
+    Ok(RelayCapture(Arc::new(Mutex::new(translator(&how)?))))
+}
+
 #[pymethods]
 impl RelayCapture {
+    /// Feeds provider bytes; returns what they complete for the client.
+    fn feed<'py>(&self, py: Python<'py>, chunk: &[u8]) -> Bound<'py, PyBytes> {
+        let mut out = Vec::with_capacity(chunk.len());
+        lock(&self.0).feed(chunk, &mut out);
+        PyBytes::new(py, &out)
+    }
+
+    /// The clean end of the provider's stream: what it adds.
+    fn finish<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let mut out = Vec::new();
+        lock(&self.0).finish(&mut out);
+        PyBytes::new(py, &out)
+    }
+
     #[getter]
     fn truncated(&self) -> bool {
         lock(&self.0).capture().truncated
@@ -352,8 +465,28 @@ impl RelayCapture {
     }
 
     #[getter]
+    fn completed(&self) -> bool {
+        lock(&self.0).capture().completed
+    }
+
+    #[getter]
     fn error(&self) -> Option<String> {
         lock(&self.0).capture().error.clone()
+    }
+
+    #[getter]
+    fn error_type(&self) -> Option<String> {
+        lock(&self.0).capture().error_type.clone()
+    }
+
+    #[getter]
+    fn error_code(&self) -> u64 {
+        lock(&self.0).capture().error_code
+    }
+
+    #[getter]
+    fn error_before_output(&self) -> bool {
+        lock(&self.0).capture().error_before_output
     }
 }
 
@@ -364,5 +497,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ToolCall>()?;
     m.add_class::<OpenAIStreamRelay>()?;
     m.add_class::<RelayCapture>()?;
+    m.add_function(wrap_pyfunction!(stream_translator, m)?)?;
     Ok(())
 }

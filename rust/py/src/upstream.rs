@@ -21,7 +21,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyType};
 
 use crate::args::size;
 use crate::errors::{upstream_to_py, OrPy};
-use crate::sse::{openai_relay, RelayCapture};
+use crate::sse::{shared_relay, RelayCapture, Translation};
 
 /// Kinds of drained events: `(call, kind, value)`.
 const ANSWER: u8 = 0; // value: (status, headers, body): a fetch's whole answer
@@ -116,10 +116,13 @@ impl NativeUpstream {
         })
     }
 
-    /// Starts an OpenAI chat-completions stream relayed on the runtime thread: HEAD (or
-    /// ANSWER, for a status other than 200), READY whenever its outbox fills, then END or
-    /// ERROR. The capture tells what the stream said; `take` gives its bytes.
-    #[pyo3(signature = (url, headers, body, connect_timeout, first_byte_timeout, total_timeout, *, first_event_timeout, idle_timeout, strip_usage = false, max_event_bytes = floopy_core::sse::DEFAULT_MAX_EVENT_BYTES as i64, max_capture_bytes = floopy_core::sse::DEFAULT_MAX_CAPTURE_BYTES as i64))]
+    /// Starts a chat stream relayed on the runtime thread: HEAD (or ANSWER, for a status
+    /// other than 200), READY whenever its outbox fills, then END or ERROR. `source` says
+    /// what the provider speaks ("openai", relayed as it is; "anthropic" and "gemini",
+    /// translated into OpenAI chunks); with `messages_model` the chunks are written on as
+    /// Anthropic Messages events. The capture tells what the stream said; `take` gives its
+    /// bytes.
+    #[pyo3(signature = (url, headers, body, connect_timeout, first_byte_timeout, total_timeout, *, first_event_timeout, idle_timeout, strip_usage = false, max_event_bytes = floopy_core::sse::DEFAULT_MAX_EVENT_BYTES as i64, max_capture_bytes = floopy_core::sse::DEFAULT_MAX_CAPTURE_BYTES as i64, source = "openai", model = "", include_usage = false, json_tool = None, fallback_id = "", messages_model = None))]
     #[allow(clippy::too_many_arguments)] // the Python signature's, keywords included
     fn relay(
         &self,
@@ -134,6 +137,12 @@ impl NativeUpstream {
         strip_usage: bool,
         max_event_bytes: i64,
         max_capture_bytes: i64,
+        source: &str,
+        model: &str,
+        include_usage: bool,
+        json_tool: Option<&str>,
+        fallback_id: &str,
+        messages_model: Option<&str>,
     ) -> PyResult<(u64, RelayCapture)> {
         let timeouts = timeouts(connect_timeout, first_byte_timeout, total_timeout)?;
         let first_event = first_event_timeout
@@ -142,7 +151,18 @@ impl NativeUpstream {
         let idle = idle_timeout
             .map(|s| seconds("idle_timeout", s))
             .transpose()?;
-        let (translate, capture) = openai_relay(strip_usage, max_event_bytes, max_capture_bytes)?;
+        let how = Translation {
+            source,
+            strip_usage,
+            model,
+            include_usage,
+            json_tool,
+            fallback_id,
+            messages_model,
+            max_event_bytes,
+            max_capture_bytes,
+        };
+        let (translate, capture) = shared_relay(&how)?;
         let prepared = self.prepare(url, headers, body, timeouts)?;
         let relay = Relay {
             translate,

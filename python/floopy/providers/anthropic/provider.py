@@ -4,6 +4,8 @@ Messages API (translated both ways, streams included), and ``/v1/messages`` and
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from floopy import errors
@@ -12,14 +14,17 @@ from floopy.providers.anthropic.response import to_completion
 from floopy.providers.anthropic.stream import AnthropicStream, ChunkTranslator, EventRelay
 from floopy.providers.anthropic.wire import (
     API_VERSION,
+    ERROR_STATUS,
     finish_reason,
     http_error,
     message_decoder,
     usage_of,
 )
-from floopy.providers.base import CONTENT_LIMIT, Call, Completion
+from floopy.providers.base import CONTENT_LIMIT, Call, Completion, upstream_error
 from floopy.providers.http import Answer, HttpProvider, Timeouts
+from floopy.providers.native_stream import NativeCall, NativeOpenAIStream, open_native
 from floopy.upstream import Upstream
+from floopy.upstream.native import NativeUpstream
 
 # Request headers of a /v1/messages client that shape how Anthropic reads the body.
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -66,7 +71,10 @@ class AnthropicProvider(HttpProvider):
         answer = await self._post(self._url, msgspec.json.encode(request.body))
         return to_completion(self.name, answer.body, request.json_tool)
 
-    async def stream(self, call: Call) -> AnthropicStream:
+    async def stream(self, call: Call) -> AnthropicStream | NativeOpenAIStream:
+        native = self.native_call(call)
+        if native is not None:
+            return await open_native(native)
         request = self._translate(call, stream=True)
         translator = ChunkTranslator(
             model=call.model,
@@ -77,6 +85,27 @@ class AnthropicProvider(HttpProvider):
         body = msgspec.json.encode(request.body)
         return await self._relay(
             self._url, body, lambda opened: AnthropicStream(opened, translator)
+        )
+
+    def native_call(self, call: Call) -> NativeCall | None:
+        upstream = self._upstream
+        if not (self.relays_natively and isinstance(upstream, NativeUpstream)):
+            return None
+        request = self._translate(call, stream=True)
+        return NativeCall(
+            upstream=upstream,
+            provider=self.name,
+            url=self._url,
+            headers=self._headers,
+            body=msgspec.json.encode(request.body),
+            timeouts=self._timeouts,
+            error=self._error,
+            max_capture_bytes=self._content_limit,
+            source="anthropic",
+            model=call.model,
+            include_usage=call.include_usage,
+            json_tool=request.json_tool,
+            open_error=_event_error,
         )
 
     async def messages_complete(self, call: Call) -> Completion:
@@ -129,3 +158,9 @@ class AnthropicProvider(HttpProvider):
 
     def _error(self, answer: Answer) -> errors.FloopyError:
         return http_error(self.name, answer.status, answer.body, answer.headers)
+
+
+def _event_error(provider: str, capture: Any) -> errors.FloopyError:
+    """An error event that came before any other, as its HTTP twin (``wire.event_error``)."""
+    status = ERROR_STATUS.get(capture.error_type or "", 500)
+    return upstream_error(provider, status, capture.error or "")

@@ -112,3 +112,9 @@ class EventWriter(ChunkTranslator):
 def messages_stream(inner: Stream, model: str) -> TranslatedStream:
     """A provider's OpenAI-format stream, relayed as Anthropic events."""
     return TranslatedStream(inner, EventWriter(model))
+
+
+def anthropic_closing(event: bytes) -> bytes:
+    """The OpenAI-style error event that ends a chat stream cut short, as the Anthropic
+    ``error`` event ``EventWriter`` makes of it (for streams translated natively)."""
+    return EventWriter("").feed(event)

@@ -7,6 +7,7 @@ header (never the ``?key=`` query, which would put the key in access logs).
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import msgspec
@@ -19,6 +20,7 @@ from floopy.providers.base import (
     EmbeddingCall,
     Embeddings,
     Usage,
+    upstream_error,
 )
 from floopy.providers.chat_request import parse_chat
 from floopy.providers.embeddings import embeddings_body
@@ -28,7 +30,9 @@ from floopy.providers.gemini.request import generate_content_body
 from floopy.providers.gemini.response import translate_completion
 from floopy.providers.gemini.stream import GeminiStream, StreamTranslator
 from floopy.providers.http import Answer, HttpProvider, Timeouts
+from floopy.providers.native_stream import NativeCall, NativeOpenAIStream, open_native
 from floopy.upstream import Upstream
+from floopy.upstream.native import NativeUpstream
 
 
 class GeminiProvider(HttpProvider):
@@ -57,11 +61,33 @@ class GeminiProvider(HttpProvider):
         answer = await self._post(self._url(call.model, "generateContent"), self._body(call))
         return translate_completion(answer.body, call.model)
 
-    async def stream(self, call: Call) -> GeminiStream:
+    async def stream(self, call: Call) -> GeminiStream | NativeOpenAIStream:
+        native = self.native_call(call)
+        if native is not None:
+            return await open_native(native)
         translator = StreamTranslator(call.model, call.include_usage, self._content_limit)
         url = self._url(call.model, "streamGenerateContent") + "?alt=sse"
         return await self._relay(
             url, self._body(call), lambda opened: GeminiStream(opened, translator)
+        )
+
+    def native_call(self, call: Call) -> NativeCall | None:
+        upstream = self._upstream
+        if not (self.relays_natively and isinstance(upstream, NativeUpstream)):
+            return None
+        return NativeCall(
+            upstream=upstream,
+            provider=self.name,
+            url=self._url(call.model, "streamGenerateContent") + "?alt=sse",
+            headers=self._headers,
+            body=self._body(call),
+            timeouts=self._timeouts,
+            error=self._error,
+            max_capture_bytes=self._content_limit,
+            source="gemini",
+            model=call.model,
+            include_usage=call.include_usage,
+            open_error=_stream_error,
         )
 
     async def embed(self, call: EmbeddingCall) -> Embeddings:
@@ -81,6 +107,14 @@ class GeminiProvider(HttpProvider):
 
     def _error(self, answer: Answer) -> errors.FloopyError:
         return gemini_error(self.name, answer.status, answer.body, answer.headers)
+
+
+def _stream_error(provider: str, capture: Any) -> errors.FloopyError:
+    """An error object that came before any chunk: a real HTTP error when it has a code,
+    else the stream closed before any event."""
+    if not capture.error_code:
+        return errors.ProviderError(f"{provider} closed the stream before any event")
+    return upstream_error(provider, capture.error_code, capture.error or "")
 
 
 def _model_id(model: str) -> str:

@@ -45,6 +45,9 @@ pub struct StreamUsage {
     pub cached_tokens: u64,
     /// `completion_tokens_details.reasoning_tokens`
     pub reasoning_tokens: u64,
+    /// Input tokens written to the provider's prompt cache (Anthropic's
+    /// `cache_creation_input_tokens`); OpenAI streams report none.
+    pub cache_write_tokens: u64,
 }
 
 /// A tool call of choice 0, assembled from its deltas.
@@ -78,8 +81,20 @@ pub struct StreamCapture {
     pub chunk_count: u64,
     /// `data: [DONE]` was seen.
     pub done: bool,
-    /// The message of an in-stream `{"error": ...}` chunk.
+    /// The message of an in-stream `{"error": ...}` chunk (a translated stream: of the
+    /// provider's error, which went on to the client as an error event).
     pub error: Option<String>,
+    /// The provider's kind of that error, where it names one (Anthropic's `type`, Gemini's
+    /// `status`), and its HTTP-like code (Gemini's `code`; 0 when it has none).
+    pub error_type: Option<String>,
+    pub error_code: u64,
+    /// The provider's error came before anything meant for the client: the caller raises it
+    /// as the HTTP error it stands for (so the request can still fall back), and sends none
+    /// of the stream.
+    pub error_before_output: bool,
+    /// The stream ended as it should: `[DONE]` or a finish reason for OpenAI, `message_stop`
+    /// for Anthropic, a finish reason and no error for Gemini.
+    pub completed: bool,
     /// An event outgrew the parser's `max_event_bytes`: it and everything after it were
     /// dropped, unrelayed. Unlike `error`, the client has not been told.
     pub oversized: bool,
@@ -200,6 +215,7 @@ impl StreamCapture {
     fn observe(&mut self, data: &str, clock: &impl Clock, room: usize) -> bool {
         if data.trim_ascii() == "[DONE]" {
             self.done = true;
+            self.completed = true;
             return false;
         }
         let Ok(chunk) = serde_json::from_str::<Chunk<'_>>(data) else {
@@ -225,6 +241,7 @@ impl StreamCapture {
     fn observe_choice(&mut self, choice: Choice<'_>, clock: &impl Clock, room: usize) {
         if let Some(reason) = choice.finish_reason {
             self.finish_reason = Some(reason.0.into_owned());
+            self.completed = true;
         }
         let Some(delta) = choice.delta else { return };
         let content = delta.content.map(|text| text.0).unwrap_or_default();
@@ -280,7 +297,7 @@ impl StreamCapture {
 
 /// Appends as much of `text` as fits in `left` bytes, cut at a character boundary; true
 /// when some of it was left out.
-fn push_capped(kept: &mut String, text: &str, left: usize) -> bool {
+pub(crate) fn push_capped(kept: &mut String, text: &str, left: usize) -> bool {
     if text.len() <= left {
         kept.push_str(text);
         return false;
@@ -400,6 +417,7 @@ impl From<Usage> for StreamUsage {
                 .completion_tokens_details
                 .and_then(|d| d.reasoning_tokens)
                 .unwrap_or(0),
+            cache_write_tokens: 0,
         }
     }
 }
@@ -472,6 +490,7 @@ mod tests {
                 total_tokens: 14,
                 cached_tokens: 4,
                 reasoning_tokens: 2,
+                cache_write_tokens: 0,
             })
         );
     }

@@ -2,8 +2,15 @@
 //! bytes gives the same blocks, events, relayed bytes and capture (chunking invariance); the
 //! blocks put back together are the input, and so is the relay's output unless it strips the
 //! usage chunk or a block outgrew the limit; the parser never holds more than its limit.
+//! The translators (Anthropic and Gemini events to OpenAI chunks, OpenAI chunks to Anthropic
+//! events) never panic, and the Anthropic and Messages ones give the same bytes and capture
+//! however the input is cut. (Gemini's watch for a bare JSON error line follows the Python
+//! relay's, which sees a line start after a CR only at a read boundary.)
 
-use floopy_core::sse::{Clock, EventView, OpenAIStreamRelay, SseEvent, SseParser, StreamCapture};
+use floopy_core::sse::{
+    AnthropicToOpenAI, Clock, EventView, GeminiToOpenAI, OpenAIStreamRelay, SseEvent, SseParser,
+    StreamCapture, StreamTranslate, ToMessages,
+};
 
 use super::{rng_for, Target};
 use crate::gen;
@@ -39,6 +46,13 @@ const DICTIONARY: &[&[u8]] = &[
     b"\"tool_calls\":[{\"index\":4294967295}]",
     b"\"error\":{\"message\":\"m\"}",
     b"\xff",
+    b"{\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}",
+    b"{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"input\":{\"a\":1}}}",
+    b"{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"x\"}}",
+    b"{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"}}",
+    b"{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},\"finishReason\":\"STOP\"}]}",
+    b"{\"functionCall\":{\"name\":\"f\",\"args\":{\"b\":1}}}",
+    b"{\"error\":{\"code\":429}}",
 ];
 
 /// A clock that never moves, so that captures compare equal across runs.
@@ -128,6 +142,16 @@ fn check(input: &[u8]) -> bool {
             let split = relay(input, splits, max_event_bytes, true);
             assert_eq!(split, stripped, "limit {max_event_bytes}, split {splits:?}");
         }
+        for make in [anthropic as Make, messages] {
+            let whole = translate(make(max_event_bytes), input, &[input.len()]);
+            for splits in &splits {
+                let split = translate(make(max_event_bytes), input, splits);
+                assert_eq!(split, whole, "limit {max_event_bytes}, split {splits:?}");
+            }
+        }
+        for splits in &splits {
+            translate(gemini(max_event_bytes), input, splits);
+        }
         accepted |= !whole.oversized && whole.events.iter().any(|event| !event.data.is_empty());
     }
     accepted
@@ -208,4 +232,45 @@ fn relay(
     }
     out.extend(relay.finish());
     (out, relay.capture().clone())
+}
+
+type Make = fn(usize) -> Box<dyn StreamTranslate>;
+
+fn anthropic(max_event_bytes: usize) -> Box<dyn StreamTranslate> {
+    let translator = AnthropicToOpenAI::with_clock("m", true, Some("json"), Frozen);
+    Box::new(
+        translator
+            .with_created(0)
+            .with_max_event_bytes(max_event_bytes),
+    )
+}
+
+fn gemini(max_event_bytes: usize) -> Box<dyn StreamTranslate> {
+    let translator = GeminiToOpenAI::with_clock("m", true, "id", Frozen);
+    Box::new(
+        translator
+            .with_created(0)
+            .with_max_event_bytes(max_event_bytes),
+    )
+}
+
+fn messages(max_event_bytes: usize) -> Box<dyn StreamTranslate> {
+    let inner = OpenAIStreamRelay::with_clock(false, Frozen).with_max_event_bytes(max_event_bytes);
+    Box::new(ToMessages::new(Box::new(inner), "m", "id"))
+}
+
+fn translate(
+    mut translator: Box<dyn StreamTranslate>,
+    input: &[u8],
+    splits: &[usize],
+) -> (Vec<u8>, StreamCapture) {
+    let mut out = Vec::new();
+    for piece in pieces(input, splits) {
+        translator.feed(piece, &mut out);
+        if translator.capture().oversized {
+            break; // the caller stops the stream here
+        }
+    }
+    translator.finish(&mut out);
+    (out, translator.capture().clone())
 }
