@@ -10,17 +10,21 @@ conversations, only when the request asks with ``floopy-cache-advanced: true`` (
 
 A lookup, within ``CACHE_SEMANTIC_TIMEOUT`` in all:
 
-1. the last user message embedded (off the event loop; the last few hundred texts' vectors
+1. its scope: the organization, project, tier, number of messages, key (the exact hash of
+   the request without its last user message: model, parameters, system prompt, tools,
+   seed, routing and every earlier turn) and literals (the message's numbers and polarity
+   words, ``wording``); when the index holds no live entry of that scope
+   (``VectorIndex.holds``: the embedded engine knows without asking its shard), the lookup
+   is a miss at once and the message is embedded only if its answer is stored, after the
+   response;
+2. the last user message embedded (off the event loop; the last few hundred texts' vectors
    are kept, so a repeat is not embedded again); a text the local model would cut short is
    not looked up (a miss that stores nothing), nor is any while the local model is still
    loading (it starts loading with the worker when the cache is on by setting, else with
    the first lookup);
-2. the nearest live vectors whose payload has the same organization, project, tier, number
-   of messages, key (the exact hash of the request without that message: model, parameters,
-   system prompt, tools, seed, routing and every earlier turn) and literals (its numbers and
-   polarity words, ``wording``), at or above ``CACHE_SEMANTIC_THRESHOLD``; the nearest whose
-   content words agree with the prompt's (``wording``) is the match;
-3. its answer read from the cache store (memory or Redis), like the exact tier's; a vector
+3. the nearest live vectors of the scope at or above ``CACHE_SEMANTIC_THRESHOLD``; the
+   nearest whose content words agree with the prompt's (``wording``) is the match;
+4. its answer read from the cache store (memory or Redis), like the exact tier's; a vector
    whose answer is gone (expired, evicted, cleared) is a miss.
 
 On a miss the answer, once whole, goes to the store under a slot of its own and its vector
@@ -74,8 +78,10 @@ class Vectors:
         timeout: float,
         max_chars: int,
         clock: Callable[[], float] = time.time,
+        owns_embedder: bool = False,
     ) -> None:
         self.embedder = embedder
+        self.owns_embedder = owns_embedder  # closed with the cache
         self.index = index
         self.store = store
         self.threshold = threshold
@@ -97,9 +103,8 @@ class Vectors:
             if self._warming is None:
                 self._warming = asyncio.ensure_future(self.warm_up())
             return None
-        vector = self._recent.get(text)
+        vector = self.recent(text)
         if vector is not None:
-            self._recent.move_to_end(text)
             return vector
         embedder = self.embedder
         if isinstance(embedder, LocalEmbedder):
@@ -112,6 +117,13 @@ class Vectors:
         if len(self._recent) > RECENT_VECTORS:
             self._recent.popitem(last=False)
         return vectors[0]
+
+    def recent(self, text: str) -> Vector | None:
+        """The text's vector if it was embedded lately."""
+        vector = self._recent.get(text)
+        if vector is not None:
+            self._recent.move_to_end(text)
+        return vector
 
     async def warm_up(self) -> None:
         """Loads the local model ahead of the first request (a failure shows at lookup)."""
@@ -153,17 +165,21 @@ class VectorTier:
         talk = self._conversation(query)
         assert talk is not None, "asked only when it applies"
         vectors = self._vectors
+        where = self._where(query, talk)
         async with asyncio.timeout(vectors.timeout):
+            now = vectors.clock()
+            if not await vectors.index.holds(where, now):
+                # Nothing to find: embedded later, if the answer is stored.
+                return VectorMiss(self.name, vectors, query, where, None, talk)
             vector = await vectors.vector(talk.text)
             if vector is None:
                 return Unstored(self.name)
-            where = self._where(query, talk)
             hits = await vectors.index.search(
                 vector,
                 where=where,
                 threshold=vectors.threshold,
                 limit=CANDIDATES,
-                now=vectors.clock(),
+                now=now,
             )
             hit = next((h for h in hits if talk.wording.agrees(tuple(h.payload["words"]))), None)
             if hit is not None:
@@ -198,7 +214,7 @@ class VectorMiss:
         vectors: Vectors,
         query: Query,
         where: dict[str, str],
-        vector: Vector,
+        vector: Vector | None,  # None: embedded when stored
         talk: Conversation,
     ) -> None:
         self.tier, self._vectors, self._query = tier, vectors, query
@@ -210,6 +226,11 @@ class VectorMiss:
         # The slot's key names its tier, so no exact key (hex) can ever be the same.
         slot = VectorTier._slot(query, f"{self.tier}-{point}")
         async with asyncio.timeout(max(vectors.timeout, WRITE_SECONDS)):
+            vector = self._vector
+            if vector is None:
+                vector = await vectors.vector(self._talk.text)
+                if vector is None:
+                    return False  # longer than the model reads, or the model is loading
             if not await vectors.store.add(slot, answer, query.ttl, 1):
                 return False  # the same text's answer is already there, its vector too
             payload: dict[str, PayloadValue] = {
@@ -218,7 +239,7 @@ class VectorMiss:
                 "words": list(self._talk.wording.words),
             }
             expires_at = vectors.clock() + query.ttl
-            await vectors.index.upsert([VectorEntry(point, self._vector, payload, expires_at)])
+            await vectors.index.upsert([VectorEntry(point, vector, payload, expires_at)])
         await vectors.purge_now_and_then()
         return True
 
