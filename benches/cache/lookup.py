@@ -36,11 +36,11 @@ import qdrant_edge as qe
 from qdrant_client import AsyncQdrantClient
 
 from floopy.pipeline.cache.memory import MemoryStore
-from floopy.pipeline.cache.semantic import FIELDS, Vectors, VectorTier
+from floopy.pipeline.cache.semantic import FIELDS, SCOPE, Vectors, VectorTier
 from floopy.pipeline.cache.tier import Hit, Query
 from floopy.vectors import Entry, VectorIndex
 from floopy.vectors.edge import EdgeIndex
-from floopy.vectors.index import entry_id
+from floopy.vectors.index import EXPIRES_AT, entry_id
 from floopy.vectors.minilm import LocalEmbedder
 from floopy.vectors.server import ServerIndex
 
@@ -183,7 +183,11 @@ def search_alone(
     noise = np.random.default_rng(11).standard_normal((count, stored.shape[1])) * 0.017
     moved = stored[picks] + noise.astype(np.float32)
     probes = moved / np.linalg.norm(moved, axis=1, keepdims=True)
-    conditions: list[Any] = [qe.FieldCondition(k, match=qe.MatchValue(v)) for k, v in where.items()]
+    # What the tier's search filters on: its scope, live entries.
+    conditions: list[Any] = [
+        qe.FieldCondition(SCOPE, match=qe.MatchValue(where[SCOPE])),
+        qe.FieldCondition(EXPIRES_AT, range=qe.RangeFloat(gt=time.time())),
+    ]
     report = {}
     for label, params in (
         ("hnsw ef 100 (the index's, Qdrant's default)", qe.SearchParams(hnsw_ef=100)),

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.metadata
+import logging
 import os
 import tempfile
 import threading
@@ -108,9 +109,18 @@ def _derive(source: Path, directory: Path, name: str) -> Path:
         options.optimized_model_filepath = str(folded)
         onnxruntime.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
         quantized = Path(work) / name
-        quantize_dynamic(folded, quantized, weight_type=QuantType.QInt8, per_channel=True)
+        root = logging.getLogger()
+        root.addFilter(_no_advice)  # it logs advice on image models to the root logger
+        try:
+            quantize_dynamic(folded, quantized, weight_type=QuantType.QInt8, per_channel=True)
+        finally:
+            root.removeFilter(_no_advice)
         os.replace(quantized, directory / name)
     return directory / name
+
+
+def _no_advice(record: logging.LogRecord) -> bool:
+    return "pre-processing before quantization" not in record.getMessage()
 
 
 def _digest(path: Path) -> str:

@@ -10,13 +10,14 @@ conversations, only when the request asks with ``floopy-cache-advanced: true`` (
 
 A lookup, within ``CACHE_SEMANTIC_TIMEOUT`` in all:
 
-1. its scope: the organization, project, tier, number of messages, key (the exact hash of
-   the request without its last user message: model, parameters, system prompt, tools,
-   seed, routing and every earlier turn) and literals (the message's numbers and polarity
-   words, ``wording``); when the index holds no live entry of that scope
-   (``VectorIndex.holds``: the embedded engine knows without asking its shard), the lookup
-   is a miss at once and the message is embedded only if its answer is stored, after the
-   response;
+1. its scope: a hash of the organization, project, tier, number of messages, key (the exact
+   hash of the request without its last user message: model, parameters, system prompt,
+   tools, seed, routing and every earlier turn) and literals (the message's numbers and
+   polarity words, ``wording``), one payload field that the search filters on (one
+   condition checked per candidate costs half the search's CPU of six); when the index
+   holds no live entry of that scope (``VectorIndex.holds``: the embedded engine knows
+   without asking its shard), the lookup is a miss at once and the message is embedded only
+   if its answer is stored, after the response;
 2. the last user message embedded (off the event loop; the last few hundred texts' vectors
    are kept, so a repeat is not embedded again); a text the local model would cut short is
    not looked up (a miss that stores nothing), nor is any while the local model is still
@@ -35,6 +36,7 @@ Expired vectors are purged every ``PURGE_SECONDS``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -54,8 +56,10 @@ if TYPE_CHECKING:
 
 SEMANTIC = "semantic"
 ADVANCED = "advanced"
-# Payload fields every search filters on, indexed as keywords.
-FIELDS = ("organization", "project", "tier", "key", "turns", "literals")
+# Payload fields indexed as keywords: the scope, which every search filters on, and the
+# tenant (also in the scope), by which ``floopy cache clear`` deletes from a Qdrant server.
+SCOPE = "scope"
+FIELDS = (SCOPE, "organization", "project")
 CANDIDATES = 4  # nearest vectors read, the first whose wording agrees answers
 RECENT_VECTORS = 512  # texts whose vectors are kept (about 1.5 KB each with the local model)
 PURGE_SECONDS = 600.0
@@ -176,7 +180,7 @@ class VectorTier:
                 return Unstored(self.name)
             hits = await vectors.index.search(
                 vector,
-                where=where,
+                where={SCOPE: where[SCOPE]},
                 threshold=vectors.threshold,
                 limit=CANDIDATES,
                 now=now,
@@ -189,14 +193,11 @@ class VectorTier:
         return VectorMiss(self.name, vectors, query, where, vector, talk)
 
     def _where(self, query: Query, talk: Conversation) -> dict[str, str]:
-        return {
-            "organization": query.organization,
-            "project": query.project,
-            "tier": self.name,
-            "key": talk.key,
-            "turns": str(talk.turns),
-            "literals": talk.wording.literals,
-        }
+        """The request's scope and tenant (step 1)."""
+        parts = (query.organization, query.project, self.name, talk.key, str(talk.turns))
+        mark = "\x1f".join((*parts, talk.wording.literals)).encode()
+        scope = hashlib.blake2b(mark, digest_size=16).hexdigest()
+        return {SCOPE: scope, "organization": query.organization, "project": query.project}
 
     @staticmethod
     def _slot(query: Query, answer: str) -> Slot:
@@ -222,7 +223,7 @@ class VectorMiss:
 
     async def store(self, answer: bytes) -> bool:
         vectors, query = self._vectors, self._query
-        point = entry_id(self.tier, self._where["key"], self._talk.text)
+        point = entry_id(self.tier, self._talk.key, self._talk.text)
         # The slot's key names its tier, so no exact key (hex) can ever be the same.
         slot = VectorTier._slot(query, f"{self.tier}-{point}")
         async with asyncio.timeout(max(vectors.timeout, WRITE_SECONDS)):
