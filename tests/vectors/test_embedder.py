@@ -108,6 +108,32 @@ def test_the_model_runs_on_the_embedder_threads_not_the_event_loop(
     assert threads[0] != loop_thread
 
 
+def test_work_no_request_waits_for_runs_beside_the_lookups(local: LocalEmbedder) -> None:
+    async def main() -> tuple[list[np.ndarray] | None, list[np.ndarray] | None]:
+        return await asyncio.gather(
+            local.embed_whole(["stored after the response"], waited_for=False),
+            local.embed_whole(["looked up now"]),
+        )
+
+    threads: list[str] = []
+    real = local.embed_whole_sync
+
+    def recording(texts: Sequence[str]) -> list[np.ndarray] | None:
+        threads.append(threading.current_thread().name)
+        return real(texts)
+
+    local.embed_whole_sync = recording  # type: ignore[method-assign]
+    try:
+        later, now = asyncio.run(main())
+    finally:
+        del local.embed_whole_sync
+    assert later is not None and now is not None
+    assert sorted(name.rsplit("_", 1)[0] for name in threads) == [
+        "floopy-embed",
+        "floopy-embed-later",
+    ]
+
+
 def test_a_missing_model_package_is_unavailable_never_fetched(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

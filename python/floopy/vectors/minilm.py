@@ -195,6 +195,9 @@ class LocalEmbedder:
         self._int8_activations = int8_activations
         self._directory = directory
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="floopy-embed")
+        # Work no request waits for (a cached answer's vector, after the response) runs on a
+        # thread of its own, so that a lookup never queues behind it.
+        self._later = ThreadPoolExecutor(max_workers=1, thread_name_prefix="floopy-embed-later")
         self._model: _Model | None = None
         self._load_lock = threading.Lock()
 
@@ -230,9 +233,13 @@ class LocalEmbedder:
         pooled = self._loaded().run(list(texts), whole=True)
         return None if pooled is None else normalized(pooled)
 
-    async def embed_whole(self, texts: Sequence[str]) -> list[Vector] | None:
+    async def embed_whole(
+        self, texts: Sequence[str], *, waited_for: bool = True
+    ) -> list[Vector] | None:
+        """``waited_for`` False: no request waits for it (it runs beside the lookups)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.embed_whole_sync, list(texts))
+        pool = self._pool if waited_for else self._later
+        return await loop.run_in_executor(pool, self.embed_whole_sync, list(texts))
 
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
         loop = asyncio.get_running_loop()
@@ -240,3 +247,4 @@ class LocalEmbedder:
 
     async def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._later.shutdown(wait=False, cancel_futures=True)

@@ -100,9 +100,10 @@ class Vectors:
         self.ready = not isinstance(embedder, LocalEmbedder)
         self._warming: asyncio.Task[None] | None = None
 
-    async def vector(self, text: str) -> Vector | None:
+    async def vector(self, text: str, *, waited_for: bool = True) -> Vector | None:
         """The text's embedding; None when the local model would read only its start, or
-        is still loading."""
+        is still loading. ``waited_for`` False: for an answer stored after the response,
+        which the local model embeds beside the lookups rather than before them."""
         if not self.ready:
             if self._warming is None:
                 self._warming = asyncio.ensure_future(self.warm_up())
@@ -112,7 +113,7 @@ class Vectors:
             return vector
         embedder = self.embedder
         if isinstance(embedder, LocalEmbedder):
-            vectors = await embedder.embed_whole([text])
+            vectors = await embedder.embed_whole([text], waited_for=waited_for)
             if vectors is None:
                 return None
         else:
@@ -229,7 +230,7 @@ class VectorMiss:
         async with asyncio.timeout(max(vectors.timeout, WRITE_SECONDS)):
             vector = self._vector
             if vector is None:
-                vector = await vectors.vector(self._talk.text)
+                vector = await vectors.vector(self._talk.text, waited_for=False)
                 if vector is None:
                     return False  # longer than the model reads, or the model is loading
             if not await vectors.store.add(slot, answer, query.ttl, 1):
