@@ -180,6 +180,7 @@ class _Model:
 
 
 class LocalEmbedder:
+    name = MODEL_NAME  # the model run as shipped; an int8-activation run has its own
     dimensions = DIMENSIONS
 
     def __init__(
@@ -191,7 +192,8 @@ class LocalEmbedder:
     ) -> None:
         """``int8_activations``: the model with int8 matrix products (module docstring),
         derived once and kept in ``directory``."""
-        self.name = INT8_MODEL_NAME if int8_activations else MODEL_NAME
+        if int8_activations:
+            self.name = INT8_MODEL_NAME
         self._int8_activations = int8_activations
         self._directory = directory
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="floopy-embed")
