@@ -6,11 +6,14 @@ The index holds N entries of one tenant, model and system prompt (the worst case
 tier: every entry shares the request's key, so the key filter narrows nothing; synthetic unit
 vectors, as in ``benches/vectors/search.py``, whose helpers this reuses). Each query is a new
 prompt (embedded: no recent vector to reuse) whose nearest entry is looked up, then the same
-prompt again (its vector from the tier's recent vectors). Also measured apart: the embedder
-alone with one and two onnxruntime threads, and the search alone with HNSW's ``ef`` at its
-default and lower, and exact (no graph).
+prompt again (its vector from the tier's recent vectors), then a new prompt under another
+system prompt, whose key no entry has (a miss that cannot hit: what it costs to find that
+out). Each lookup is timed on the wall clock and in CPU time (the process's, every thread of
+it: the embedder's, the index's and Qdrant's own), which a shared machine disturbs less.
+Also measured apart: the cache's embedder alone, and the search alone with HNSW's ``ef`` at
+its default and lower, and exact (no graph).
 
-    nice .venv/bin/python benches/cache/lookup.py --entries 100000 --queries 200 \
+    nice .venv/bin/python benches/cache/lookup.py --entries 100000 --queries 400 \
         --client-queries 10
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -32,11 +36,11 @@ import qdrant_edge as qe
 from qdrant_client import AsyncQdrantClient
 
 from floopy.pipeline.cache.memory import MemoryStore
-from floopy.pipeline.cache.semantic import FIELDS, Vectors, VectorTier
+from floopy.pipeline.cache.semantic import FIELDS, SCOPE, Vectors, VectorTier
 from floopy.pipeline.cache.tier import Hit, Query
 from floopy.vectors import Entry, VectorIndex
 from floopy.vectors.edge import EdgeIndex
-from floopy.vectors.index import entry_id
+from floopy.vectors.index import EXPIRES_AT, entry_id
 from floopy.vectors.minilm import LocalEmbedder
 from floopy.vectors.server import ServerIndex
 
@@ -47,8 +51,11 @@ RESULTS = Path(__file__).resolve().parents[1] / "results" / "cache_lookup.json"
 FAR = 4e12  # entries never expire during the bench
 
 
-def query(text: str) -> Query:
-    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
+def query(text: str, system: str | None = None) -> Query:
+    messages = [{"role": "user", "content": text}]
+    if system is not None:
+        messages.insert(0, {"role": "system", "content": system})
+    body = {"model": "gpt-4o-mini", "messages": messages}
     return Query(
         api="chat",
         body=msgspec.json.encode(body),
@@ -99,49 +106,70 @@ async def load(index: VectorIndex, key_fields: dict[str, str], vectors: np.ndarr
     return time.perf_counter() - started
 
 
-def ms(seconds: list[float]) -> dict[str, float]:
+def quantiles(seconds: list[float]) -> dict[str, float]:
     ordered = sorted(seconds)
+
+    def at(q: float) -> float:
+        return round(ordered[round(q * (len(ordered) - 1))] * 1000, 3)
+
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 3),
-        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 3),
+        "p95_ms": at(0.95),
+        "p99_ms": at(0.99),
     }
 
 
+class Timed:
+    """Wall and CPU time (the process's: every thread of it) of each measured call."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def start(self) -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    def stop(self, started: tuple[float, float]) -> None:
+        self.wall.append(time.perf_counter() - started[0])
+        self.cpu.append(time.process_time() - started[1])
+
+    def report(self) -> dict[str, Any]:
+        return {**quantiles(self.wall), "cpu": quantiles(self.cpu)}
+
+
 async def tier_lookups(tier: VectorTier, prompts: list[str]) -> dict[str, Any]:
-    cold, warm = [], []
+    cold, warm, elsewhere = Timed(), Timed(), Timed()
     for text in prompts:
-        for times in (cold, warm):  # a new prompt, then the same again
-            started = time.perf_counter()
-            outcome = await tier.lookup(query(text))
-            times.append(time.perf_counter() - started)
+        # A new prompt, the same again, then a new one where no entry shares its key.
+        for timed, q in (
+            (cold, query(text)),
+            (warm, query(text)),
+            (elsewhere, query(f"{text} Again.", system="Answer as a pirate.")),
+        ):
+            started = timed.start()
+            outcome = await tier.lookup(q)
+            timed.stop(started)
             assert not isinstance(outcome, Hit)  # synthetic neighbours are far
-    return {"new prompt": ms(cold), "repeated prompt": ms(warm)}
+    return {
+        "new prompt": cold.report(),
+        "repeated prompt": warm.report(),
+        "new prompt, no entry with its key": elsewhere.report(),
+    }
 
 
-def embed_alone(prompts: list[str]) -> dict[str, Any]:
-    import onnxruntime
+def cache_embedder() -> LocalEmbedder:
+    """The embedder the cache builds for itself with ``EMBEDDING_MODEL = "local"``."""
+    return LocalEmbedder(int8_activations=True)
 
-    from floopy.vectors import minilm
 
-    report = {}
-    for threads in (1, 2):
-        model = minilm._Model()
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        model.session = onnxruntime.InferenceSession(
-            str(minilm.packaged_file(*minilm._MODEL_FILE)),
-            options,
-            providers=["CPUExecutionProvider"],
-        )
-        model.run(["warm up"])
-        times = []
-        for text in prompts:
-            started = time.perf_counter()
-            model.run([text])
-            times.append(time.perf_counter() - started)
-        report[f"{threads} thread(s)"] = ms(times)
-    return report
+def embed_alone(embedder: LocalEmbedder, prompts: list[str]) -> dict[str, Any]:
+    """The embedder's own work on the calling thread (no thread hand-off)."""
+    timed = Timed()
+    for text in prompts:
+        started = timed.start()
+        embedder.embed_sync([f"{text} Alone."])
+        timed.stop(started)
+    return timed.report()
 
 
 def search_alone(
@@ -155,7 +183,11 @@ def search_alone(
     noise = np.random.default_rng(11).standard_normal((count, stored.shape[1])) * 0.017
     moved = stored[picks] + noise.astype(np.float32)
     probes = moved / np.linalg.norm(moved, axis=1, keepdims=True)
-    conditions: list[Any] = [qe.FieldCondition(k, match=qe.MatchValue(v)) for k, v in where.items()]
+    # What the tier's search filters on: its scope, live entries.
+    conditions: list[Any] = [
+        qe.FieldCondition(SCOPE, match=qe.MatchValue(where[SCOPE])),
+        qe.FieldCondition(EXPIRES_AT, range=qe.RangeFloat(gt=time.time())),
+    ]
     report = {}
     for label, params in (
         ("hnsw ef 100 (the index's, Qdrant's default)", qe.SearchParams(hnsw_ef=100)),
@@ -163,7 +195,7 @@ def search_alone(
         ("hnsw ef 32", qe.SearchParams(hnsw_ef=32)),
         ("exact", qe.SearchParams(exact=True)),
     ):
-        times, found = [], 0
+        timed, found = Timed(), 0
         for pick, probe in zip(picks, probes, strict=True):
             request = qe.SearchRequest(
                 query=qe.Query.Nearest(probe.tolist()),
@@ -173,27 +205,32 @@ def search_alone(
                 with_payload=True,
                 score_threshold=0.9,
             )
-            started = time.perf_counter()
+            started = timed.start()
             hits = shard.search(request)
-            times.append(time.perf_counter() - started)
+            timed.stop(started)
             found += bool(hits) and str(hits[0].id) == entry_id("bench", str(pick))
-        report[label] = {**ms(times), "found": found / count}
+        report[label] = {**timed.report(), "found": found / count}
     return report
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--entries", type=int, default=100_000)
-    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--queries", type=int, default=400)
     parser.add_argument("--client-queries", type=int, default=10, help="0: edge only")
     args = parser.parse_args()
     prompts = texts(args.queries)
-    report: dict[str, Any] = {"entries": args.entries, "queries": args.queries}
-    report["embed alone"] = embed_alone(prompts)
+    report: dict[str, Any] = {
+        "entries": args.entries,
+        "queries": args.queries,
+        "load average at start": os.getloadavg(),
+    }
+    embedder = cache_embedder()
+    await embedder.embed(["warm up"])
+    report["embedder"] = embedder.name
+    report["embed alone"] = embed_alone(embedder, prompts)
     print("embed alone", json.dumps(report["embed alone"]), flush=True)
     vectors = synthetic(args.entries, seed=7)
-    embedder = LocalEmbedder()
-    await embedder.embed(["warm up"])
     with tempfile.TemporaryDirectory() as tmp:
         engines: dict[str, VectorIndex] = {
             "qdrant-edge": EdgeIndex(Path(tmp) / "edge", "bench", FIELDS, optimize_every=10**9),
@@ -224,6 +261,7 @@ async def main() -> None:
             print(name, json.dumps(row), flush=True)
             await index.close()
     await embedder.close()
+    report["load average at end"] = os.getloadavg()
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
 

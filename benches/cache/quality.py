@@ -12,7 +12,7 @@ Reported: true and false hits per tier at the threshold (``CACHE_SEMANTIC_THRESH
 ``--threshold``), precision and recall, and a sweep of thresholds computed from the same
 similarities with and without the wording check.
 
-    nice .venv/bin/python benches/cache/quality.py
+    nice .venv/bin/python benches/cache/quality.py [--shipped]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import msgspec
 
 from floopy.pipeline.cache import answer
 from floopy.pipeline.cache.memory import MemoryStore
-from floopy.pipeline.cache.semantic import Vectors, VectorTier
+from floopy.pipeline.cache.semantic import FIELDS, Vectors, VectorTier
 from floopy.pipeline.cache.tier import Hit, Query
 from floopy.pipeline.cache.wording import wording
 from floopy.settings import defaults
@@ -107,11 +107,19 @@ async def ask(tiers: list[VectorTier], q: Query) -> Hit | None:
     raise AssertionError("no tier took the query")
 
 
+def cache_embedder(shipped: bool, root: Path) -> LocalEmbedder:
+    """The cache's embedder (int8 matrix products), or with ``shipped`` the model run as
+    shipped (float32 matrix products: the firewall's), for comparison."""
+    if shipped:
+        return LocalEmbedder()
+    return LocalEmbedder(int8_activations=True, directory=root / "models")
+
+
 async def through_the_tiers(
-    rows: list[dict[str, Any]], threshold: float, root: Path
+    rows: list[dict[str, Any]], threshold: float, root: Path, shipped: bool
 ) -> dict[str, Counts]:
-    embedder = LocalEmbedder()
-    index = EdgeIndex(root / "vectors", "cache-quality", ("organization", "project", "tier"))
+    embedder = cache_embedder(shipped, root)
+    index = EdgeIndex(root / "vectors", "cache-quality", FIELDS)
     vectors = Vectors(
         embedder, index, MemoryStore(1 << 28), threshold=threshold, timeout=30.0, max_chars=2000
     )
@@ -136,10 +144,10 @@ async def through_the_tiers(
     return counts
 
 
-def sweep(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def sweep(rows: list[dict[str, Any]], root: Path, shipped: bool) -> dict[str, Any]:
     """Precision and recall over every row by threshold, from cosine similarity alone and
     with the wording check."""
-    embedder = LocalEmbedder()
+    embedder = cache_embedder(shipped, root)
     first = embedder.embed_sync([r["a"] for r in rows])
     second = embedder.embed_sync([r["b"] for r in rows])
     similarity = [float(x @ y) for x, y in zip(first, second, strict=True)]
@@ -161,19 +169,25 @@ def sweep(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threshold", type=float, default=defaults.CACHE_SEMANTIC_THRESHOLD)
+    parser.add_argument(
+        "--shipped", action="store_true", help="the model as shipped, not the cache's int8 run"
+    )
     args = parser.parse_args()
     rows = load_pairs()
     with tempfile.TemporaryDirectory() as root:
-        counts = asyncio.run(through_the_tiers(rows, args.threshold, Path(root)))
+        counts = asyncio.run(through_the_tiers(rows, args.threshold, Path(root), args.shipped))
+        swept = sweep(rows, Path(root), args.shipped)
     result = {
         "threshold": args.threshold,
+        "embedder": "shipped" if args.shipped else "the cache's (int8 activations)",
         "pairs": len(rows),
         "tiers": {name: c.report() for name, c in counts.items()},
-        "sweep": sweep(rows),
+        "sweep": swept,
     }
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"threshold {args.threshold}, {len(rows)} pairs")
+    name = "cache_quality_shipped.json" if args.shipped else RESULTS.name
+    RESULTS.with_name(name).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"threshold {args.threshold}, {len(rows)} pairs, embedder: {result['embedder']}")
     print(
         "| tier | true hits | false hits | paraphrases missed | near misses kept apart |"
         " precision | recall |"

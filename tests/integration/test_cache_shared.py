@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import shutil
 import socket
@@ -15,7 +17,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from qdrant_client import AsyncQdrantClient
+
+from floopy.pipeline.cache import build_cache
+from floopy.pipeline.cache import tool as cache_tool
+from floopy.pipeline.cache.semantic import FIELDS, SCOPE
+from floopy.settings import load_settings
+from floopy.vectors import Entry as VectorEntry
+from floopy.vectors.index import entry_id
+from floopy.vectors.minilm import LocalEmbedder
+from floopy.vectors.server import ServerIndex
 
 from .conftest import TEST_KEY, free_port, start_gateway, stop, write_settings
 from .logstore import metrics, wait_for
@@ -202,3 +215,70 @@ def test_a_redis_that_dies_only_turns_the_cache_off(mock_upstream: str, tmp_path
         if redis.poll() is None:
             redis.kill()
             redis.wait()
+
+
+def test_the_cli_counts_and_clears_vectors_on_a_qdrant_server(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With QDRANT_URL the commands count and delete the semantic tiers' vectors by tenant.
+    qdrant-client's local mode (on disk, so that each command's client opens it anew)
+    stands in for the server: the same client API, the same filters."""
+    settings = load_settings(
+        {
+            "FLOOPY_REDIS_URL": redis_url,
+            "FLOOPY_QDRANT_URL": "http://127.0.0.1:1",  # never reached: the stand-in answers
+            "FLOOPY_DATA_DIR": str(tmp_path / "data"),
+        }
+    )
+    where = tmp_path / "qdrant"
+    monkeypatch.setattr(cache_tool, "_qdrant", lambda _settings: AsyncQdrantClient(path=str(where)))
+    # The collection the gateway's semantic tiers write to (the CLI must name the same).
+    index = build_cache(settings, None, LocalEmbedder()).vectors
+    assert index is not None
+    collection = index.index.name
+    assert collection == cache_tool._collection(settings)
+
+    async def fill() -> None:
+        server = ServerIndex(AsyncQdrantClient(path=str(where)), collection, FIELDS)
+        tenants = [("acme", "web"), ("acme", "web"), ("acme", "batch"), ("globex", "web")]
+        try:
+            await server.upsert(
+                [
+                    VectorEntry(
+                        entry_id(str(n)),
+                        np.array([1.0, float(n), 0.0], dtype=np.float32) / np.hypot(1.0, n),
+                        {SCOPE: f"s{n}", "organization": org, "project": project},
+                        time.time() + 600,
+                    )
+                    for n, (org, project) in enumerate(tenants)
+                ]
+            )
+        finally:
+            await server.close()
+
+    def vectors() -> int:
+        out, err = io.StringIO(), io.StringIO()
+        assert cache_tool.stats_command(settings, out, err) == 0, err.getvalue()
+        counted = dict(line.split(": ", 1) for line in out.getvalue().splitlines())
+        assert counted["store"] == "redis"
+        assert counted["vectors"].endswith(f"(qdrant, collection {collection})")
+        return int(counted["vectors"].split()[0])
+
+    def clear(organization: str | None, project: str | None) -> str:
+        out, err = io.StringIO(), io.StringIO()
+        assert cache_tool.clear_command(settings, organization, project, out, err) == 0, (
+            err.getvalue()
+        )
+        return out.getvalue()
+
+    assert vectors() == 0  # no collection yet
+    asyncio.run(fill())
+    assert vectors() == 4
+    assert "deleted the semantic cache's vectors of organization 'acme', project 'web'" in clear(
+        "acme", "web"
+    )
+    assert vectors() == 2
+    clear("acme", None)
+    assert vectors() == 1  # globex's
+    clear(None, None)
+    assert vectors() == 0

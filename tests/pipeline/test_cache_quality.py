@@ -42,8 +42,11 @@ def test_the_pairs_are_well_formed(rows: list[dict[str, Any]]) -> None:
     assert all(kinds[kind] >= 15 for kind in NEAR_MISSES), kinds
 
 
-def test_the_default_threshold_serves_no_near_miss(rows: list[dict[str, Any]]) -> None:
-    embedder = LocalEmbedder()
+def test_the_default_threshold_serves_no_near_miss(
+    rows: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    # The cache's own embedder: the model with int8 matrix products.
+    embedder = LocalEmbedder(int8_activations=True, directory=tmp_path)
     first = embedder.embed_sync([r["a"] for r in rows])
     second = embedder.embed_sync([r["b"] for r in rows])
     threshold = defaults.CACHE_SEMANTIC_THRESHOLD

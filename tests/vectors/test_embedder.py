@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import msgspec
 import numpy as np
@@ -15,13 +16,30 @@ from floopy import errors
 from floopy.providers.base import EmbeddingCall, Embeddings
 from floopy.vectors import EmbedderUnavailable
 from floopy.vectors import minilm as minilm_module
-from floopy.vectors.minilm import DIMENSIONS, LocalEmbedder, packaged_file
+from floopy.vectors.minilm import (
+    DIMENSIONS,
+    INT8_MODEL_NAME,
+    MODEL_NAME,
+    LocalEmbedder,
+    int8_model,
+    packaged_file,
+)
 from floopy.vectors.provider import ProviderEmbedder
 
 
 @pytest.fixture(scope="module")
 def local() -> LocalEmbedder:
     return LocalEmbedder()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def int8(models: Path) -> LocalEmbedder:
+    return LocalEmbedder(int8_activations=True, directory=models)
 
 
 def embed(embedder: LocalEmbedder | ProviderEmbedder, texts: Sequence[str]) -> list[np.ndarray]:
@@ -90,6 +108,32 @@ def test_the_model_runs_on_the_embedder_threads_not_the_event_loop(
     assert threads[0] != loop_thread
 
 
+def test_work_no_request_waits_for_runs_beside_the_lookups(local: LocalEmbedder) -> None:
+    async def main() -> tuple[list[np.ndarray] | None, list[np.ndarray] | None]:
+        return await asyncio.gather(
+            local.embed_whole(["stored after the response"], waited_for=False),
+            local.embed_whole(["looked up now"]),
+        )
+
+    threads: list[str] = []
+    real = local.embed_whole_sync
+
+    def recording(texts: Sequence[str]) -> list[np.ndarray] | None:
+        threads.append(threading.current_thread().name)
+        return real(texts)
+
+    local.embed_whole_sync = recording  # type: ignore[method-assign]
+    try:
+        later, now = asyncio.run(main())
+    finally:
+        del local.embed_whole_sync
+    assert later is not None and now is not None
+    assert sorted(name.rsplit("_", 1)[0] for name in threads) == [
+        "floopy-embed",
+        "floopy-embed-later",
+    ]
+
+
 def test_a_missing_model_package_is_unavailable_never_fetched(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -98,6 +142,49 @@ def test_a_missing_model_package_is_unavailable_never_fetched(
     monkeypatch.setattr(minilm_module, "_MODEL_FILE", ("no-such-model-package", "model.onnx"))
     with pytest.raises(EmbedderUnavailable, match="pip install no-such-model-package"):
         embed(LocalEmbedder(), ["hello"])
+
+
+def test_int8_activations_embed_nearly_as_the_shipped_run_under_another_name(
+    local: LocalEmbedder, int8: LocalEmbedder
+) -> None:
+    texts = [
+        "How do I bake bread at home?",
+        "What's a good recipe for home-made bread?",
+        "Quarterly revenue grew by four percent in Europe.",
+    ]
+    shipped, fast = embed(local, texts), embed(int8, texts)
+    for a, b in zip(shipped, fast, strict=True):
+        assert b.shape == (DIMENSIONS,) and b.dtype == np.float32
+        assert abs(float(np.linalg.norm(b)) - 1.0) < 1e-4
+        assert float(a @ b) > 0.97  # the same model, computed in int8
+        assert float(a @ b) < 0.99999  # yet not the same vectors: hence another name
+    bread, recipe, other = fast
+    assert float(bread @ recipe) > 0.6 and float(bread @ other) < 0.3
+    assert (local.name, int8.name) == (MODEL_NAME, INT8_MODEL_NAME)
+
+
+def test_the_int8_model_is_derived_once_and_kept_whole(
+    int8: LocalEmbedder, models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embed(int8, ["derive it"])
+    kept = int8_model(models)
+    assert [p.name for p in models.iterdir()] == [kept.name]  # no half-written leftovers
+
+    def derive(*args: object) -> Path:
+        raise AssertionError("derived again")
+
+    monkeypatch.setattr(minilm_module, "_derive", derive)
+    assert int8_model(models) == kept
+    assert embed(LocalEmbedder(int8_activations=True, directory=models), ["kept"])
+
+
+def test_a_directory_that_cannot_be_written_derives_for_the_process(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    derived = int8_model(blocked / "models")
+    assert derived.is_file() and not derived.is_relative_to(tmp_path)
+    derived.unlink()
+    derived.parent.rmdir()
 
 
 class FakeEmbeddings:

@@ -120,6 +120,43 @@ def test_upserting_the_same_id_replaces_the_entry(make: IndexFactory, tmp_path: 
     run(test, make(tmp_path))
 
 
+def test_holds_says_whether_a_search_could_find_a_live_entry_of_the_scope(
+    make: IndexFactory, tmp_path: Path
+) -> None:
+    acme_m1 = {"organization": "acme", "model": "m1"}
+
+    async def test(index: VectorIndex) -> None:
+        await index.upsert([entry("a", unit(1, 0, 0), ttl=10, model="m1")])
+        assert await index.holds(acme_m1, now=NOW)
+        assert not await index.holds({"organization": "acme", "model": "m2"}, now=NOW)
+        assert not await index.holds({"organization": "globex", "model": "m1"}, now=NOW)
+        assert not await index.holds(acme_m1, now=NOW + 11)  # expired
+        # A scope over other fields than the indexed ones: not known, so maybe.
+        assert await index.holds({"organization": "acme"}, now=NOW)
+
+    run(test, make(tmp_path))
+
+
+def test_an_embedded_index_found_on_disk_knows_its_scopes_once_read(tmp_path: Path) -> None:
+    async def write(index: VectorIndex) -> None:
+        await index.upsert([entry("kept", unit(1, 0, 0), model="m1")])
+
+    async def read(index: VectorIndex) -> None:
+        where = {"organization": "acme", "model": "m1"}
+        assert await index.holds(where, now=NOW)  # not read yet: maybe
+        for _ in range(200):  # read in the background
+            if not await index.holds({"organization": "acme", "model": "m2"}, now=NOW):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the shard found on disk was never read")
+        assert await index.holds(where, now=NOW)
+        assert not await index.holds(where, now=NOW + 61)
+
+    run(write, edge(tmp_path))
+    run(read, edge(tmp_path))
+
+
 def test_the_embedded_index_keeps_its_entries_across_a_restart(tmp_path: Path) -> None:
     async def write(index: VectorIndex) -> None:
         await index.upsert([entry("kept", unit(1, 0, 0))])

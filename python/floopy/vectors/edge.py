@@ -5,11 +5,17 @@ collection's path, held with an exclusive file lock for the life of the process,
 shard is not shared between processes (set ``QDRANT_URL`` for one index shared by every
 worker and instance). Shard calls block, so they run on one thread of the index's own, which
 also keeps them in order. Search runs on the shard's own search threads.
+
+The shard is this process's alone, so the index knows what it holds: for each combination
+of its keyword fields' values (a scope), the latest expiry among its entries, kept as
+entries are added (and read from a shard found on disk, once, in the background). ``holds``
+answers from it without a call to the shard.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import qdrant_edge as qe
 
-from floopy.vectors.index import EXPIRES_AT, Entry, Hit, IndexUnavailable, clock
+from floopy.vectors.index import EXPIRES_AT, Entry, Hit, IndexUnavailable, clock, scope_of
 
 if TYPE_CHECKING:
     from floopy.vectors.embedder import Vector
@@ -33,6 +39,7 @@ OPTIMIZE_EVERY = 20_000
 # 100k entries 0.7 ms faster and found the planted neighbour 91 % of the time against 95.5 %
 # (benches/RESULTS.md, "Cache: the semantic tier"): not worth a cache's hits.
 SEARCH_EF = 100
+SCAN_PAGE = 1000  # entries read at a time from a shard found on disk
 
 
 class EdgeIndex:
@@ -55,6 +62,10 @@ class EdgeIndex:
         self._lock_file: IO[bytes] | None = None
         self._slot: Path | None = None
         self._since_optimize = 0
+        # Scope -> the latest expiry of its entries; None until known (a shard found on disk
+        # is read first), and then ``holds`` says True.
+        self._expiries: dict[int, float] | None = None
+        self._reading: asyncio.Task[None] | None = None
 
     async def _call(self, work: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -73,7 +84,9 @@ class EdgeIndex:
         slot = self._claim_slot()
         if any(slot.iterdir()):
             self._shard = qe.EdgeShard.load(str(slot))
+            self._expiries = self._read_expiries(self._shard)
             return self._shard
+        self._expiries = {}  # nothing on disk: every entry will come through ``_upsert``
         if size is None:
             return None
         config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=size, distance=qe.Distance.Cosine))
@@ -113,10 +126,54 @@ class EdgeIndex:
             for e in entries
         ]
         shard.update(qe.UpdateOperation.upsert_points(points))
+        expiries = self._expiries
+        if expiries is not None and not all(
+            self._note(expiries, e.payload, e.expires_at) for e in entries
+        ):
+            self._expiries = None
         self._since_optimize += len(points)
         if self._since_optimize >= self._optimize_every:
             self._since_optimize = 0
             shard.optimize()
+
+    def _note(self, expiries: dict[int, float], payload: Mapping[str, Any], at: float) -> bool:
+        """Counts an entry in its scope; False for an entry outside every scope (missing
+        a keyword field), after which what the shard holds is no longer known."""
+        if not all(field in payload for field in self._keyword_fields):
+            return False
+        scope = scope_of([payload[field] for field in self._keyword_fields])
+        if at > expiries.get(scope, 0.0):
+            expiries[scope] = at
+        return True
+
+    def _read_expiries(self, shard: qe.EdgeShard) -> dict[int, float] | None:
+        """Each scope's latest expiry, from every entry of a shard found on disk."""
+        expiries: dict[int, float] = {}
+        fields = [*self._keyword_fields, EXPIRES_AT]
+        offset: Any = None
+        while True:
+            request = qe.ScrollRequest(offset=offset, limit=SCAN_PAGE, with_payload=fields)
+            records, offset = shard.scroll(request)
+            for record in records:
+                payload = dict(record.payload or {})
+                if not self._note(expiries, payload, float(payload.get(EXPIRES_AT, 0.0))):
+                    return None
+            if offset is None:
+                return expiries
+
+    async def holds(self, where: Mapping[str, str], now: float | None = None) -> bool:
+        if self._expiries is None and self._shard is None and self._reading is None:
+            # Opening reads a shard found on disk: in the background, once.
+            self._reading = asyncio.ensure_future(self._open_quietly())
+        expiries = self._expiries
+        if expiries is None or set(where) != set(self._keyword_fields):
+            return True
+        scope = scope_of([where[field] for field in self._keyword_fields])
+        return expiries.get(scope, 0.0) > clock(now)
+
+    async def _open_quietly(self) -> None:
+        with contextlib.suppress(IndexUnavailable):  # the next search or write reports it
+            await self._call(lambda: self._open(None))
 
     async def search(
         self,
@@ -150,15 +207,16 @@ class EdgeIndex:
         ]
 
     async def purge_expired(self, now: float | None = None) -> None:
-        expired = qe.Filter(
-            must=[qe.FieldCondition(EXPIRES_AT, range=qe.RangeFloat(lte=clock(now)))]
-        )
-        await self._call(lambda: self._delete(expired))
+        at = clock(now)
+        expired = qe.Filter(must=[qe.FieldCondition(EXPIRES_AT, range=qe.RangeFloat(lte=at))])
+        await self._call(lambda: self._delete(expired, at))
 
-    def _delete(self, where: qe.Filter) -> None:
+    def _delete(self, where: qe.Filter, now: float) -> None:
         shard = self._open(None)
         if shard is not None:
             shard.update(qe.UpdateOperation.delete_points_by_filter(where))
+        if self._expiries is not None:  # the scopes whose entries all expired
+            self._expiries = {scope: at for scope, at in self._expiries.items() if at > now}
 
     async def optimize(self) -> None:
         """Builds the HNSW graph over what was added (the bench calls it after loading)."""

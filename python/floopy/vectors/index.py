@@ -67,6 +67,12 @@ class VectorIndex(Protocol):
         ``threshold``. Raises IndexUnavailable."""
         ...
 
+    async def holds(self, where: Mapping[str, str], now: float | None = None) -> bool:
+        """Whether a live entry may match ``where``: False only when a search with it would
+        surely find nothing, so that a caller can skip what the search needs (an embedding).
+        Raises IndexUnavailable."""
+        ...
+
     async def purge_expired(self, now: float | None = None) -> None:
         """Deletes the entries whose expiry has passed."""
         ...
@@ -86,6 +92,12 @@ def collection_name(purpose: str, embedder_name: str) -> str:
 
 def clock(now: float | None) -> float:
     return time.time() if now is None else now
+
+
+def scope_of(values: Sequence[PayloadValue]) -> int:
+    """A number for the values of an index's keyword fields (``holds``): two scopes may
+    share one, which only makes ``holds`` say True where it could have said False."""
+    return hash(tuple(str(v) for v in values))
 
 
 def build_index(

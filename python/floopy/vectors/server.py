@@ -4,21 +4,28 @@ compare the embedded engine with.
 
 The collection and its payload indexes are created on first use, if missing, with the first
 vector's size; the server keeps them, so every worker and instance shares one index.
+
+``holds`` asks the server to count the live entries of a scope; since another worker or
+instance may add one at any time, only a scope found holding entries (or given one here) is
+remembered, for ``HOLDS_SECONDS``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from qdrant_client import AsyncQdrantClient, models
 
-from floopy.vectors.index import EXPIRES_AT, Entry, Hit, IndexUnavailable, clock
+from floopy.vectors.index import EXPIRES_AT, Entry, Hit, IndexUnavailable, clock, scope_of
 
 if TYPE_CHECKING:
     from floopy.vectors.embedder import Vector
+
+HOLDS_SECONDS = 10.0
 
 
 class ServerIndex:
@@ -32,6 +39,9 @@ class ServerIndex:
         self._keyword_fields = tuple(keyword_fields)
         self._ready = False
         self._ready_lock = asyncio.Lock()
+        # Scope -> until when (monotonic) it is taken to hold entries, and until when (Unix
+        # time) one of them lives, when known.
+        self._holding: dict[int, tuple[float, float]] = {}
 
     async def _ensure(self, size: int | None) -> bool:
         """Whether the collection exists, creating it when ``size`` is known."""
@@ -73,6 +83,43 @@ class ServerIndex:
             await self._client.upsert(self.name, points=points, wait=False)
         except Exception as exc:  # transport errors, the server's refusals
             raise IndexUnavailable(f"vector index {self.name!r}: {exc}") from exc
+        for e in entries:
+            if all(field in e.payload for field in self._keyword_fields):
+                scope = scope_of([e.payload[field] for field in self._keyword_fields])
+                _, lives = self._holding.get(scope, (0.0, 0.0))
+                self._holding[scope] = (time.monotonic() + HOLDS_SECONDS, max(lives, e.expires_at))
+
+    async def holds(self, where: Mapping[str, str], now: float | None = None) -> bool:
+        if set(where) != set(self._keyword_fields):
+            return True
+        scope = scope_of([where[field] for field in self._keyword_fields])
+        until, lives = self._holding.get(scope, (0.0, 0.0))
+        if until > time.monotonic() and lives > clock(now):
+            return True
+        conditions = self._conditions(where, now)
+        try:
+            if not await self._ensure(None):
+                return False
+            answer = await self._client.count(
+                self.name, count_filter=models.Filter(must=conditions), exact=True
+            )
+        except Exception as exc:
+            raise IndexUnavailable(f"vector index {self.name!r}: {exc}") from exc
+        if answer.count == 0:
+            return False
+        if len(self._holding) > 100_000:  # scopes of passed traffic
+            self._holding.clear()
+        self._holding[scope] = (time.monotonic() + HOLDS_SECONDS, float("inf"))
+        return True
+
+    @staticmethod
+    def _conditions(where: Mapping[str, str], now: float | None) -> list[Any]:
+        conditions: list[Any] = [
+            models.FieldCondition(key=key, match=models.MatchValue(value=value))
+            for key, value in where.items()
+        ]
+        conditions.append(models.FieldCondition(key=EXPIRES_AT, range=models.Range(gt=clock(now))))
+        return conditions
 
     async def search(
         self,
@@ -83,11 +130,7 @@ class ServerIndex:
         limit: int = 1,
         now: float | None = None,
     ) -> list[Hit]:
-        conditions: list[Any] = [
-            models.FieldCondition(key=key, match=models.MatchValue(value=value))
-            for key, value in where.items()
-        ]
-        conditions.append(models.FieldCondition(key=EXPIRES_AT, range=models.Range(gt=clock(now))))
+        conditions = self._conditions(where, now)
         try:
             if not await self._ensure(None):
                 return []

@@ -10,17 +10,22 @@ conversations, only when the request asks with ``floopy-cache-advanced: true`` (
 
 A lookup, within ``CACHE_SEMANTIC_TIMEOUT`` in all:
 
-1. the last user message embedded (off the event loop; the last few hundred texts' vectors
+1. its scope: a hash of the organization, project, tier, number of messages, key (the exact
+   hash of the request without its last user message: model, parameters, system prompt,
+   tools, seed, routing and every earlier turn) and literals (the message's numbers and
+   polarity words, ``wording``), one payload field that the search filters on (one
+   condition checked per candidate costs half the search's CPU of six); when the index
+   holds no live entry of that scope (``VectorIndex.holds``: the embedded engine knows
+   without asking its shard), the lookup is a miss at once and the message is embedded only
+   if its answer is stored, after the response;
+2. the last user message embedded (off the event loop; the last few hundred texts' vectors
    are kept, so a repeat is not embedded again); a text the local model would cut short is
    not looked up (a miss that stores nothing), nor is any while the local model is still
    loading (it starts loading with the worker when the cache is on by setting, else with
    the first lookup);
-2. the nearest live vectors whose payload has the same organization, project, tier, number
-   of messages, key (the exact hash of the request without that message: model, parameters,
-   system prompt, tools, seed, routing and every earlier turn) and literals (its numbers and
-   polarity words, ``wording``), at or above ``CACHE_SEMANTIC_THRESHOLD``; the nearest whose
-   content words agree with the prompt's (``wording``) is the match;
-3. its answer read from the cache store (memory or Redis), like the exact tier's; a vector
+3. the nearest live vectors of the scope at or above ``CACHE_SEMANTIC_THRESHOLD``; the
+   nearest whose content words agree with the prompt's (``wording``) is the match;
+4. its answer read from the cache store (memory or Redis), like the exact tier's; a vector
    whose answer is gone (expired, evicted, cleared) is a miss.
 
 On a miss the answer, once whole, goes to the store under a slot of its own and its vector
@@ -31,6 +36,7 @@ Expired vectors are purged every ``PURGE_SECONDS``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -50,8 +56,10 @@ if TYPE_CHECKING:
 
 SEMANTIC = "semantic"
 ADVANCED = "advanced"
-# Payload fields every search filters on, indexed as keywords.
-FIELDS = ("organization", "project", "tier", "key", "turns", "literals")
+# Payload fields indexed as keywords: the scope, which every search filters on, and the
+# tenant (also in the scope), by which ``floopy cache clear`` deletes from a Qdrant server.
+SCOPE = "scope"
+FIELDS = (SCOPE, "organization", "project")
 CANDIDATES = 4  # nearest vectors read, the first whose wording agrees answers
 RECENT_VECTORS = 512  # texts whose vectors are kept (about 1.5 KB each with the local model)
 PURGE_SECONDS = 600.0
@@ -74,8 +82,10 @@ class Vectors:
         timeout: float,
         max_chars: int,
         clock: Callable[[], float] = time.time,
+        owns_embedder: bool = False,
     ) -> None:
         self.embedder = embedder
+        self.owns_embedder = owns_embedder  # closed with the cache
         self.index = index
         self.store = store
         self.threshold = threshold
@@ -90,20 +100,20 @@ class Vectors:
         self.ready = not isinstance(embedder, LocalEmbedder)
         self._warming: asyncio.Task[None] | None = None
 
-    async def vector(self, text: str) -> Vector | None:
+    async def vector(self, text: str, *, waited_for: bool = True) -> Vector | None:
         """The text's embedding; None when the local model would read only its start, or
-        is still loading."""
+        is still loading. ``waited_for`` False: for an answer stored after the response,
+        which the local model embeds beside the lookups rather than before them."""
         if not self.ready:
             if self._warming is None:
                 self._warming = asyncio.ensure_future(self.warm_up())
             return None
-        vector = self._recent.get(text)
+        vector = self.recent(text)
         if vector is not None:
-            self._recent.move_to_end(text)
             return vector
         embedder = self.embedder
         if isinstance(embedder, LocalEmbedder):
-            vectors = await embedder.embed_whole([text])
+            vectors = await embedder.embed_whole([text], waited_for=waited_for)
             if vectors is None:
                 return None
         else:
@@ -112,6 +122,13 @@ class Vectors:
         if len(self._recent) > RECENT_VECTORS:
             self._recent.popitem(last=False)
         return vectors[0]
+
+    def recent(self, text: str) -> Vector | None:
+        """The text's vector if it was embedded lately."""
+        vector = self._recent.get(text)
+        if vector is not None:
+            self._recent.move_to_end(text)
+        return vector
 
     async def warm_up(self) -> None:
         """Loads the local model ahead of the first request (a failure shows at lookup)."""
@@ -153,17 +170,21 @@ class VectorTier:
         talk = self._conversation(query)
         assert talk is not None, "asked only when it applies"
         vectors = self._vectors
+        where = self._where(query, talk)
         async with asyncio.timeout(vectors.timeout):
+            now = vectors.clock()
+            if not await vectors.index.holds(where, now):
+                # Nothing to find: embedded later, if the answer is stored.
+                return VectorMiss(self.name, vectors, query, where, None, talk)
             vector = await vectors.vector(talk.text)
             if vector is None:
                 return Unstored(self.name)
-            where = self._where(query, talk)
             hits = await vectors.index.search(
                 vector,
-                where=where,
+                where={SCOPE: where[SCOPE]},
                 threshold=vectors.threshold,
                 limit=CANDIDATES,
-                now=vectors.clock(),
+                now=now,
             )
             hit = next((h for h in hits if talk.wording.agrees(tuple(h.payload["words"]))), None)
             if hit is not None:
@@ -173,14 +194,11 @@ class VectorTier:
         return VectorMiss(self.name, vectors, query, where, vector, talk)
 
     def _where(self, query: Query, talk: Conversation) -> dict[str, str]:
-        return {
-            "organization": query.organization,
-            "project": query.project,
-            "tier": self.name,
-            "key": talk.key,
-            "turns": str(talk.turns),
-            "literals": talk.wording.literals,
-        }
+        """The request's scope and tenant (step 1)."""
+        parts = (query.organization, query.project, self.name, talk.key, str(talk.turns))
+        mark = "\x1f".join((*parts, talk.wording.literals)).encode()
+        scope = hashlib.blake2b(mark, digest_size=16).hexdigest()
+        return {SCOPE: scope, "organization": query.organization, "project": query.project}
 
     @staticmethod
     def _slot(query: Query, answer: str) -> Slot:
@@ -198,7 +216,7 @@ class VectorMiss:
         vectors: Vectors,
         query: Query,
         where: dict[str, str],
-        vector: Vector,
+        vector: Vector | None,  # None: embedded when stored
         talk: Conversation,
     ) -> None:
         self.tier, self._vectors, self._query = tier, vectors, query
@@ -206,10 +224,15 @@ class VectorMiss:
 
     async def store(self, answer: bytes) -> bool:
         vectors, query = self._vectors, self._query
-        point = entry_id(self.tier, self._where["key"], self._talk.text)
+        point = entry_id(self.tier, self._talk.key, self._talk.text)
         # The slot's key names its tier, so no exact key (hex) can ever be the same.
         slot = VectorTier._slot(query, f"{self.tier}-{point}")
         async with asyncio.timeout(max(vectors.timeout, WRITE_SECONDS)):
+            vector = self._vector
+            if vector is None:
+                vector = await vectors.vector(self._talk.text, waited_for=False)
+                if vector is None:
+                    return False  # longer than the model reads, or the model is loading
             if not await vectors.store.add(slot, answer, query.ttl, 1):
                 return False  # the same text's answer is already there, its vector too
             payload: dict[str, PayloadValue] = {
@@ -218,7 +241,7 @@ class VectorMiss:
                 "words": list(self._talk.wording.words),
             }
             expires_at = vectors.clock() + query.ttl
-            await vectors.index.upsert([VectorEntry(point, self._vector, payload, expires_at)])
+            await vectors.index.upsert([VectorEntry(point, vector, payload, expires_at)])
         await vectors.purge_now_and_then()
         return True
 

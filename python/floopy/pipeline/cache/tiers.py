@@ -122,7 +122,9 @@ class Cache:
         if self._refresh is not None:
             self._refresh.cancel()
         if self.vectors is not None:
-            await self.vectors.index.close()  # the embedder is the worker's
+            await self.vectors.index.close()
+            if self.vectors.owns_embedder:  # else the worker's, closed by the worker
+                await self.vectors.embedder.close()
         await self.store.close()
 
     def _resting(self, tier: str) -> bool:

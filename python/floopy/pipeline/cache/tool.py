@@ -103,11 +103,10 @@ def _vector_stats(settings: Settings, out: TextIO, err: TextIO) -> int:
 
 
 def _collection(settings: Settings) -> str:
-    from floopy.pipeline.cache import COLLECTION
-    from floopy.vectors.embedder import embedder_name
+    from floopy.pipeline.cache import COLLECTION, cache_embedder_name
     from floopy.vectors.index import collection_name
 
-    return collection_name(COLLECTION, embedder_name(settings))
+    return collection_name(COLLECTION, cache_embedder_name(settings))
 
 
 def _qdrant(settings: Settings) -> Any:
