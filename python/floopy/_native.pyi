@@ -18,6 +18,7 @@ __all__ = [
     "JsonlReader",
     "JsonlWriter",
     "NativeUpstream",
+    "Needles",
     "OpenAIStreamRelay",
     "RelayCapture",
     "RequestParser",
@@ -134,15 +135,6 @@ class HeaderExtractor:
 # --- cache key --------------------------------------------------------------------------------
 
 @final
-class Needles:
-    """The literals of a set of scrubbers, searched for in one pass (Aho-Corasick).
-    ``quiet(text)`` is True when no pattern occurs in ``text`` and it holds fewer ASCII digits
-    than ``digit_limit`` (0: digits are not counted): no scrubber built on those literals
-    can change it. An empty pattern raises InvalidField naming it."""
-
-    def __init__(self, patterns: list[str], digit_limit: int = 0) -> None: ...
-    def quiet(self, text: str) -> bool: ...
-
 class CacheKeyer:
     """Exact-cache keys: xxh3-128 over the canonical form of a chat request (DESIGN section 6):
     keys sorted at every depth, no whitespace, integral floats written as integers, the
@@ -615,3 +607,15 @@ class Trace:
 
     def close_open(self, status: str) -> None:
         """Ends the spans a request left open (it was cancelled or failed inside them)."""
+
+# --- scrub scan -------------------------------------------------------------------------------
+
+@final
+class Needles:
+    """The literals of a set of scrubbers, searched for in one pass (Aho-Corasick).
+    ``quiet(text)`` is True when no pattern occurs in ``text`` and it holds fewer ASCII digits
+    than ``digit_limit`` (0: digits are not counted): no scrubber built on those literals
+    can change it. An empty pattern raises InvalidField naming it."""
+
+    def __new__(cls, patterns: Sequence[str], digit_limit: int = 0) -> Self: ...
+    def quiet(self, text: str) -> bool: ...
