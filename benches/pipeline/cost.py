@@ -217,6 +217,9 @@ def main() -> None:
             Path(scratch), cache=args.cache != "off", log=args.log, otel=endpoint
         )
         env = {**os.environ, "FLOOPY_SETTINGS": str(settings), CACHE_VAR: args.cache}
+        # numpy's BLAS threads spin a while after they start, for as long as the wall clock
+        # says: under valgrind that is noise of thousands of instructions a request.
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
         if endpoint is not None:
             env[CLOSE_VAR] = "1"
         if args.source:

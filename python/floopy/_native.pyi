@@ -6,7 +6,7 @@ Configured objects (a parser with its limits, a keyer, a writer) are built once 
 """
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Self, final
 
 __version__: str
@@ -607,6 +607,32 @@ class Trace:
 
     def close_open(self, status: str) -> None:
         """Ends the spans a request left open (it was cancelled or failed inside them)."""
+
+    def span_rows(
+        self,
+        parent_id: str,
+        started_at: float,
+        duration_ms: float,
+        status: str,
+        attributes: dict[str, str],
+        offset: float,
+        clean: Callable[[str], str],
+    ) -> bytes:
+        """The log's ``span_rows`` as JSON: the root span (the request, these fields) then
+        every span in the order they opened, each an array (span_id, parent_id, name,
+        start_time, duration_ms, status, attributes). A span's start (``perf_counter`` time)
+        plus ``offset`` is its Unix time; an open span's duration is 0; a span without a
+        parent named is the root's child. Attribute values are written as text (bools as
+        true/false, None left out, else ``str()``), an ``error.message`` through ``clean``."""
+
+    def stage_start(self, name: str) -> float | None:
+        """When the first child of the root named ``name`` (a stage) opened; None if none."""
+
+    def total_ms(self, first: str, second: str | None = None) -> float:
+        """The summed duration of the spans named ``first`` or ``second`` (open ones: 0)."""
+
+    def any_status(self, status: str) -> bool:
+        """Whether any span has ``status``."""
 
 # --- scrub scan -------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from floopy._native import HeaderExtractor, RequestParser
 from floopy.context import RequestContext
 from floopy.observability.otel import OtlpEncoder, PostFailed, TraceExporter, traces_url
-from floopy.observability.record import RecordBuilder, RequestRecord, encode
+from floopy.observability.record import RecordBuilder, RequestRecord, encode, spans_of
 from floopy.providers.base import Usage
 from floopy.settings import Settings, load_settings
 from floopy.trace import parse_traceparent, traceparent
@@ -121,11 +121,11 @@ def test_ids_are_w3c_sized_and_the_request_id_gives_the_trace_id() -> None:
 def test_a_request_becomes_one_trace_with_the_logs_tree_and_genai_attributes() -> None:
     rec = record()
     spans = decode(OtlpEncoder("floopy").encode([encode(rec)])[0])
-    assert len(spans) == len(rec.spans)
+    assert len(spans) == len(spans_of(rec))
     assert {span.trace_id.hex() for span in spans} == {"ab" * 16}
     by_id = {span.span_id.hex(): span for span in spans}
-    assert set(by_id) == {s.span_id for s in rec.spans}  # the log's ids, exported as they are
-    root = by_id[rec.spans[0].span_id]
+    assert set(by_id) == {s.span_id for s in spans_of(rec)}  # the log's ids, exported as they are
+    root = by_id[spans_of(rec)[0].span_id]
     assert root.parent_span_id == b"" and root.kind == Span.SPAN_KIND_SERVER
     assert root.name == "chat gpt-4o-mini"
     root_attributes = attributes(root)
@@ -159,7 +159,7 @@ def test_a_request_becomes_one_trace_with_the_logs_tree_and_genai_attributes() -
 
 def test_the_callers_span_is_the_roots_parent() -> None:
     rec = record(caller=True, fail_first=False)
-    assert rec.spans[0].parent_id == CALLER_SPAN
+    assert spans_of(rec)[0].parent_id == CALLER_SPAN
     spans = decode(OtlpEncoder("floopy").encode([encode(rec)])[0])
     assert {span.trace_id.hex() for span in spans} == {CALLER_TRACE}
     root = next(span for span in spans if span.kind == Span.SPAN_KIND_SERVER)
@@ -203,9 +203,9 @@ def test_a_full_queue_drops_and_counts_without_waiting() -> None:
     rec = record(fail_first=False)
     try:
         for _ in range(20):
-            exporter.enqueue(encode(rec), len(rec.spans))
-        assert exporter.dropped_full >= (20 - 3 - 1) * len(rec.spans)
-        assert exporter.dropped_full % len(rec.spans) == 0
+            exporter.enqueue(encode(rec), len(spans_of(rec)))
+        assert exporter.dropped_full >= (20 - 3 - 1) * len(spans_of(rec))
+        assert exporter.dropped_full % len(spans_of(rec)) == 0
     finally:
         receiver.gate.set()
         exporter.close()
@@ -214,7 +214,7 @@ def test_a_full_queue_drops_and_counts_without_waiting() -> None:
     assert (
         f'floopy_otel_spans_dropped_total{{reason="queue_full"}} {exporter.dropped_full}' in lines
     )
-    assert exporter.exported + exporter.dropped_full == 20 * len(rec.spans)
+    assert exporter.exported + exporter.dropped_full == 20 * len(spans_of(rec))
 
 
 def test_retryable_failures_are_tried_again_with_backoff() -> None:
@@ -226,11 +226,11 @@ def test_retryable_failures_are_tried_again_with_backoff() -> None:
         sleep=sleeps.append,
     )
     rec = record(fail_first=False)
-    exporter.enqueue(encode(rec), len(rec.spans))
+    exporter.enqueue(encode(rec), len(spans_of(rec)))
     exporter.close()
-    assert exporter.exported == len(rec.spans) and exporter.dropped_failed == 0
+    assert exporter.exported == len(spans_of(rec)) and exporter.dropped_failed == 0
     assert len(sleeps) == 2 and 0.05 <= sleeps[0] <= 0.15 and 0.1 <= sleeps[1] <= 0.3
-    assert len(decode(receiver.bodies[0])) == len(rec.spans)
+    assert len(decode(receiver.bodies[0])) == len(spans_of(rec))
 
 
 def test_a_batch_is_dropped_after_the_last_try_or_a_refusal() -> None:
@@ -241,10 +241,10 @@ def test_a_batch_is_dropped_after_the_last_try_or_a_refusal() -> None:
         sleep=lambda _: None,
     )
     rec = record(fail_first=False)
-    exporter.enqueue(encode(rec), len(rec.spans))
-    exporter.enqueue(encode(rec), len(rec.spans))
+    exporter.enqueue(encode(rec), len(spans_of(rec)))
+    exporter.enqueue(encode(rec), len(spans_of(rec)))
     exporter.close()
-    assert exporter.dropped_failed == 2 * len(rec.spans)
+    assert exporter.dropped_failed == 2 * len(spans_of(rec))
     assert exporter.batches_failed == 2 and exporter.exported == 0
 
 
@@ -257,7 +257,7 @@ def test_a_batch_holds_every_request_and_the_resource() -> None:
     assert resource["service.name"] == "gw-eu"
     (scope_spans,) = resource_spans.scope_spans
     assert scope_spans.scope.name == "floopy"
-    assert len(scope_spans.spans) == 3 * sum(len(r.spans) for r in records)
+    assert len(scope_spans.spans) == 3 * sum(len(spans_of(r)) for r in records)
 
 
 def test_a_malformed_row_is_skipped_and_counted_as_failed() -> None:
@@ -265,7 +265,7 @@ def test_a_malformed_row_is_skipped_and_counted_as_failed() -> None:
     exporter = TraceExporter(settings(otel_batch_interval=0.01), post=receiver)
     rec = record(fail_first=False)
     exporter.enqueue(b"not a row", 4)
-    exporter.enqueue(encode(rec), len(rec.spans))
+    exporter.enqueue(encode(rec), len(spans_of(rec)))
     exporter.close()
-    assert exporter.exported == len(rec.spans) and exporter.dropped_failed == 4
-    assert len(decode(receiver.bodies[0])) == len(rec.spans)
+    assert exporter.exported == len(spans_of(rec)) and exporter.dropped_failed == 4
+    assert len(decode(receiver.bodies[0])) == len(spans_of(rec))

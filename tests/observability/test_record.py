@@ -6,7 +6,7 @@ import msgspec
 
 from floopy._native import HeaderExtractor, RequestParser
 from floopy.context import RequestContext
-from floopy.observability.record import RecordBuilder, encode, project_of
+from floopy.observability.record import RecordBuilder, encode, project_of, spans_of
 from floopy.providers.base import Usage
 from floopy.settings import ApiKeyEntry, Settings, load_settings
 
@@ -78,7 +78,7 @@ def test_a_success_fills_every_field() -> None:
 def test_spans_hang_under_the_request_root() -> None:
     ctx = finished()
     builder = RecordBuilder(settings())
-    spans = builder.request(ctx).spans
+    spans = spans_of(builder.request(ctx))
     root = spans[0]
     assert root.name == "request" and root.parent_id == ""
     by_name = {span.name: span for span in spans}
@@ -121,3 +121,39 @@ def test_a_request_cancelled_inside_a_stage_is_a_client_disconnect() -> None:
 def test_an_error_has_no_time_to_first_token() -> None:
     ctx = finished(status=502, error_code="PROVIDER_ERROR")
     assert RecordBuilder(settings()).request(ctx).ttft_ms is None
+
+
+def test_span_attributes_are_logged_as_text_and_an_error_message_is_scrubbed() -> None:
+    ctx = finished()
+    with ctx.span("cache", hit=True, tier=None, similarity=0.5, attempts=3, path='a"\n\\b'):
+        pass
+    try:
+        with ctx.span("firewall"):
+            raise ValueError("boom")
+    except ValueError:
+        pass
+    ctx.trace.spans[-1].set(**{"error.message": "upstream said sk-proj-abcdefghijklmnop1234"})
+    spans = {span.name: span for span in spans_of(RecordBuilder(settings()).request(ctx))}
+    assert spans["cache"].attributes == {
+        "hit": "true",
+        "similarity": "0.5",
+        "attempts": "3",
+        "path": 'a"\n\\b',
+    }
+    failed = spans["firewall"]
+    assert failed.status == "error" and failed.attributes["error"] == "ValueError"
+    assert "sk-proj-abcdefghijklmnop1234" not in failed.attributes["error.message"]
+    assert failed.attributes["error.message"].startswith("upstream said ")
+    assert failed.duration_ms >= 0 and failed.parent_id == spans["request"].span_id
+
+
+def test_the_root_span_and_an_open_span_as_the_row_holds_them() -> None:
+    ctx = finished(status=502, parent_span_id="00f067aa0ba902b7")
+    ctx.trace.start("dispatch", None, {})  # never ended
+    record = RecordBuilder(settings()).request(ctx, latency_ms=7.5)
+    root, *rest = spans_of(record)
+    assert (root.name, root.parent_id, root.duration_ms) == ("request", "00f067aa0ba902b7", 7.5)
+    assert root.status == "error" and root.attributes["status"] == "502"
+    assert root.start_time == ctx.started_at
+    assert rest[-1].name == "dispatch" and rest[-1].duration_ms == 0.0
+    assert [span.span_id for span in rest] == [span.span_id for span in ctx.trace.spans]

@@ -107,7 +107,9 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     response_body: str
     client_ip: str
     user_agent: str
-    spans: list[SpanRecord] = msgspec.field(name="span_rows")
+    # The spans as their JSON, written natively (``Trace.span_rows``); read them back with
+    # ``spans_of``.
+    spans: msgspec.Raw = msgspec.field(name="span_rows")
 
 
 class BreakerEventRecord(msgspec.Struct, kw_only=True):
@@ -205,16 +207,14 @@ class RecordBuilder:
             spans=self._spans(ctx, latency_ms),
         )
 
-    def _spans(self, ctx: RequestContext, latency_ms: float) -> list[SpanRecord]:
+    def _spans(self, ctx: RequestContext, latency_ms: float) -> msgspec.Raw:
         """The root span (the request; a child of the caller's span when its ``traceparent``
-        named one) and every span a stage recorded under it. The root carries the W3C trace id
-        the spans were exported under."""
-        root_id, started, started_at = ctx.trace.root_id, ctx.started, ctx.started_at
-        root = SpanRecord(
-            root_id,
+        named one) and every span a stage recorded under it, as JSON written by the trace
+        itself. The root carries the W3C trace id the spans were exported under; an error
+        message a span holds is scrubbed as the bodies are."""
+        rows = ctx.trace.span_rows(
             ctx.parent_span_id,
-            "request",
-            started_at,
+            ctx.started_at,
             latency_ms,
             "ok" if ctx.status < 400 else "error",
             {
@@ -223,21 +223,10 @@ class RecordBuilder:
                 "status": str(ctx.status),
                 "trace_id": ctx.trace_id,
             },
+            ctx.started_at - ctx.started,  # perf_counter to wall clock
+            self._clean,
         )
-        offset = started_at - started  # perf_counter to wall clock
-        attributes = self._span_attributes
-        return [root] + [
-            SpanRecord(
-                span.span_id,
-                span.parent_id or root_id,
-                span.name,
-                span.start + offset,
-                span.duration_ms or 0.0,
-                span.status,
-                attributes(span.attributes) if span.attributes else {},
-            )
-            for span in ctx.trace.spans
-        ]
+        return msgspec.Raw(rows)
 
     def _properties(self, properties: Mapping[str, str]) -> dict[str, str]:
         return {name: self._clean(value) for name, value in properties.items()}
@@ -253,13 +242,6 @@ class RecordBuilder:
             return text
         text = self._secrets.scrub(text)
         return self._redact(text) if self._redact else text
-
-    def _span_attributes(self, attributes: Mapping[str, object]) -> dict[str, str]:
-        cleaned = _attributes(attributes)
-        message = cleaned.get("error.message")
-        if message:
-            cleaned["error.message"] = self._clean(message)
-        return cleaned
 
 
 def breaker_event_record(event: BreakerEvent) -> BreakerEventRecord:
@@ -305,6 +287,14 @@ def settle(ctx: RequestContext) -> float:
     return latency_ms
 
 
+_SPANS = msgspec.json.Decoder(list[SpanRecord])
+
+
+def spans_of(record: RequestRecord) -> list[SpanRecord]:
+    """A record's spans, decoded from the JSON they are kept as."""
+    return _SPANS.decode(record.spans)
+
+
 def ttft_of(ctx: RequestContext) -> float | None:
     """Milliseconds from the request's start until its answer began: when the respond stage
     opened (a stream's first event was in hand; a whole answer was complete). A provider
@@ -312,30 +302,16 @@ def ttft_of(ctx: RequestContext) -> float | None:
     client sees it. None when nothing was answered."""
     if ctx.status >= 400 and ctx.status != CLIENT_DISCONNECTED:
         return None
-    for span in ctx.trace.spans:
-        if span.name == "respond" and span.parent_id is None:
-            return (span.start - ctx.started) * 1000
-    return None
+    start = ctx.trace.stage_start("respond")
+    return None if start is None else (start - ctx.started) * 1000
 
 
 def _note_disconnect(ctx: RequestContext) -> None:
     """A request cancelled inside a stage (its client went away) is logged as 499."""
     if ctx.error_code is not None:
         return
-    for span in ctx.trace.spans:
-        if span.status == "cancelled":
-            ctx.status, ctx.error_code = CLIENT_DISCONNECTED, "CLIENT_DISCONNECTED"
-            return
-
-
-def _attributes(attributes: Mapping[str, object]) -> dict[str, str]:
-    return {name: _text(value) for name, value in attributes.items() if value is not None}
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    if ctx.trace.any_status("cancelled"):
+        ctx.status, ctx.error_code = CLIENT_DISCONNECTED, "CLIENT_DISCONNECTED"
 
 
 def _host_of(peer: str) -> str:

@@ -158,7 +158,7 @@ class RequestLog:
         if journal is not None:
             journal.append(REQUESTS, line)
         if exporter is not None:
-            exporter.enqueue(line, len(record.spans))
+            exporter.enqueue(line, len(ctx.trace.spans) + 1)  # and the root
 
     def breaker_event(self, event: BreakerEvent) -> None:
         if self._journal is None:
@@ -217,12 +217,8 @@ def observe(metrics: Metrics, ctx: RequestContext, latency_ms: float) -> None:
     them). Upstream time is every provider attempt's span and, for a stream from a provider,
     the relay after its first event (the gateway waits on the provider there); the overhead
     is the rest of the request's duration."""
-    upstream_ms = 0.0
     relayed = ctx.stream and ctx.cache_status != "HIT"  # a hit replays, no provider
-    for span in ctx.trace.spans:
-        name = span.name
-        if name == "provider_attempt" or (relayed and name == "respond"):
-            upstream_ms += span.duration_ms or 0.0
+    upstream_ms = ctx.trace.total_ms("provider_attempt", "respond" if relayed else None)
     status = ctx.status
     status_class = _STATUS_CLASSES.get(status // 100, "other") if status != 499 else "client_closed"
     cache = _CACHE_LABELS.get(ctx.cache_status, "other")

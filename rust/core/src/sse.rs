@@ -20,7 +20,7 @@
 
 pub mod anthropic;
 pub mod gemini;
-mod json;
+pub(crate) mod json;
 pub mod messages;
 pub mod openai;
 pub mod translate;

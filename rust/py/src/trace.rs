@@ -12,7 +12,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use pyo3::types::{PyDict, PyFloat, PyList, PySlice, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PySlice, PyString};
+use std::borrow::Cow;
 
 static PERF_COUNTER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static GETRANDBITS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -261,6 +262,109 @@ impl Trace {
         Ok(Some(duration))
     }
 
+    /// The log's `span_rows` as JSON: the request's root span (its fields given here) then
+    /// every span in the order they opened, each an array (`floopy_core::trace::
+    /// push_span_row`). A span's start, `time.perf_counter()` time, is written as Unix
+    /// seconds by adding `offset`; an open span's duration as 0; a span without a parent
+    /// named is the root's child. Attribute values are written as text (a bool as
+    /// true/false, None left out, anything else as `str()` makes it), an `error.message`
+    /// passed through `clean` first (the log's scrubbers).
+    #[allow(clippy::too_many_arguments)]
+    fn span_rows<'py>(
+        &self,
+        py: Python<'py>,
+        parent_id: &str,
+        started_at: f64,
+        duration_ms: f64,
+        status: &str,
+        attributes: &Bound<'py, PyDict>,
+        offset: f64,
+        clean: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let spans = self.spans.bind(py);
+        let mut out = Vec::with_capacity(192 * (spans.len() + 1));
+        out.push(b'[');
+        let root_id = self.root_id.bind(py).to_string_lossy();
+        let root = core::SpanRow {
+            span_id: &root_id,
+            parent_id,
+            name: "request",
+            start_time: started_at,
+            duration_ms,
+            status,
+        };
+        push_row(&mut out, &root, attributes, None)?;
+        for span in spans.iter() {
+            let span = span.cast_into::<Span>()?;
+            let fields = span.get();
+            let parent = fields.parent_id.bind(py);
+            let parent = if parent.is_none() {
+                root_id.clone()
+            } else {
+                parent.str()?.to_string_lossy().into_owned().into()
+            };
+            let duration = span.getattr(intern!(py, "duration_ms"))?;
+            let status = span.getattr(intern!(py, "status"))?.str()?;
+            let (span_id, name) = (fields.span_id.bind(py), fields.name.bind(py));
+            let row = core::SpanRow {
+                span_id: &span_id.to_string_lossy(),
+                parent_id: &parent,
+                name: &name.to_string_lossy(),
+                start_time: fields.start.bind(py).value() + offset,
+                duration_ms: if duration.is_none() {
+                    0.0
+                } else {
+                    duration.extract()?
+                },
+                status: &status.to_string_lossy(),
+            };
+            out.push(b',');
+            push_row(&mut out, &row, fields.attributes.bind(py), Some(clean))?;
+        }
+        out.push(b']');
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// When the first child of the root named `name` (a stage) opened, `perf_counter()`
+    /// time; None if none did.
+    fn stage_start(&self, py: Python<'_>, name: &str) -> PyResult<Option<f64>> {
+        for span in self.spans.bind(py).iter() {
+            let span = span.cast_into::<Span>()?;
+            let fields = span.get();
+            if fields.parent_id.is_none(py) && fields.name.bind(py).to_cow()? == name {
+                return Ok(Some(fields.start.bind(py).value()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The summed duration of the spans named `first` or `second` (open ones count 0).
+    #[pyo3(signature = (first, second=None))]
+    fn total_ms(&self, py: Python<'_>, first: &str, second: Option<&str>) -> PyResult<f64> {
+        let mut total = 0.0;
+        for span in self.spans.bind(py).iter() {
+            let span = span.cast_into::<Span>()?;
+            let name = span.get().name.bind(py).to_cow()?;
+            if name == first || Some(name.as_ref()) == second {
+                let duration = span.getattr(intern!(py, "duration_ms"))?;
+                if !duration.is_none() {
+                    total += duration.extract::<f64>()?;
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Whether any span has `status`.
+    fn any_status(&self, py: Python<'_>, status: &str) -> PyResult<bool> {
+        for span in self.spans.bind(py).iter() {
+            if span.getattr(intern!(py, "status"))?.str()?.to_cow()? == status {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Ends the spans a request left open (it was cancelled or failed inside them).
     fn close_open(&mut self, status: &Bound<'_, PyString>) -> PyResult<()> {
         let py = status.py();
@@ -275,6 +379,48 @@ impl Trace {
         }
         Ok(())
     }
+}
+
+/// Appends one span row, its attributes read from `attributes` as `Trace.span_rows` says.
+fn push_row(
+    out: &mut Vec<u8>,
+    row: &core::SpanRow<'_>,
+    attributes: &Bound<'_, PyDict>,
+    clean: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let py = attributes.py();
+    let mut texts: Vec<(Bound<'_, PyString>, Bound<'_, PyString>)> =
+        Vec::with_capacity(attributes.len());
+    for (name, value) in attributes.iter() {
+        if value.is_none() {
+            continue;
+        }
+        let name = name.str()?;
+        let value = if let Ok(flag) = value.cast::<PyBool>() {
+            PyString::new(py, if flag.is_true() { "true" } else { "false" })
+        } else {
+            value.str()?
+        };
+        let value = match clean {
+            Some(clean) if name.to_cow()? == "error.message" => {
+                clean.call1((value,))?.cast_into::<PyString>()?
+            }
+            _ => value,
+        };
+        texts.push((name, value));
+    }
+    let texts: Vec<(Cow<'_, str>, Cow<'_, str>)> = texts
+        .iter()
+        .map(|(name, value)| (name.to_string_lossy(), value.to_string_lossy()))
+        .collect();
+    core::push_span_row(
+        out,
+        row,
+        texts
+            .iter()
+            .map(|(name, value)| (name.as_ref(), value.as_ref())),
+    );
+    Ok(())
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

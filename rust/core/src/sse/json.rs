@@ -166,6 +166,16 @@ impl<'de> Visitor<'de> for JsonVisitor {
 pub(crate) fn push_json_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let bytes = text.as_bytes();
+    // Most texts (ids, names, model names) need no escape: one pass that tests each byte
+    // without branching on it, then a single copy.
+    if !bytes
+        .iter()
+        .fold(false, |found, &byte| found | needs_escape(byte))
+    {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (at, &byte) in bytes.iter().enumerate() {
         let escape: &[u8] = match byte {
@@ -192,6 +202,12 @@ pub(crate) fn push_json_str(out: &mut Vec<u8>, text: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Whether JSON writes `byte` escaped inside a string.
+#[inline]
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
 /// Appends a decimal integer.
