@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -142,9 +141,6 @@ class LogStore:
         return self._open({**settings, "readonly": 2})
 
     def _open(self, settings: dict[str, Any] | None = None) -> Client:
-        # clickhouse-connect loads numpy, whose OpenBLAS would start a thread per core that
-        # spins for work; the log does no linear algebra.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         import clickhouse_connect  # loads numpy and pyarrow: only once a store is used
 
         try:
