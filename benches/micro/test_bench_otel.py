@@ -25,7 +25,7 @@ from test_bench_logging import finished_request
 from floopy.context import RequestContext
 from floopy.observability.metrics import Metrics
 from floopy.observability.otel import OtlpEncoder, TraceExporter
-from floopy.observability.record import SINKS, RecordBuilder, settle
+from floopy.observability.record import SINKS, RecordBuilder, settle, spans_of
 from floopy.observability.record import encode as encode_row
 from floopy.observability.service import RequestLog, observe
 from floopy.settings import Settings, load_settings
@@ -80,7 +80,7 @@ def test_otel_encode_per_request(benchmark: Bench) -> None:
 
     decoded = ExportTraceServiceRequest()
     decoded.ParseFromString(encode())
-    assert len(decoded.resource_spans[0].scope_spans[0].spans) == BATCH * len(record.spans)
+    assert len(decoded.resource_spans[0].scope_spans[0].spans) == BATCH * len(spans_of(record))
     benchmark.group = "otel-encode"
     benchmark.extra_info["rows_per_call"] = BATCH
     benchmark(encode)

@@ -26,6 +26,8 @@ import time
 import uuid
 from pathlib import Path
 
+import msgspec
+
 from floopy.logstore.process import next_wait
 from floopy.observability.carrier import Carrier
 from floopy.observability.journal import JournalFile, OwnerLock, journal_dir, new_owner
@@ -116,7 +118,7 @@ def request_row(index: int, now: float) -> bytes:
         response_body=json.dumps(answer),
         client_ip="10.1.2.3",
         user_agent="OpenAI/Python 1.55.0",
-        spans=spans(now),
+        spans=msgspec.Raw(msgspec.json.encode(spans(now))),
     )
     return encode(record)
 

@@ -176,6 +176,23 @@ impl SseParser {
         *self = Self::with_max_event_bytes(self.max_event_bytes);
     }
 
+    /// The data of each event `chunk` completes (`None`: the end of the body, what it
+    /// leaves), copied out of the parser's buffers: for translators that decode each event
+    /// whole.
+    pub fn datas(&mut self, chunk: Option<&[u8]>) -> Vec<String> {
+        let mut datas = Vec::new();
+        let mut collect = |_: &[u8], event: Option<EventView<'_>>| {
+            if let Some(event) = event {
+                datas.push(event.data.to_owned());
+            }
+        };
+        match chunk {
+            Some(chunk) => self.feed_blocks(chunk, &mut collect),
+            None => self.finish_blocks(&mut collect),
+        }
+        datas
+    }
+
     fn process(&mut self, at_eof: bool, on_block: &mut impl FnMut(&[u8], Option<EventView<'_>>)) {
         if !self.skip_bom(at_eof) {
             // Bytes that may begin a BOM belong to the first block: they count towards its

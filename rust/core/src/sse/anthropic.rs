@@ -12,7 +12,8 @@
 use serde::Deserialize;
 
 use super::json::{
-    non_empty, provider_error_event, push_int, push_json_str, push_opt_str, unix_now, Json, Text,
+    non_empty, provider_error_event, push_chunk_head, push_int, push_json_str, push_opt_str,
+    push_usage_rest, unix_now, Json, Text,
 };
 use super::openai::push_capped;
 use super::translate::StreamTranslate;
@@ -150,16 +151,7 @@ impl<C: Clock> AnthropicToOpenAI<C> {
     }
 
     fn on_blocks(&mut self, chunk: Option<&[u8]>, out: &mut Vec<u8>) {
-        let mut datas = Vec::new();
-        let mut collect = |_: &[u8], event: Option<super::EventView<'_>>| {
-            if let Some(event) = event {
-                datas.push(event.data.to_owned());
-            }
-        };
-        match chunk {
-            Some(chunk) => self.parser.feed_blocks(chunk, &mut collect),
-            None => self.parser.finish_blocks(&mut collect),
-        }
+        let datas = self.parser.datas(chunk);
         if self.parser.oversized() {
             self.capture.oversized = true;
         }
@@ -383,36 +375,19 @@ impl<C: Clock> AnthropicToOpenAI<C> {
         if self.include_usage {
             let usage = self.usage.usage();
             self.head(out);
-            out.extend_from_slice(b",\"choices\":[],\"usage\":{\"prompt_tokens\":");
-            push_int(out, usage.prompt_tokens as i64);
-            out.extend_from_slice(b",\"completion_tokens\":");
-            push_int(out, usage.completion_tokens as i64);
-            out.extend_from_slice(b",\"total_tokens\":");
-            push_int(out, usage.total_tokens as i64);
-            out.extend_from_slice(b",\"prompt_tokens_details\":{\"cached_tokens\":");
-            push_int(out, usage.cached_tokens as i64);
-            out.extend_from_slice(b",\"cache_write_tokens\":");
-            push_int(out, usage.cache_write_tokens as i64);
-            out.extend_from_slice(b"},\"completion_tokens_details\":{\"reasoning_tokens\":");
-            push_int(out, usage.reasoning_tokens as i64);
-            out.extend_from_slice(b"}}}\n\n");
+            push_usage_rest(out, &usage, true);
         }
         out.extend_from_slice(DONE);
     }
 
     /// `data: {"id":..,"object":..,"created":..,"model":..` (the object left open).
     fn head(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"data: {\"id\":");
-        push_json_str(out, &self.message_id);
-        out.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
-        push_int(out, self.created);
-        out.extend_from_slice(b",\"model\":");
         let model = if self.model.is_empty() {
             &self.requested_model
         } else {
             &self.model
         };
-        push_json_str(out, model);
+        push_chunk_head(out, &self.message_id, self.created, model);
     }
 
     fn chunk(&self, out: &mut Vec<u8>, finish: Option<&str>, delta: impl FnOnce(&mut Vec<u8>)) {

@@ -13,7 +13,8 @@ use ring::digest::{digest, SHA256};
 use serde::Deserialize;
 
 use super::json::{
-    provider_error_event, push_int, push_json_str, push_opt_str, unix_now, Json, Text,
+    provider_error_event, push_chunk_head, push_int, push_json_str, push_opt_str, push_usage_rest,
+    unix_now, Json, Text,
 };
 use super::openai::push_capped;
 use super::translate::StreamTranslate;
@@ -303,28 +304,13 @@ impl<C: Clock> GeminiToOpenAI<C> {
         if let (true, Some(usage)) = (self.include_usage, self.usage) {
             self.chunks += 1;
             self.head(out);
-            out.extend_from_slice(b",\"choices\":[],\"usage\":{\"prompt_tokens\":");
-            push_int(out, usage.prompt_tokens as i64);
-            out.extend_from_slice(b",\"completion_tokens\":");
-            push_int(out, usage.completion_tokens as i64);
-            out.extend_from_slice(b",\"total_tokens\":");
-            push_int(out, usage.total_tokens as i64);
-            out.extend_from_slice(b",\"prompt_tokens_details\":{\"cached_tokens\":");
-            push_int(out, usage.cached_tokens as i64);
-            out.extend_from_slice(b"},\"completion_tokens_details\":{\"reasoning_tokens\":");
-            push_int(out, usage.reasoning_tokens as i64);
-            out.extend_from_slice(b"}}}\n\n");
+            push_usage_rest(out, &usage, false);
         }
         out.extend_from_slice(DONE);
     }
 
     fn head(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"data: {\"id\":");
-        push_json_str(out, &self.id);
-        out.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
-        push_int(out, self.created);
-        out.extend_from_slice(b",\"model\":");
-        push_json_str(out, &self.model);
+        push_chunk_head(out, &self.id, self.created, &self.model);
     }
 
     fn chunk(
@@ -346,16 +332,7 @@ impl<C: Clock> GeminiToOpenAI<C> {
     }
 
     fn feed_events(&mut self, chunk: Option<&[u8]>, out: &mut Vec<u8>) {
-        let mut datas = Vec::new();
-        let mut collect = |_: &[u8], event: Option<super::EventView<'_>>| {
-            if let Some(event) = event {
-                datas.push(event.data.to_owned());
-            }
-        };
-        match chunk {
-            Some(chunk) => self.parser.feed_blocks(chunk, &mut collect),
-            None => self.parser.finish_blocks(&mut collect),
-        }
+        let datas = self.parser.datas(chunk);
         if self.parser.oversized() {
             self.capture.oversized = true;
         }

@@ -8,6 +8,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::StreamUsage;
+
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// A JSON string, borrowed when it holds no escapes.
@@ -202,6 +204,37 @@ pub(crate) fn push_json_str(out: &mut Vec<u8>, text: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// `data: {"id":..,"object":"chat.completion.chunk","created":..,"model":..` (the object
+/// left open): how every chunk a translator writes in OpenAI's format begins.
+pub(crate) fn push_chunk_head(out: &mut Vec<u8>, id: &str, created: i64, model: &str) {
+    out.extend_from_slice(b"data: {\"id\":");
+    push_json_str(out, id);
+    out.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+    push_int(out, created);
+    out.extend_from_slice(b",\"model\":");
+    push_json_str(out, model);
+}
+
+/// The rest of the usage chunk after its head: no choices, the usage with its details, the
+/// event's end. `cache_write_tokens` is written where the provider reports it (Anthropic).
+pub(crate) fn push_usage_rest(out: &mut Vec<u8>, usage: &StreamUsage, cache_write: bool) {
+    out.extend_from_slice(b",\"choices\":[],\"usage\":{\"prompt_tokens\":");
+    push_int(out, usage.prompt_tokens as i64);
+    out.extend_from_slice(b",\"completion_tokens\":");
+    push_int(out, usage.completion_tokens as i64);
+    out.extend_from_slice(b",\"total_tokens\":");
+    push_int(out, usage.total_tokens as i64);
+    out.extend_from_slice(b",\"prompt_tokens_details\":{\"cached_tokens\":");
+    push_int(out, usage.cached_tokens as i64);
+    if cache_write {
+        out.extend_from_slice(b",\"cache_write_tokens\":");
+        push_int(out, usage.cache_write_tokens as i64);
+    }
+    out.extend_from_slice(b"},\"completion_tokens_details\":{\"reasoning_tokens\":");
+    push_int(out, usage.reasoning_tokens as i64);
+    out.extend_from_slice(b"}}}\n\n");
 }
 
 /// Whether JSON writes `byte` escaped inside a string.
