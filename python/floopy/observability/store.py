@@ -43,6 +43,11 @@ INSERT_SETTINGS = {
     "input_format_parallel_parsing": 0,
     "max_threads": 1,
     "max_insert_threads": 1,
+    # Each part is written as it came, not first collapsed by its sorting key (replacing
+    # and aggregating tables): the merges and every reader (FINAL, the rollups' -Merge)
+    # collapse it anyway. About 10 % less CPU per logged request
+    # (benches/store/insert_cost.py: 107 against 119 us).
+    "optimize_on_insert": 0,
 }
 
 
