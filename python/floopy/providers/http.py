@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, TypeVar
 from floopy import errors
 from floopy.providers.base import CONTENT_LIMIT, StreamSummary
 from floopy.upstream import Answer, Response, Timeouts, Upstream
+from floopy.upstream.native import NativeUpstream
 
 if TYPE_CHECKING:
     from floopy.providers.base import Call
@@ -154,6 +155,13 @@ class HttpProvider:
     def native_call(self, call: Call) -> NativeCall | None:
         """How the native client relays ``call``'s stream; None when it does not (the
         Python relay reads it)."""
+        return None
+
+    def _native_upstream(self) -> NativeUpstream | None:
+        """The native client, when this provider's streams are relayed by it; else None."""
+        upstream = self._upstream
+        if self.relays_natively and isinstance(upstream, NativeUpstream):
+            return upstream
         return None
 
     def _error(self, answer: Answer) -> errors.FloopyError:

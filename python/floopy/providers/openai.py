@@ -44,7 +44,6 @@ from floopy.providers.native_stream import (
 )
 from floopy.providers.responses.native import NativeResponsesStream, whole
 from floopy.upstream import Upstream
-from floopy.upstream.native import NativeUpstream
 
 # Models that take max_completion_tokens and refuse max_tokens.
 _REASONING_MODEL = re.compile(r"(openai/)?(o[134]|gpt-5)([-.]|$)")
@@ -163,8 +162,8 @@ class OpenAIProvider(HttpProvider):
         return await self._relay(url, body, lambda opened: OpenAIStream(opened, relay))
 
     def native_call(self, call: Call) -> NativeCall | None:
-        upstream = self._upstream
-        if not (self.relays_natively and isinstance(upstream, NativeUpstream)):
+        upstream = self._native_upstream()
+        if upstream is None:
             return None
         return NativeCall(
             upstream=upstream,

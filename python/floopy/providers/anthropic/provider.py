@@ -24,7 +24,6 @@ from floopy.providers.base import CONTENT_LIMIT, Call, Completion, upstream_erro
 from floopy.providers.http import Answer, HttpProvider, Timeouts
 from floopy.providers.native_stream import NativeCall, NativeOpenAIStream, open_native
 from floopy.upstream import Upstream
-from floopy.upstream.native import NativeUpstream
 
 # Request headers of a /v1/messages client that shape how Anthropic reads the body.
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
@@ -88,8 +87,8 @@ class AnthropicProvider(HttpProvider):
         )
 
     def native_call(self, call: Call) -> NativeCall | None:
-        upstream = self._upstream
-        if not (self.relays_natively and isinstance(upstream, NativeUpstream)):
+        upstream = self._native_upstream()
+        if upstream is None:
             return None
         request = self._translate(call, stream=True)
         return NativeCall(

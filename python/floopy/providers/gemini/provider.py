@@ -32,7 +32,6 @@ from floopy.providers.gemini.stream import GeminiStream, StreamTranslator
 from floopy.providers.http import Answer, HttpProvider, Timeouts
 from floopy.providers.native_stream import NativeCall, NativeOpenAIStream, open_native
 from floopy.upstream import Upstream
-from floopy.upstream.native import NativeUpstream
 
 
 class GeminiProvider(HttpProvider):
@@ -72,8 +71,8 @@ class GeminiProvider(HttpProvider):
         )
 
     def native_call(self, call: Call) -> NativeCall | None:
-        upstream = self._upstream
-        if not (self.relays_natively and isinstance(upstream, NativeUpstream)):
+        upstream = self._native_upstream()
+        if upstream is None:
             return None
         return NativeCall(
             upstream=upstream,
