@@ -7,8 +7,10 @@ queue, whose thread encodes and POSTs batches (to a function that discards them)
 competing for the interpreter as it does in a worker. The queue is large enough that nothing
 is dropped during the bench (checked), so the cheap drop path is not what is measured.
 ``otel-encode``: the thread's work, off the request path (natively, the interpreter
-released) but on the worker's cores: one batch of 256 rows (JSON lines with bodies, as the
-journal has them) to an ``ExportTraceServiceRequest``'s bytes.
+released) but on the worker's cores: one batch of 256 rows to an
+``ExportTraceServiceRequest``'s bytes, the rows as the worker hands them over (``export-row``,
+written by the trace) and, beside, as JSON lines with bodies, as the journal has them
+(``json-line``).
 ``metrics-observe``: the histograms and counters alone, per request.
 Each bench checks its result first.
 """
@@ -70,9 +72,12 @@ def test_otel_per_request(benchmark: Bench, export: str) -> None:
         assert exporter.exported > 0 and posted
 
 
-def test_otel_encode_per_request(benchmark: Bench) -> None:
-    record = RecordBuilder(settings()).request(finished_request(chat_body("small")))
-    batch = [encode_row(record)] * BATCH
+@pytest.mark.parametrize("source", ["export-row", "json-line"])
+def test_otel_encode_per_request(benchmark: Bench, source: str) -> None:
+    ctx = finished_request(chat_body("small"))
+    record = RecordBuilder(settings()).request(ctx, export=True)
+    row = ctx.trace.export_row(record) if source == "export-row" else encode_row(record)
+    batch = [row] * BATCH
     encoder = OtlpEncoder("floopy")
 
     def encode() -> bytes:

@@ -13,6 +13,7 @@ __version__: str
 __all__ = [
     "CacheKeyer",
     "ChatRequest",
+    "ExportRow",
     "FloopyHeaders",
     "HeaderExtractor",
     "JsonlReader",
@@ -544,16 +545,26 @@ class NativeUpstream:
 
 # --- otlp -------------------------------------------------------------------------------------
 
+@final
+class ExportRow:
+    """A request's row for the trace export, written by its ``Trace`` (``export_row``): the
+    strings and numbers the spans carry, read by the encoder without parsing."""
+
+    @property
+    def spans(self) -> int:
+        """How many spans the row holds (the root among them)."""
+
 def otlp_export_request(
-    rows: Sequence[bytes], resource: bytes, scope: bytes
+    rows: Sequence[ExportRow | bytes], resource: bytes, scope: bytes
 ) -> tuple[bytes, int, int]:
     """``(body, spans, skipped)``: one OTLP ``ExportTraceServiceRequest`` (protobuf) holding
-    the spans of ``rows`` (request rows as the log writes them, a JSON line each, spans
-    inside) under ``resource`` and ``scope`` (their messages' encoded bytes); the spans it
-    holds, and the rows skipped as malformed (not that JSON, or an id that is not W3C hex).
-    Ids are the log's; the root span is the SERVER span named
+    the spans of ``rows`` (each an ``ExportRow``, or a request row as the log writes it, a
+    JSON line, spans inside) under ``resource`` and ``scope`` (their messages' encoded
+    bytes); the spans it holds, and the rows skipped as malformed (not that JSON, or an id
+    that is not W3C hex). Ids are the log's; the root span is the SERVER span named
     ``{gen_ai.operation.name} {gen_ai.request.model}`` with the GenAI, HTTP and ``floopy.*``
-    attributes, each ``provider_attempt`` a CLIENT span. Runs with the GIL released."""
+    attributes, each ``provider_attempt`` a CLIENT span. Runs with the GIL released; a row
+    of another type raises TypeError."""
 
 # --- trace ------------------------------------------------------------------------------------
 
@@ -617,13 +628,20 @@ class Trace:
         attributes: dict[str, str],
         offset: float,
         clean: Callable[[str], str],
+        export: bool = False,
     ) -> bytes:
         """The log's ``span_rows`` as JSON: the root span (the request, these fields) then
         every span in the order they opened, each an array (span_id, parent_id, name,
         start_time, duration_ms, status, attributes). A span's start (``perf_counter`` time)
         plus ``offset`` is its Unix time; an open span's duration is 0; a span without a
         parent named is the root's child. Attribute values are written as text (bools as
-        true/false, None left out, else ``str()``), an ``error.message`` through ``clean``."""
+        true/false, None left out, else ``str()``), an ``error.message`` through ``clean``.
+        With ``export``, the same spans are also written for the trace export."""
+
+    def export_row(self, record: Any) -> ExportRow:
+        """The request's row for the trace export: the spans ``span_rows(..., export=True)``
+        wrote (ValueError if it did not) and the fields of ``record`` (a ``RequestRecord``)
+        the export reads."""
 
     def stage_start(self, name: str) -> float | None:
         """When the first child of the root named ``name`` (a stage) opened; None if none."""

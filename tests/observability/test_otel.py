@@ -29,6 +29,11 @@ def settings(**overrides: object) -> Settings:
 
 
 def record(*, caller: bool = False, fail_first: bool = True) -> RequestRecord:
+    return RecordBuilder(settings()).request(request(caller=caller, fail_first=fail_first))
+
+
+def request(*, caller: bool = False, fail_first: bool = True) -> RequestContext:
+    """A finished request: two stages and a dispatch with one or two provider attempts."""
     ctx = RequestContext(
         request_id="req_" + "ab" * 16,
         method="POST",
@@ -58,7 +63,7 @@ def record(*, caller: bool = False, fail_first: bool = True) -> RequestRecord:
     ctx.requested_model, ctx.model, ctx.provider = "gpt-4o-mini", "gpt-4o-mini-2024", "mock"
     ctx.usage = Usage(prompt_tokens=11, completion_tokens=7, total_tokens=18)
     ctx.finish_reason, ctx.cost_usd = "stop", 0.0001
-    return RecordBuilder(settings()).request(ctx)
+    return ctx
 
 
 def decode(body: bytes) -> list[Span]:
@@ -155,6 +160,27 @@ def test_a_request_becomes_one_trace_with_the_logs_tree_and_genai_attributes() -
     for span in spans:
         assert root.start_time_unix_nano <= span.start_time_unix_nano <= span.end_time_unix_nano
         assert span.end_time_unix_nano <= root.end_time_unix_nano + 1000
+
+
+@pytest.mark.parametrize("caller", [False, True])
+def test_the_row_the_trace_writes_for_the_export_exports_as_the_logs_line_does(
+    caller: bool,
+) -> None:
+    ctx = request(caller=caller)
+    ctx.headers = HeaderExtractor().extract(
+        [("floopy-property-z", "ü"), ("floopy-property-a", 'q"\\'), ("floopy-user-id", "u1")]
+    )
+    rec = RecordBuilder(settings()).request(ctx, export=True)
+    row = ctx.trace.export_row(rec)
+    assert row.spans == len(spans_of(rec)) == 6
+    encoder = OtlpEncoder("floopy")
+    body, spans = encoder.encode([row])
+    assert (body, spans) == encoder.encode([encode(rec)])
+    assert attributes(decode(body)[0])["floopy.property.z"] == "ü"
+    with pytest.raises(ValueError, match="span_rows"):
+        ctx.trace.export_row(rec)  # taken once
+    with pytest.raises(TypeError):
+        encoder.encode(["a str is neither"])  # type: ignore[list-item]
 
 
 def test_the_callers_span_is_the_roots_parent() -> None:

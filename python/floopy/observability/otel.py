@@ -3,8 +3,10 @@ collector (protobuf), off the request path.
 
 The policy:
 
-1. The request path only appends the finished request's row (the JSON line built once for
-   the log) to a bounded queue: no span objects, no encoding, no lock, no I/O. A full queue
+1. The request path only appends the finished request's row to a bounded queue: an
+   ``ExportRow``, its strings and numbers copied by the trace as it writes the log's spans
+   (``Trace.export_row``), which the exporter reads without parsing JSON; no span objects,
+   no encoding, no lock, no I/O. A full queue
    drops the request's spans and counts them
    (``floopy_otel_spans_dropped_total{reason="queue_full"}``); a request never waits for the
    exporter.
@@ -47,7 +49,7 @@ from urllib.parse import urlsplit
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from floopy._native import otlp_export_request
+from floopy._native import ExportRow, otlp_export_request
 
 if TYPE_CHECKING:
     from floopy.settings import Settings
@@ -164,7 +166,7 @@ class TraceExporter:
         self.url = traces_url(settings.otel_endpoint)
         self._post = post or HttpPoster(self.url, settings.otel_headers, settings.otel_timeout)
         self._sleep = sleep
-        self._queue: deque[tuple[bytes, int]] = deque()  # (row, its spans)
+        self._queue: deque[tuple[ExportRow | bytes, int]] = deque()  # (row, its spans)
         self._queue_size = settings.otel_queue_size
         self._batch_size = settings.otel_batch_size
         self._interval = settings.otel_batch_interval
@@ -186,13 +188,14 @@ class TraceExporter:
 
     # --- the request path -------------------------------------------------------------
 
-    def enqueue(self, line: bytes, spans: int) -> None:
-        """``line``: the request's row as the journal has it (its JSON line)."""
+    def enqueue(self, row: ExportRow | bytes, spans: int) -> None:
+        """``row``: the request's row as its trace wrote it for the export, or its JSON line
+        as the journal has it."""
         queue = self._queue
         if len(queue) >= self._queue_size:
             self.dropped_full += spans
             return
-        queue.append((line, spans))
+        queue.append((row, spans))
         if len(queue) == self._batch_size:
             self._wake.set()
 
@@ -217,17 +220,19 @@ class TraceExporter:
         while self._queue and time.monotonic() < deadline:
             self._send(self._take(), deadline=deadline)
 
-    def _take(self) -> list[tuple[bytes, int]]:
+    def _take(self) -> list[tuple[ExportRow | bytes, int]]:
         queue = self._queue
-        batch: list[tuple[bytes, int]] = []
+        batch: list[tuple[ExportRow | bytes, int]] = []
         while queue and len(batch) < self._batch_size:
             batch.append(queue.popleft())
         return batch
 
-    def _send(self, batch: list[tuple[bytes, int]], deadline: float | None = None) -> None:
+    def _send(
+        self, batch: list[tuple[ExportRow | bytes, int]], deadline: float | None = None
+    ) -> None:
         spans = sum(count for _, count in batch)
         try:
-            body, encoded = self._encoder.encode([line for line, _ in batch])
+            body, encoded = self._encoder.encode([row for row, _ in batch])
         except Exception:
             log.exception("OTLP export: %d requests could not be encoded", len(batch))
             self._failed(spans)
@@ -299,7 +304,8 @@ def _family(lines: list[str], name: str, kind: str, help_text: str) -> None:
 
 
 class OtlpEncoder:
-    """Request rows (the log's JSON lines) to the bytes of one ``ExportTraceServiceRequest``:
+    """Request rows (``ExportRow``s, or the log's JSON lines) to the bytes of one
+    ``ExportTraceServiceRequest``:
     the resource and the instrumentation scope from the official messages, once; the spans
     by the native encoder (``floopy._native.otlp_export_request``, rust/core/src/otlp.rs),
     with the interpreter released, so the event loop runs meanwhile."""
@@ -320,9 +326,9 @@ class OtlpEncoder:
         self._scope = scope.SerializeToString()
         self.skipped = 0  # malformed rows, never expected
 
-    def encode(self, lines: list[bytes]) -> tuple[bytes, int]:
+    def encode(self, rows: list[ExportRow | bytes]) -> tuple[bytes, int]:
         """The request's bytes and the number of spans in it."""
-        body, spans, skipped = otlp_export_request(lines, self._resource, self._scope)
+        body, spans, skipped = otlp_export_request(rows, self._resource, self._scope)
         if skipped:
             self.skipped += skipped
             log.error("OTLP export: %d malformed rows skipped", skipped)

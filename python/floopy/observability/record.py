@@ -146,11 +146,17 @@ class RecordBuilder:
         return ctx.path.startswith(LOGGED_PATH_PREFIX)
 
     def request(
-        self, ctx: RequestContext, *, bodies: bool = True, latency_ms: float | None = None
+        self,
+        ctx: RequestContext,
+        *,
+        bodies: bool = True,
+        latency_ms: float | None = None,
+        export: bool = False,
     ) -> RequestRecord:
         """The request's row; ``bodies=False`` leaves the bodies out whatever LOG_BODIES
         says (a row built for the trace export alone). ``latency_ms``: what ``settle``
-        returned, when it ran already."""
+        returned, when it ran already. ``export``: the trace also writes its spans for the
+        trace export, for ``ctx.trace.export_row(record)`` to take."""
         if latency_ms is None:
             latency_ms = settle(ctx)
         headers, chat, key, usage = ctx.headers, ctx.chat, ctx.key, ctx.usage
@@ -204,10 +210,10 @@ class RecordBuilder:
             response_body=self._body(ctx.response_body) if bodies else "",
             client_ip=(headers.forwarded_for if headers else None) or _host_of(ctx.client_ip),
             user_agent=(headers.user_agent if headers else None) or "",
-            spans=self._spans(ctx, latency_ms),
+            spans=self._spans(ctx, latency_ms, export),
         )
 
-    def _spans(self, ctx: RequestContext, latency_ms: float) -> msgspec.Raw:
+    def _spans(self, ctx: RequestContext, latency_ms: float, export: bool) -> msgspec.Raw:
         """The root span (the request; a child of the caller's span when its ``traceparent``
         named one) and every span a stage recorded under it, as JSON written by the trace
         itself. The root carries the W3C trace id the spans were exported under; an error
@@ -225,6 +231,7 @@ class RecordBuilder:
             },
             ctx.started_at - ctx.started,  # perf_counter to wall clock
             self._clean,
+            export,
         )
         return msgspec.Raw(rows)
 

@@ -152,13 +152,16 @@ class RequestLog:
         observe(self.metrics, ctx, latency_ms)
         if journal is None and exporter is None:
             return  # no row to build: the histograms read the context
-        # The row, for the log or the trace export (without bodies when only it wants one).
-        record = self._builder.request(ctx, bodies=journal is not None, latency_ms=latency_ms)
-        line = encode(record)  # the export reads the journal's line
+        # The row, for the log or the trace export (without bodies when only it wants one);
+        # the export takes what it reads of it as written for it, never parsing the line.
+        record = self._builder.request(
+            ctx, bodies=journal is not None, latency_ms=latency_ms, export=exporter is not None
+        )
         if journal is not None:
-            journal.append(REQUESTS, line)
+            journal.append(REQUESTS, encode(record))
         if exporter is not None:
-            exporter.enqueue(line, len(ctx.trace.spans) + 1)  # and the root
+            row = ctx.trace.export_row(record)
+            exporter.enqueue(row, row.spans)
 
     def breaker_event(self, event: BreakerEvent) -> None:
         if self._journal is None:

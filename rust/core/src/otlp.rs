@@ -7,11 +7,30 @@
 //! SERVER, `{gen_ai.operation.name} {gen_ai.request.model}`) with the GenAI, HTTP and
 //! `floopy.*` attributes, each `provider_attempt` (kind CLIENT) with the GenAI ones of its
 //! try, every other span INTERNAL with the log's attributes. A row that is not valid JSON of
-//! that shape, or whose ids are not hex of the W3C sizes, is skipped and counted.
+//! that shape, or whose ids are not hex of the W3C sizes, is skipped and counted. A row may
+//! also come as the `Tape` the worker wrote for the export, which is read without parsing.
 
 mod row;
+mod tape;
 
 use row::{attribute, Row, SpanRow};
+pub use tape::{Tape, TapeSpan, INTEGERS, NUMBERS, TEXTS};
+
+/// A request to export: the log's JSON line, or the tape the worker wrote for it.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    Line(&'a [u8]),
+    Tape(&'a Tape),
+}
+
+impl Source<'_> {
+    fn row(&self) -> Option<Row<'_>> {
+        match self {
+            Source::Line(line) => row::parse(line),
+            Source::Tape(tape) => tape.row(),
+        }
+    }
+}
 
 const KIND_INTERNAL: u64 = 1;
 const KIND_SERVER: u64 = 2;
@@ -57,14 +76,17 @@ fn head_room(resource: &[u8], scope: &[u8]) -> usize {
 /// heads of the messages that hold them; those heads, whose lengths are known only then,
 /// are written into that room last, ending where the spans begin. No span is copied after
 /// it is written.
-pub fn export_request<R: AsRef<[u8]>>(rows: &[R], resource: &[u8], scope: &[u8]) -> Encoded {
+pub fn export_request(rows: &[Source<'_>], resource: &[u8], scope: &[u8]) -> Encoded {
     let room = head_room(resource, scope);
     let mut buffer = vec![0u8; room];
     buffer.reserve(rows.len() * 2048);
     let mut span = Vec::with_capacity(1024);
     let (mut count, mut skipped) = (0, 0);
     for row in rows {
-        match row::parse(row.as_ref()).and_then(|row| add_request(&mut buffer, &mut span, &row)) {
+        match row
+            .row()
+            .and_then(|row| add_request(&mut buffer, &mut span, &row))
+        {
             Some(n) => count += n,
             None => skipped += 1,
         }
@@ -258,20 +280,31 @@ fn hex<const N: usize>(text: &str) -> Option<[u8; N]> {
         return None;
     }
     let mut out = [0u8; N];
+    let mut invalid = 0u8;
     for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        let (high, low) = (NIBBLES[pair[0] as usize], NIBBLES[pair[1] as usize]);
+        invalid |= (high | low) & 0x80;
+        *byte = (high << 4) | (low & 0x0f);
     }
-    out.iter().any(|&byte| byte != 0).then_some(out)
+    (invalid == 0 && out.iter().any(|&byte| byte != 0)).then_some(out)
 }
 
-fn nibble(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
+/// Each byte's value as a hex digit, or 0x80 when it is not one.
+const NIBBLES: [u8; 256] = {
+    let mut table = [0x80u8; 256];
+    let mut digit = 0;
+    while digit < 10 {
+        table[b'0' as usize + digit] = digit as u8;
+        digit += 1;
     }
-}
+    let mut letter = 0;
+    while letter < 6 {
+        table[b'a' as usize + letter] = 10 + letter as u8;
+        table[b'A' as usize + letter] = 10 + letter as u8;
+        letter += 1;
+    }
+    table
+};
 
 /// A `KeyValue` as the span's (or resource's) attributes field 9, written in place: the
 /// lengths are worked out first, so no buffer is built per attribute.
@@ -357,6 +390,11 @@ mod tests {
            "name":"provider_attempt","start_time":1.5,"duration_ms":1.0,"status":"error",
            "attributes":{"provider":"mock","model":"m","error":"PROVIDER_ERROR"}}]}"#;
 
+    fn export_lines<R: AsRef<[u8]>>(rows: &[R], resource: &[u8], scope: &[u8]) -> Encoded {
+        let rows: Vec<Source> = rows.iter().map(|row| Source::Line(row.as_ref())).collect();
+        export_request(&rows, resource, scope)
+    }
+
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         haystack
             .windows(needle.len())
@@ -365,7 +403,7 @@ mod tests {
 
     #[test]
     fn a_row_becomes_its_spans_under_the_resource_and_scope() {
-        let encoded = export_request(&[ROW.as_bytes()], b"\x0a\x00", b"\x0a\x06floopy");
+        let encoded = export_lines(&[ROW.as_bytes()], b"\x0a\x00", b"\x0a\x06floopy");
         assert_eq!((encoded.spans, encoded.skipped), (2, 0));
         let body = encoded.body();
         let trace_id = hex::<16>("0af7651916cd43dd8448eb211c80319c").unwrap();
@@ -386,10 +424,53 @@ mod tests {
               ["00f067aa0ba902b7","","request",1.5,2.0,"ok",{}],
               ["00f067aa0ba902b8","00f067aa0ba902b7","provider_attempt",1.5,1.0,"error",
                {"provider":"mock","model":"m","error":"PROVIDER_ERROR"}]]}"#;
-        let as_objects = export_request(&[ROW.as_bytes()], b"", b"");
-        let as_arrays = export_request(&[arrays.as_bytes()], b"", b"");
+        let as_objects = export_lines(&[ROW.as_bytes()], b"", b"");
+        let as_arrays = export_lines(&[arrays.as_bytes()], b"", b"");
         assert_eq!((as_arrays.spans, as_arrays.skipped), (2, 0));
         assert_eq!(as_arrays.body(), as_objects.body());
+    }
+
+    #[test]
+    fn a_tape_exports_as_its_json_line_does() {
+        let mut tape = Tape::default();
+        let span = |span_id, parent_id, name, duration_ms, status| TapeSpan {
+            span_id,
+            parent_id,
+            name,
+            start_time: 1.5,
+            duration_ms,
+            status,
+        };
+        tape.push_span(&span("00f067aa0ba902b7", "", "request", 2.0, "ok"), []);
+        let attempt = span(
+            "00f067aa0ba902b8",
+            "00f067aa0ba902b7",
+            "provider_attempt",
+            1.0,
+            "error",
+        );
+        let attributes = [
+            ("provider", "mock"),
+            ("model", "m"),
+            ("error", "PROVIDER_ERROR"),
+        ];
+        tape.push_span(&attempt, attributes);
+        let texts = TEXTS.map(|name| match name {
+            "request_id" => "req_0af7651916cd43dd8448eb211c80319c",
+            "path" => "/v1/chat/completions",
+            "requested_model" => "gpt-4o-mini",
+            "provider" => "mock",
+            _ => "",
+        });
+        tape.push_fields(texts, [200, 3, 5, 0, 0, 0], [None, None], [("env", "dev")]);
+        let from_tape = export_request(&[Source::Tape(&tape)], b"", b"");
+        let from_line = export_lines(&[ROW.as_bytes()], b"", b"");
+        assert_eq!((from_tape.spans, from_tape.skipped), (2, 0));
+        assert_eq!(from_tape.body(), from_line.body());
+        let mut broken = tape.clone();
+        broken.push_fields([], [0; 6], [None; 2], []);
+        let skipped = export_request(&[Source::Tape(&broken), Source::Tape(&tape)], b"", b"");
+        assert_eq!((skipped.spans, skipped.skipped), (2, 1));
     }
 
     #[test]
@@ -404,7 +485,7 @@ mod tests {
             zero_span.into_bytes(),
             short_id.into_bytes(),
         ];
-        let encoded = export_request(&rows, b"", b"");
+        let encoded = export_lines(&rows, b"", b"");
         assert_eq!((encoded.spans, encoded.skipped), (0, 3));
     }
 
@@ -415,7 +496,7 @@ mod tests {
             .replace("\"duration_ms\":1.0", "\"duration_ms\":1e300")
             .replace("\"prompt_tokens\":3", "\"prompt_tokens\":-3");
         assert!(row.contains("1e300,\"duration_ms\":1e300") && row.contains(":-3"));
-        let encoded = export_request(&[row.as_bytes()], b"", b"");
+        let encoded = export_lines(&[row.as_bytes()], b"", b"");
         assert_eq!((encoded.spans, encoded.skipped), (2, 0));
     }
 

@@ -5,8 +5,10 @@
 //! the request's own clock, and the random prefix from Python's `random` (reseeded in each
 //! forked worker).
 
+use crate::otlp::ExportRow;
+use floopy_core::otlp::{self, Tape};
 use floopy_core::trace as core;
-use pyo3::exceptions::PyAttributeError;
+use pyo3::exceptions::{PyAttributeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -177,6 +179,9 @@ pub struct Trace {
     #[pyo3(get)]
     spans: Py<PyList>,
     open: Vec<Py<Span>>,
+    /// The spans written for the export by `span_rows(..., export=True)`, until
+    /// `export_row` takes them.
+    export: Option<Tape>,
 }
 
 #[pymethods]
@@ -194,6 +199,7 @@ impl Trace {
             root_id,
             spans: PyList::empty(py).unbind(),
             open: Vec::new(),
+            export: None,
         })
     }
 
@@ -268,10 +274,12 @@ impl Trace {
     /// seconds by adding `offset`; an open span's duration as 0; a span without a parent
     /// named is the root's child. Attribute values are written as text (a bool as
     /// true/false, None left out, anything else as `str()` makes it), an `error.message`
-    /// passed through `clean` first (the log's scrubbers).
+    /// passed through `clean` first (the log's scrubbers). With `export`, the same spans
+    /// are also written for the trace export, for `export_row` to take.
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (parent_id, started_at, duration_ms, status, attributes, offset, clean, export=false))]
     fn span_rows<'py>(
-        &self,
+        &mut self,
         py: Python<'py>,
         parent_id: &str,
         started_at: f64,
@@ -280,9 +288,11 @@ impl Trace {
         attributes: &Bound<'py, PyDict>,
         offset: f64,
         clean: &Bound<'py, PyAny>,
+        export: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let spans = self.spans.bind(py);
         let mut out = Vec::with_capacity(192 * (spans.len() + 1));
+        let mut tape = export.then(|| Tape::with_spans(spans.len() + 1));
         out.push(b'[');
         let root_id = self.root_id.bind(py).to_string_lossy();
         let root = core::SpanRow {
@@ -293,7 +303,7 @@ impl Trace {
             duration_ms,
             status,
         };
-        push_row(&mut out, &root, attributes, None)?;
+        push_row(&mut out, tape.as_mut(), &root, attributes, None)?;
         for span in spans.iter() {
             let span = span.cast_into::<Span>()?;
             let fields = span.get();
@@ -319,10 +329,24 @@ impl Trace {
                 status: &status.to_string_lossy(),
             };
             out.push(b',');
-            push_row(&mut out, &row, fields.attributes.bind(py), Some(clean))?;
+            let attributes = fields.attributes.bind(py);
+            push_row(&mut out, tape.as_mut(), &row, attributes, Some(clean))?;
         }
         out.push(b']');
+        self.export = tape;
         Ok(PyBytes::new(py, &out))
+    }
+
+    /// The request's row for the trace export: the spans `span_rows(..., export=True)`
+    /// wrote, and the fields of `record` (the log's `RequestRecord`) the export reads.
+    fn export_row(&mut self, record: &Bound<'_, PyAny>) -> PyResult<ExportRow> {
+        let Some(mut tape) = self.export.take() else {
+            return Err(PyValueError::new_err(
+                "no spans written for the export: call span_rows(..., export=True) first",
+            ));
+        };
+        push_fields(&mut tape, record)?;
+        Ok(ExportRow { tape })
     }
 
     /// When the first child of the root named `name` (a stage) opened, `perf_counter()`
@@ -381,9 +405,11 @@ impl Trace {
     }
 }
 
-/// Appends one span row, its attributes read from `attributes` as `Trace.span_rows` says.
+/// Appends one span row, its attributes read from `attributes` as `Trace.span_rows` says;
+/// to `tape` too when there is one.
 fn push_row(
     out: &mut Vec<u8>,
+    tape: Option<&mut Tape>,
     row: &core::SpanRow<'_>,
     attributes: &Bound<'_, PyDict>,
     clean: Option<&Bound<'_, PyAny>>,
@@ -413,13 +439,71 @@ fn push_row(
         .iter()
         .map(|(name, value)| (name.to_string_lossy(), value.to_string_lossy()))
         .collect();
-    core::push_span_row(
-        out,
-        row,
-        texts
-            .iter()
-            .map(|(name, value)| (name.as_ref(), value.as_ref())),
-    );
+    let pairs = texts
+        .iter()
+        .map(|(name, value)| (name.as_ref(), value.as_ref()));
+    core::push_span_row(out, row, pairs.clone());
+    if let Some(tape) = tape {
+        let span = otlp::TapeSpan {
+            span_id: row.span_id,
+            parent_id: row.parent_id,
+            name: row.name,
+            start_time: row.start_time,
+            duration_ms: row.duration_ms,
+            status: row.status,
+        };
+        tape.push_span(&span, pairs);
+    }
+    Ok(())
+}
+
+/// The names of the `RequestRecord` fields the export reads, interned once.
+struct RecordFields {
+    texts: Vec<Py<PyString>>,
+    integers: Vec<Py<PyString>>,
+    numbers: Vec<Py<PyString>>,
+    properties: Py<PyString>,
+}
+
+static RECORD_FIELDS: PyOnceLock<RecordFields> = PyOnceLock::new();
+
+/// Writes the fields of `record` the export reads onto `tape`, in the order the tape keeps
+/// them (`floopy_core::otlp::TEXTS`, the properties, then `INTEGERS` and `NUMBERS`).
+fn push_fields(tape: &mut Tape, record: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = record.py();
+    let names = RECORD_FIELDS.get_or_init(py, || {
+        let intern = |names: &[&str]| -> Vec<Py<PyString>> {
+            names
+                .iter()
+                .map(|name| PyString::intern(py, name).unbind())
+                .collect()
+        };
+        RecordFields {
+            texts: intern(&otlp::TEXTS),
+            integers: intern(&otlp::INTEGERS),
+            numbers: intern(&otlp::NUMBERS),
+            properties: PyString::intern(py, "properties").unbind(),
+        }
+    });
+    for name in &names.texts {
+        let text = record.getattr(name.bind(py))?;
+        tape.push_text(&text.cast_into::<PyString>()?.to_string_lossy());
+    }
+    let properties = record.getattr(names.properties.bind(py))?;
+    let properties = properties.cast::<PyDict>()?;
+    for (name, value) in properties.iter() {
+        tape.push_text(&name.cast_into::<PyString>()?.to_string_lossy());
+        tape.push_text(&value.cast_into::<PyString>()?.to_string_lossy());
+    }
+    let mut integers = [0i64; otlp::INTEGERS.len()];
+    for (value, name) in integers.iter_mut().zip(&names.integers) {
+        *value = record.getattr(name.bind(py))?.extract()?;
+    }
+    let mut numbers = [None; otlp::NUMBERS.len()];
+    for (value, name) in numbers.iter_mut().zip(&names.numbers) {
+        *value = record.getattr(name.bind(py))?.extract()?;
+    }
+    tape.end_row(integers, numbers, properties.len() as i64);
     Ok(())
 }
 
