@@ -183,6 +183,31 @@ def test_the_row_the_trace_writes_for_the_export_exports_as_the_logs_line_does(
         encoder.encode(["a str is neither"])  # type: ignore[list-item]
 
 
+def test_every_field_the_export_reads_lands_where_the_json_line_puts_it() -> None:
+    ctx = request()
+    base = RecordBuilder(settings()).request(ctx, export=True)
+    values: dict[str, object] = {}
+    for number, name in enumerate(RequestRecord.__struct_fields__):
+        kind = type(getattr(base, name))
+        if name in ("request_id", "path", "method"):
+            continue  # the trace id and the operation come from these
+        if kind is str:
+            values[name] = f"{name}-{number}"
+        elif kind is bool:
+            values[name] = not getattr(base, name)
+        elif kind is int:
+            values[name] = 1000 + number
+        elif name in ("ttft_ms", "cost_usd"):
+            values[name] = number + 0.25
+    rec = msgspec.structs.replace(base, **values)
+    encoder = OtlpEncoder("floopy")
+    body, _ = encoder.encode([ctx.trace.export_row(rec)])
+    assert body == encoder.encode([encode(rec)])[0]
+    root = attributes(decode(body)[0])
+    assert root["floopy.session.path"] == values["session_path"]
+    assert root["floopy.cost_usd"] == values["cost_usd"]
+
+
 def test_the_callers_span_is_the_roots_parent() -> None:
     rec = record(caller=True, fail_first=False)
     assert spans_of(rec)[0].parent_id == CALLER_SPAN
