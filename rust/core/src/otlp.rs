@@ -14,7 +14,7 @@ mod row;
 mod tape;
 
 use row::{attribute, Row, SpanRow};
-pub use tape::{Tape, TapeSpan, INTEGERS, NUMBERS, TEXTS};
+pub use tape::{Tape, INTEGERS, NUMBERS, TEXTS};
 
 /// A request to export: the log's JSON line, or the tape the worker wrote for it.
 #[derive(Clone, Copy)]
@@ -433,7 +433,7 @@ mod tests {
     #[test]
     fn a_tape_exports_as_its_json_line_does() {
         let mut tape = Tape::default();
-        let span = |span_id, parent_id, name, duration_ms, status| TapeSpan {
+        let span = |span_id, parent_id, name, duration_ms, status| crate::trace::SpanRow {
             span_id,
             parent_id,
             name,

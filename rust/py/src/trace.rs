@@ -444,15 +444,7 @@ fn push_row(
         .map(|(name, value)| (name.as_ref(), value.as_ref()));
     core::push_span_row(out, row, pairs.clone());
     if let Some(tape) = tape {
-        let span = otlp::TapeSpan {
-            span_id: row.span_id,
-            parent_id: row.parent_id,
-            name: row.name,
-            start_time: row.start_time,
-            duration_ms: row.duration_ms,
-            status: row.status,
-        };
-        tape.push_span(&span, pairs);
+        tape.push_span(row, pairs);
     }
     Ok(())
 }

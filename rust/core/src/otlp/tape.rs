@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use super::row::{Attributes, Row, SpanRow};
+use crate::trace::SpanRow as TraceSpan;
 
 /// The row's strings, in the order `push_fields` takes them.
 pub const TEXTS: [&str; 17] = [
@@ -44,17 +45,6 @@ pub const INTEGERS: [&str; 6] = [
 /// The row's numbers that may be missing, in the order `push_fields` takes them.
 pub const NUMBERS: [&str; 2] = ["ttft_ms", "cost_usd"];
 
-/// One span as the trace hands it over.
-pub struct TapeSpan<'a> {
-    pub span_id: &'a str,
-    pub parent_id: &'a str,
-    pub name: &'a str,
-    /// Unix seconds.
-    pub start_time: f64,
-    pub duration_ms: f64,
-    pub status: &'a str,
-}
-
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Tape {
     text: String,
@@ -81,7 +71,7 @@ impl Tape {
     /// log's JSON keeps it.
     pub fn push_span<'a>(
         &mut self,
-        span: &TapeSpan<'_>,
+        span: &TraceSpan<'_>,
         attributes: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) {
         for text in [span.span_id, span.parent_id, span.name, span.status] {
@@ -280,8 +270,8 @@ impl<'a> Cursor<'a> {
 mod tests {
     use super::*;
 
-    fn span<'a>(span_id: &'a str, parent_id: &'a str, name: &'a str) -> TapeSpan<'a> {
-        TapeSpan {
+    fn span<'a>(span_id: &'a str, parent_id: &'a str, name: &'a str) -> TraceSpan<'a> {
+        TraceSpan {
             span_id,
             parent_id,
             name,
