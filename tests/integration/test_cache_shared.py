@@ -82,6 +82,19 @@ def ask(url: str, text: str, **headers: str) -> httpx.Response:
     return response
 
 
+STORED = 'floopy_cache_stored_total{tier="exact"}'
+
+
+def ask_and_store(url: str, text: str) -> httpx.Response:
+    """``ask``, then waits until the exact tier stored the answer: the store lands just after
+    the response (a Redis write), so a repeat sent the instant the first answer came back
+    may still find nothing."""
+    before = metrics(url).get(STORED, 0)
+    response = ask(url, text)
+    wait_for(lambda: metrics(url).get(STORED, 0) > before, "the answer stored", timeout=10)
+    return response
+
+
 def calls(mock_url: str, token: str) -> int:
     with urllib.request.urlopen(f"{mock_url}/_requests") as resp:
         return sum(1 for r in json.load(resp) if token in json.dumps(r["body"]))
@@ -92,7 +105,7 @@ def test_an_answer_one_instance_stored_is_served_by_the_other(
 ) -> None:
     a, b, _ = pair
     text = f"shared {uuid.uuid4().hex}"
-    first = ask(a, text)
+    first = ask_and_store(a, text)
     second = ask(b, text)
     assert first.headers["floopy-cache"] == "MISS"
     assert second.headers["floopy-cache"] == "HIT; tier=exact"
@@ -196,7 +209,7 @@ def test_a_redis_that_dies_only_turns_the_cache_off(mock_upstream: str, tmp_path
     url, proc = start_gateway(settings, tmp_path / "gateway.log")
     try:
         text = f"doomed {uuid.uuid4().hex}"
-        ask(url, text)
+        ask_and_store(url, text)
         assert ask(url, text).headers["floopy-cache"] == "HIT; tier=exact"
         cache = readiness(url)["cache"]
         assert (cache["status"], cache["store"]) == ("up", "redis")  # type: ignore[index]
