@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -48,3 +49,24 @@ def test_a_worker_started_by_granian_settles_the_collector_after_start_up(
     finally:
         loop.close()
     assert order == ["started", "settled"]
+
+
+def test_request_ids_differ_between_forked_workers() -> None:
+    # granian forks its workers from one process: each must draw its own ids.
+    read, write = os.pipe()
+    children = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            os.write(write, app.new_request_id().encode())
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        ids = pipe.read().decode()
+    first, second = ids[: len(ids) // 2], ids[len(ids) // 2 :]
+    assert first.startswith("req_") and second.startswith("req_")
+    assert len(first) == len("req_") + 32 and first != second
+    assert first != app.new_request_id() != second

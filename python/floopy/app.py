@@ -13,7 +13,6 @@ import asyncio
 import functools
 import gc
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -22,6 +21,7 @@ from floopy.context import RequestContext
 from floopy.endpoints import chat, embeddings, messages, responses
 from floopy.handlers.meta import healthz, model, models
 from floopy.handlers.ops import metrics, readyz
+from floopy.ids import hex32
 from floopy.pipeline import respond
 from floopy.trace import parse_traceparent
 from floopy.worker import Worker
@@ -61,9 +61,8 @@ _UNDER_ANTHROPIC_PATHS = tuple(p + "/" for p in ANTHROPIC_PATHS)
 
 
 def new_request_id() -> str:
-    """``req_`` and 128 random bits in hex: the shape of a uuid4's hex, without building
-    a UUID object on every request."""
-    return "req_" + os.urandom(16).hex()
+    """``req_`` and 128 random bits in hex: the shape of a uuid4's hex (``floopy.ids``)."""
+    return "req_" + hex32()
 
 
 class Gateway:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
 import struct
 import time
@@ -18,6 +17,7 @@ from typing import Any
 import msgspec
 
 from floopy import errors
+from floopy.ids import hex32
 from floopy.providers.base import (
     Call,
     Completion,
@@ -64,7 +64,7 @@ class EchoProvider:
         reply = _reply(call)
         usage = _usage(call, reply)
         body = {
-            "id": f"chatcmpl-echo-{os.urandom(12).hex()}",
+            "id": f"chatcmpl-echo-{hex32()[:24]}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": call.model,
@@ -118,7 +118,7 @@ class EchoStream:
     def __init__(self, call: Call, reply: str) -> None:
         self._call = call
         self._reply = reply
-        self._id = f"chatcmpl-echo-{os.urandom(12).hex()}"
+        self._id = f"chatcmpl-echo-{hex32()[:24]}"
         self._created = int(time.time())
         self.first = self._chunk({"role": "assistant", "content": ""}, None)
         self.summary = StreamSummary(ttft_ms=0.0)

@@ -14,12 +14,12 @@ error event as the Python relay's; an event too long to be real ends it too.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from floopy import errors
+from floopy.ids import hex32
 from floopy.providers.base import StreamSummary, Usage
 from floopy.providers.http import (
     TRANSPORT_FAILURES,
@@ -87,7 +87,7 @@ async def open_native(
             model=spec.model,
             include_usage=spec.include_usage,
             json_tool=spec.json_tool,
-            fallback_id=spec.fallback_id or uuid.uuid4().hex,
+            fallback_id=spec.fallback_id or hex32(),
             messages_model=messages_model,
         )
     except TRANSPORT_FAILURES as exc:

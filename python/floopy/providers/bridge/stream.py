@@ -10,11 +10,11 @@ chunk, or a stream that ends without finishing, becomes an ``error`` event.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import msgspec
 
+from floopy.ids import hex32
 from floopy.providers.anthropic.wire import ERROR_STATUS, error_event
 from floopy.providers.base import Stream
 from floopy.providers.bridge.response import anthropic_usage, message_id, stop_reason
@@ -39,7 +39,7 @@ class EventWriter(ChunkTranslator):
 
     def start(self) -> bytes:
         message: dict[str, Any] = {
-            "id": message_id(uuid.uuid4().hex),
+            "id": message_id(hex32()),
             "type": "message",
             "role": "assistant",
             "model": self._model,

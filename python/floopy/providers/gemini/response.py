@@ -10,12 +10,12 @@ tokens as prompt tokens, cached content as cached prompt tokens.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import msgspec
 
 from floopy import errors
+from floopy.ids import hex32
 from floopy.providers.base import Completion, Usage
 from floopy.providers.gemini.call_ids import make_call_id
 from floopy.providers.gemini.wire import (
@@ -90,7 +90,7 @@ def tool_call_json(position: int, part: Part) -> dict[str, Any]:
 
 
 def completion_id(response_id: str | None) -> str:
-    return f"chatcmpl-{response_id or uuid.uuid4().hex}"
+    return f"chatcmpl-{response_id or hex32()}"
 
 
 def translate_completion(data: bytes, model: str) -> Completion:

@@ -11,12 +11,12 @@ is always false.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import msgspec
 
 from floopy import errors
+from floopy.ids import hex32
 from floopy.providers.base import Completion, Usage
 from floopy.providers.chat_chunk import Reply, WholeChoice, completion_decoder
 
@@ -27,7 +27,7 @@ INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
+    return f"{prefix}_{hex32()}"
 
 
 class Frame:
