@@ -207,6 +207,18 @@ def test_a_refused_connection_is_an_upstream_error(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", CLIENTS)
+def test_a_whole_answer_is_held_to_the_total_limit_by_the_client_itself(kind: str) -> None:
+    # The first-byte limit (5 s) is looser than the total (1.5 s): the total runs out first,
+    # with no timer of the caller's around the call.
+    async def scenario(client: Upstream, server: Server) -> None:
+        with pytest.raises(UpstreamTimeout) as whole:
+            await client.post(f"{server.url}/slow", JSON, b"{}", Timeouts(5, 5, 1.5))
+        assert whole.value.phase == "total"
+
+    run(kind, scenario)
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
 def test_breaking_off_a_stream_closes_its_connection(kind: str) -> None:
     async def scenario(client: Upstream, server: Server) -> None:
         response = await client.open(f"{server.url}/drip", JSON, b"{}", PATIENT)

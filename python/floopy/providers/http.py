@@ -58,10 +58,11 @@ async def post(
     timeouts: Timeouts,
 ) -> Answer:
     """POSTs ``body`` and reads the whole answer, whatever its status: the status and
-    headers within ``timeouts.first_byte``, all of it within ``timeouts.total``."""
+    headers within ``timeouts.first_byte``, all of it within ``timeouts.total``. The
+    upstream client keeps both limits itself (its ``post`` contract), on its own clock: no
+    loop timer here."""
     try:
-        async with asyncio.timeout(timeouts.total):
-            return await upstream.post(url, headers, body, timeouts)
+        return await upstream.post(url, headers, body, timeouts)
     except TRANSPORT_FAILURES as exc:
         raise _named(provider, exc, "is unreachable", _ran_out(timeouts, exc)) from exc
 

@@ -42,7 +42,8 @@ def open_session(pool_size: int, connect_timeout: float) -> aiohttp.ClientSessio
 
 def per_request(timeouts: Timeouts) -> aiohttp.ClientTimeout:
     """aiohttp's own limits for one request: only the connect limit. The first-byte and
-    total limits are the gateway's timers (``providers/http.py``), which say which ran out."""
+    total limits are loop timers (here for a whole answer, ``providers/http.py`` for a
+    stream), which say which ran out."""
     return aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect)
 
 
@@ -56,11 +57,20 @@ class AiohttpUpstream:
     async def post(
         self, url: str, headers: dict[str, str], body: bytes, timeouts: Timeouts
     ) -> Answer:
-        response = await self.open(url, headers, body, timeouts)
+        whole = asyncio.timeout(timeouts.total)
         try:
-            return Answer(response.status, response.headers, await self._whole(response))
-        finally:
-            response.close()
+            async with whole:
+                response = await self.open(url, headers, body, timeouts)
+                try:
+                    return Answer(response.status, response.headers, await self._whole(response))
+                finally:
+                    response.close()
+        except TimeoutError:
+            if whole.expired():
+                raise UpstreamTimeout(
+                    "no whole answer within the total timeout", phase="total"
+                ) from None
+            raise
 
     async def _whole(self, response: AiohttpResponse) -> bytes:
         """The body, refused past ``max_answer_bytes`` before more of it is buffered."""
