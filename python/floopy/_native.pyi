@@ -578,9 +578,15 @@ class Span:
     span_id: str
     parent_id: str | None  # None: a child of the request's root span (a stage)
     start: float  # time.perf_counter() when it opened
-    duration_ms: float | None  # None while open
-    status: str  # "ok", "error" or "cancelled"
     attributes: dict[str, _Attribute]
+
+    @property
+    def duration_ms(self) -> float | None:
+        """None while open."""
+
+    @property
+    def status(self) -> str:
+        """One of "ok", "error" and "cancelled"."""
 
     def __new__(
         cls,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 
 from floopy._native import HeaderExtractor, RequestParser
@@ -113,7 +115,7 @@ def test_project_resolution_follows_the_design() -> None:
 def test_a_request_cancelled_inside_a_stage_is_a_client_disconnect() -> None:
     ctx = finished()
     span = ctx.start_span("dispatch")
-    span.status = "cancelled"
+    span.fail(asyncio.CancelledError())
     record = RecordBuilder(settings()).request(ctx)
     assert (record.status, record.error_code) == (499, "CLIENT_DISCONNECTED")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 import pytest
 
@@ -88,3 +89,36 @@ def test_a_span_built_directly_takes_the_old_dataclass_arguments() -> None:
     closed = Span("x", "y", "z", 1.0, 2.0, "error", {"k": "v"})
     assert (closed.parent_id, closed.duration_ms, closed.status) == ("z", 2.0, "error")
     assert closed.attributes == {"k": "v"}
+
+
+def test_spans_are_timed_on_the_clock_of_time_perf_counter() -> None:
+    trace = Trace()
+    before = time.perf_counter()
+    span = trace.start("auth", None, {})
+    time.sleep(0.002)
+    duration = trace.end(span)
+    after = time.perf_counter()
+    assert before <= span.start <= after
+    assert duration is not None and 2.0 <= duration <= (after - before) * 1000
+
+
+def test_span_ids_count_in_four_hex_digits_and_wrap() -> None:
+    trace = Trace()
+    prefix = trace.root_id[:12]
+    ids = [trace.start("s", None, {}).span_id for _ in range(0xFFFF + 1)]
+    assert ids[0] == prefix + "0002" and ids[8] == prefix + "000a" and ids[0xEE] == prefix + "00f0"
+    assert ids[0xFFFD] == prefix + "ffff" and ids[0xFFFE] == prefix + "0000"
+
+
+def test_a_status_is_set_by_failing_or_closing_never_written_directly() -> None:
+    trace = Trace()
+    failed, cancelled, open_one = (trace.start(name, None, {}) for name in ("a", "b", "c"))
+    failed.fail(errors.ProviderError("down"))
+    cancelled.fail(asyncio.CancelledError())
+    trace.close_open("cancelled")  # an open span not failed yet takes the status
+    assert (failed.status, cancelled.status, open_one.status) == ("error", "cancelled", "cancelled")
+    assert trace.any_status("error") and not trace.any_status("ok")
+    with pytest.raises(AttributeError):
+        failed.status = "ok"  # type: ignore[misc]
+    with pytest.raises(ValueError, match="ok, error or cancelled"):
+        Span("x", "y", None, 1.0, None, "fine")

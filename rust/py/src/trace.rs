@@ -1,9 +1,9 @@
 //! Bindings of `floopy_core::trace`: a request's `Trace` and its `Span`s, the objects the
 //! pipeline opens and ends around every stage and provider attempt (ten or so per request).
 //! Made here, each span is one native call to open and one to end; the log and the
-//! histograms read their fields as attributes. Times come from Python's `time.perf_counter`,
-//! the request's own clock, and the random prefix from Python's `random` (reseeded in each
-//! forked worker).
+//! histograms read their fields as attributes. Times are `time.perf_counter()`'s, the
+//! request's own clock (read here on Linux, where it is `CLOCK_MONOTONIC`), and the random
+//! prefix comes from Python's `random` (reseeded in each forked worker).
 
 use crate::otlp::ExportRow;
 use floopy_core::otlp::{self, Tape};
@@ -12,14 +12,15 @@ use pyo3::exceptions::{PyAttributeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PySlice, PyString};
 use std::borrow::Cow;
 
+#[cfg(not(target_os = "linux"))]
 static PERF_COUNTER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static GETRANDBITS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static CANCELLED: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static CANCELLED_ERROR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 fn imported<'py>(
     py: Python<'py>,
@@ -33,16 +34,52 @@ fn imported<'py>(
     .map(|value| value.bind(py))
 }
 
+/// `time.perf_counter()`. On Linux read here: CPython reads `CLOCK_MONOTONIC` for it and
+/// converts the nanoseconds the same way, without a call into Python twice per span.
+#[cfg(target_os = "linux")]
+fn perf_counter(_py: Python<'_>) -> PyResult<f64> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write; the clock exists on every Linux.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    #[allow(clippy::unnecessary_cast)] // i64 already on 64-bit targets, not on 32-bit ones
+    let nanoseconds = now.tv_sec as i64 * 1_000_000_000 + now.tv_nsec as i64;
+    Ok(nanoseconds as f64 / 1e9)
+}
+
+#[cfg(not(target_os = "linux"))]
 fn perf_counter(py: Python<'_>) -> PyResult<f64> {
     imported(py, &PERF_COUNTER, "time", "perf_counter")?
         .call0()?
         .extract()
 }
 
-/// One span: a stage, a provider attempt or a cache tier. Frozen, with a `__dict__`: what
-/// never changes is read straight from the object (no getter call), and what does
-/// (`duration_ms`, None while open, and `status`, "ok", "error" or "cancelled") lives in the
-/// instance's dict, the class holding its value at the start.
+/// A span's status, kept as a number: `STATUSES[code]` is its name.
+const OK: u8 = 0;
+const ERROR: u8 = 1;
+const CANCELLED: u8 = 2;
+const STATUSES: [&str; 3] = ["ok", "error", "cancelled"];
+
+fn status_code(name: &str) -> PyResult<u8> {
+    match STATUSES.iter().position(|known| *known == name) {
+        Some(code) => Ok(code as u8),
+        None => Err(PyValueError::new_err(format!(
+            "a span's status is ok, error or cancelled, not {name:?}"
+        ))),
+    }
+}
+
+/// The duration of a span still open.
+const OPEN: u64 = u64::MAX;
+
+/// One span: a stage, a provider attempt or a cache tier. Frozen: what never changes is read
+/// straight from the object (no getter call); what does, `duration_ms` (None while open) and
+/// `status` ("ok", "error" or "cancelled"), is kept in atomics behind getters, set by the
+/// trace natively (a Python attribute write per span cost more than the rest of its end).
 #[pyclass(module = "floopy._native", name = "Span", frozen, dict)]
 pub struct Span {
     #[pyo3(get)]
@@ -58,6 +95,22 @@ pub struct Span {
     #[pyo3(get)]
     attributes: Py<PyDict>,
     closed: AtomicBool,
+    /// The duration in milliseconds as `f64` bits, `OPEN` while open.
+    duration: AtomicU64,
+    status: AtomicU8,
+}
+
+impl Span {
+    fn duration(&self) -> Option<f64> {
+        match self.duration.load(Ordering::Relaxed) {
+            OPEN => None,
+            bits => Some(f64::from_bits(bits)),
+        }
+    }
+
+    fn status_name(&self) -> &'static str {
+        STATUSES[usize::from(self.status.load(Ordering::Relaxed))]
+    }
 }
 
 #[pymethods]
@@ -74,38 +127,35 @@ impl Span {
         attributes: Option<Py<PyDict>>,
     ) -> PyResult<Py<Self>> {
         let py = name.py();
-        let name = name.unbind();
-        let span = Py::new(
+        let status = match status {
+            Some(status) => status_code(&status.bind(py).to_cow()?)?,
+            None => OK,
+        };
+        Py::new(
             py,
             Span {
-                name,
+                name: name.unbind(),
                 span_id,
                 parent_id: parent_id.map_or_else(|| py.None(), |id| id.into_any()),
                 start: PyFloat::new(py, start).unbind(),
                 attributes: attributes.unwrap_or_else(|| PyDict::new(py).unbind()),
                 closed: AtomicBool::new(duration_ms.is_some()),
+                duration: AtomicU64::new(duration_ms.map_or(OPEN, f64::to_bits)),
+                status: AtomicU8::new(status),
             },
-        )?;
-        let bound = span.bind(py);
-        if let Some(duration_ms) = duration_ms {
-            bound.setattr(intern!(py, "duration_ms"), duration_ms)?;
-        }
-        if let Some(status) = status {
-            bound.setattr(intern!(py, "status"), status)?;
-        }
-        Ok(span)
+        )
     }
 
-    /// The duration while open (the instance's own value replaces it once it ended).
-    #[classattr]
-    fn duration_ms() -> Option<f64> {
-        None
+    /// Milliseconds from its start to its end; None while open.
+    #[getter]
+    fn duration_ms(&self) -> Option<f64> {
+        self.duration()
     }
 
-    /// The status until one is set.
-    #[classattr]
-    fn status() -> &'static str {
-        "ok"
+    /// "ok", "error" or "cancelled".
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.status_name()
     }
 
     /// Adds (or replaces) attributes.
@@ -121,12 +171,13 @@ impl Span {
     /// its message's first 500 characters; an asyncio.CancelledError marks it cancelled.
     fn fail(slf: &Bound<'_, Self>, exc: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = exc.py();
-        let status = intern!(py, "status");
-        if exc.is_instance(imported(py, &CANCELLED, "asyncio", "CancelledError")?)? {
-            return slf.setattr(status, intern!(py, "cancelled"));
+        let span = slf.get();
+        if exc.is_instance(imported(py, &CANCELLED_ERROR, "asyncio", "CancelledError")?)? {
+            span.status.store(CANCELLED, Ordering::Relaxed);
+            return Ok(());
         }
-        slf.setattr(status, intern!(py, "error"))?;
-        let attributes = slf.get().attributes.bind(py);
+        span.status.store(ERROR, Ordering::Relaxed);
+        let attributes = span.attributes.bind(py);
         let code = attribute_or_none(exc, intern!(py, "code"))?;
         match code {
             Some(code) if code.is_truthy()? => attributes.set_item("error", code)?,
@@ -144,12 +195,15 @@ impl Span {
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
         let py = slf.py();
         let span = slf.get();
+        let duration = match span.duration() {
+            Some(duration) => duration.to_string(),
+            None => "None".to_owned(),
+        };
         Ok(format!(
-            "Span(name={:?}, span_id={:?}, status={}, duration_ms={})",
+            "Span(name={:?}, span_id={:?}, status={:?}, duration_ms={duration})",
             span.name.bind(py).to_string(),
             span.span_id.bind(py).to_string(),
-            slf.getattr(intern!(py, "status"))?.repr()?,
-            slf.getattr(intern!(py, "duration_ms"))?.repr()?,
+            span.status_name(),
         ))
     }
 }
@@ -229,6 +283,8 @@ impl Trace {
                 start: PyFloat::new(py, perf_counter(py)?).unbind(),
                 attributes: attributes.unbind(),
                 closed: AtomicBool::new(false),
+                duration: AtomicU64::new(OPEN),
+                status: AtomicU8::new(OK),
             },
         )?;
         self.spans.bind(py).append(&span)?;
@@ -250,7 +306,9 @@ impl Trace {
             return Ok(None);
         }
         let duration = (perf_counter(py)? - closing.start.bind(py).value()) * 1000.0;
-        span.setattr(intern!(py, "duration_ms"), duration)?;
+        closing
+            .duration
+            .store(duration.to_bits(), Ordering::Relaxed);
         // Not always the last: concurrent attempts may interleave.
         if let Some(index) = self.open.iter().rposition(|s| s.as_ptr() == span.as_ptr()) {
             self.open.remove(index);
@@ -313,20 +371,14 @@ impl Trace {
             } else {
                 parent.str()?.to_string_lossy().into_owned().into()
             };
-            let duration = span.getattr(intern!(py, "duration_ms"))?;
-            let status = span.getattr(intern!(py, "status"))?.str()?;
             let (span_id, name) = (fields.span_id.bind(py), fields.name.bind(py));
             let row = core::SpanRow {
                 span_id: &span_id.to_string_lossy(),
                 parent_id: &parent,
                 name: &name.to_string_lossy(),
                 start_time: fields.start.bind(py).value() + offset,
-                duration_ms: if duration.is_none() {
-                    0.0
-                } else {
-                    duration.extract()?
-                },
-                status: &status.to_string_lossy(),
+                duration_ms: fields.duration().unwrap_or(0.0),
+                status: fields.status_name(),
             };
             out.push(b',');
             let attributes = fields.attributes.bind(py);
@@ -370,10 +422,7 @@ impl Trace {
             let span = span.cast_into::<Span>()?;
             let name = span.get().name.bind(py).to_cow()?;
             if name == first || Some(name.as_ref()) == second {
-                let duration = span.getattr(intern!(py, "duration_ms"))?;
-                if !duration.is_none() {
-                    total += duration.extract::<f64>()?;
-                }
+                total += span.get().duration().unwrap_or(0.0);
             }
         }
         Ok(total)
@@ -382,7 +431,7 @@ impl Trace {
     /// Whether any span has `status`.
     fn any_status(&self, py: Python<'_>, status: &str) -> PyResult<bool> {
         for span in self.spans.bind(py).iter() {
-            if span.getattr(intern!(py, "status"))?.str()?.to_cow()? == status {
+            if span.cast_into::<Span>()?.get().status_name() == status {
                 return Ok(true);
             }
         }
@@ -392,13 +441,14 @@ impl Trace {
     /// Ends the spans a request left open (it was cancelled or failed inside them).
     fn close_open(&mut self, status: &Bound<'_, PyString>) -> PyResult<()> {
         let py = status.py();
+        let code = status_code(&status.to_cow()?)?;
         let open: Vec<Py<Span>> = self.open.iter().map(|s| s.clone_ref(py)).collect();
         for span in open {
             let span = span.bind(py);
-            let field = intern!(py, "status");
-            if span.getattr(field)?.eq(intern!(py, "ok"))? {
-                span.setattr(field, status)?;
-            }
+            let _ =
+                span.get()
+                    .status
+                    .compare_exchange(OK, code, Ordering::Relaxed, Ordering::Relaxed);
             self.end(span, None)?;
         }
         Ok(())
