@@ -12,7 +12,7 @@ use pyo3::exceptions::{PyAttributeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PySlice, PyString};
 use std::borrow::Cow;
@@ -80,7 +80,7 @@ const OPEN: u64 = u64::MAX;
 /// straight from the object (no getter call); what does, `duration_ms` (None while open) and
 /// `status` ("ok", "error" or "cancelled"), is kept in atomics behind getters, set by the
 /// trace natively (a Python attribute write per span cost more than the rest of its end).
-#[pyclass(module = "floopy._native", name = "Span", frozen, dict)]
+#[pyclass(module = "floopy._native", name = "Span", frozen)]
 pub struct Span {
     #[pyo3(get)]
     name: Py<PyString>,
@@ -94,7 +94,6 @@ pub struct Span {
     start: Py<PyFloat>,
     #[pyo3(get)]
     attributes: Py<PyDict>,
-    closed: AtomicBool,
     /// The duration in milliseconds as `f64` bits, `OPEN` while open.
     duration: AtomicU64,
     status: AtomicU8,
@@ -139,7 +138,6 @@ impl Span {
                 parent_id: parent_id.map_or_else(|| py.None(), |id| id.into_any()),
                 start: PyFloat::new(py, start).unbind(),
                 attributes: attributes.unwrap_or_else(|| PyDict::new(py).unbind()),
-                closed: AtomicBool::new(duration_ms.is_some()),
                 duration: AtomicU64::new(duration_ms.map_or(OPEN, f64::to_bits)),
                 status: AtomicU8::new(status),
             },
@@ -282,7 +280,6 @@ impl Trace {
                 parent_id,
                 start: PyFloat::new(py, perf_counter(py)?).unbind(),
                 attributes: attributes.unbind(),
-                closed: AtomicBool::new(false),
                 duration: AtomicU64::new(OPEN),
                 status: AtomicU8::new(OK),
             },
@@ -302,13 +299,16 @@ impl Trace {
     ) -> PyResult<Option<f64>> {
         let py = span.py();
         let closing = span.get();
-        if closing.closed.swap(true, Ordering::Relaxed) {
-            return Ok(None);
-        }
         let duration = (perf_counter(py)? - closing.start.bind(py).value()) * 1000.0;
-        closing
-            .duration
-            .store(duration.to_bits(), Ordering::Relaxed);
+        let ended = closing.duration.compare_exchange(
+            OPEN,
+            duration.to_bits(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        if ended.is_err() {
+            return Ok(None); // closed already
+        }
         // Not always the last: concurrent attempts may interleave.
         if let Some(index) = self.open.iter().rposition(|s| s.as_ptr() == span.as_ptr()) {
             self.open.remove(index);
